@@ -1,4 +1,5 @@
-/*  base/error.c - error codes, their names, the library version and the never-compiled-out assertion  */
+/*  base/error.c - error codes, their names, the library version and the never-compiled-out
+ * assertion  */
 #include "base.h"
 #include "version.h"
 

@@ -1,7 +1,7 @@
 /*  base/log.c - the log hook and its default stderr handler
  *
- *  The handler and threshold are atomics so that any thread may log while another reads the level. Changing the
- *  handler is documented as a start-up call, so the handler/arg pair needs no lock.  */
+ *  The handler and threshold are atomics so that any thread may log while another reads the level.
+ * Changing the handler is documented as a start-up call, so the handler/arg pair needs no lock.  */
 #include "base.h"
 
 #include <stdarg.h>
@@ -13,8 +13,8 @@
 
 #define ZT_LEVEL_UNSET (-1)
 
-static _Atomic(zt_log_fn *) s_handler;  /* NULL means the default handler */
-static _Atomic(void *) s_handler_arg;   /* Borrowed; the user's */
+static _Atomic(zt_log_fn *) s_handler;      /* NULL means the default handler */
+static _Atomic(void *) s_handler_arg;       /* Borrowed; the user's */
 static atomic_int s_level = ZT_LEVEL_UNSET; /* threshold; unset until first read or set */
 
 static const char *

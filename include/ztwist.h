@@ -1,11 +1,12 @@
 /*  ztwist.h - the umbrella header: everything a ztwist program needs
  *
- *  ztwist is Twisted's programming model in C: a reactor actor that runs every callback, a pool of worker actors
- *  for blocking work, Deferreds that carry results and failures, and bridges to TCP and to worker processes on
- *  other machines. Actors share no mutable state; they talk over inproc ZeroMQ.
+ *  ztwist is Twisted's programming model in C: a reactor actor that runs every callback, a pool of
+ * worker actors for blocking work, Deferreds that carry results and failures, and bridges to TCP
+ * and to worker processes on other machines. Actors share no mutable state; they talk over inproc
+ * ZeroMQ.
  *
- *  Threads. Almost every call is for the thread that runs the reactor. These are the calls that are safe from
- *  any thread, and the only ones:
+ *  Threads. Almost every call is for the thread that runs the reactor. These are the calls that are
+ * safe from any thread, and the only ones:
  *    - zt_strerror, zt_version, zt_time_now, zt_time_now_ns
  *    - zt_log, zt_log_level, zt_log_set_level
  */

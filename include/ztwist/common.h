@@ -1,7 +1,7 @@
 /*  ztwist/common.h - export macro, error codes and the types every ztwist header shares
  *
- *  Every call that can fail returns an int: 0, or one of the negative ZT_E* codes below. errno is never part of
- *  the API; zt_strerror names a code for a person.
+ *  Every call that can fail returns an int: 0, or one of the negative ZT_E* codes below. errno is
+ * never part of the API; zt_strerror names a code for a person.
  *
  *  Threads: every function here is safe from any thread.  */
 #ifndef ZTWIST_COMMON_H
@@ -27,27 +27,27 @@
 
 /** The error codes. 0 is success; every error is negative, so `if (rc < 0)` tests for failure. */
 typedef enum zt_error {
-    ZT_OK = 0,              /* success */
-    ZT_EINVAL = -1,         /* an argument is out of range or a required one is missing */
-    ZT_ENOMEM = -2,         /* out of memory */
-    ZT_EALREADY = -3,       /* already called: a fired Deferred, a DelayedCall that ran */
-    ZT_ECANCELLED = -4,     /* the operation was cancelled */
-    ZT_ETIMEDOUT = -5,      /* the operation did not finish before its deadline */
-    ZT_ESHUTDOWN = -6,      /* the reactor or pool is stopped or shutting down */
-    ZT_EFULL = -7,          /* a bounded queue is full */
-    ZT_EEMPTY = -8,         /* a queue is empty */
-    ZT_ESTATE = -9,         /* the object is in the wrong state for this call */
-    ZT_EDEADLK = -10,       /* the call would wait on the thread that must answer it */
-    ZT_ENOTFOUND = -11,     /* no such item, service or host */
-    ZT_EIO = -12,           /* an input/output error */
-    ZT_ECONNREFUSED = -13,  /* the peer refused the connection */
-    ZT_ECONNLOST = -14,     /* the connection was lost */
-    ZT_EPROTO = -15,        /* the peer broke the protocol */
-    ZT_EADDRINUSE = -16,    /* the address is in use */
-    ZT_EACCES = -17,        /* permission or authentication denied */
-    ZT_EUNREACHABLE = -18,  /* the peer cannot be reached */
-    ZT_ESYS = -19,          /* another operating-system error; the log says which */
-    ZT_ERROR_LAST = -19     /* the most negative code; for range checks */
+    ZT_OK = 0,             /* success */
+    ZT_EINVAL = -1,        /* an argument is out of range or a required one is missing */
+    ZT_ENOMEM = -2,        /* out of memory */
+    ZT_EALREADY = -3,      /* already called: a fired Deferred, a DelayedCall that ran */
+    ZT_ECANCELLED = -4,    /* the operation was cancelled */
+    ZT_ETIMEDOUT = -5,     /* the operation did not finish before its deadline */
+    ZT_ESHUTDOWN = -6,     /* the reactor or pool is stopped or shutting down */
+    ZT_EFULL = -7,         /* a bounded queue is full */
+    ZT_EEMPTY = -8,        /* a queue is empty */
+    ZT_ESTATE = -9,        /* the object is in the wrong state for this call */
+    ZT_EDEADLK = -10,      /* the call would wait on the thread that must answer it */
+    ZT_ENOTFOUND = -11,    /* no such item, service or host */
+    ZT_EIO = -12,          /* an input/output error */
+    ZT_ECONNREFUSED = -13, /* the peer refused the connection */
+    ZT_ECONNLOST = -14,    /* the connection was lost */
+    ZT_EPROTO = -15,       /* the peer broke the protocol */
+    ZT_EADDRINUSE = -16,   /* the address is in use */
+    ZT_EACCES = -17,       /* permission or authentication denied */
+    ZT_EUNREACHABLE = -18, /* the peer cannot be reached */
+    ZT_ESYS = -19,         /* another operating-system error; the log says which */
+    ZT_ERROR_LAST = -19    /* the most negative code; for range checks */
 } zt_error_t;
 
 /**

@@ -1,11 +1,12 @@
 /*  ztwist/log.h - where ztwist's messages go
  *
- *  ztwist reports what a program cannot see otherwise (an unhandled failure, a dropped frame, a slow callback)
- *  through one handler. The default handler writes one line per message to stderr; a program routes messages
- *  into its own logging by installing a handler.
+ *  ztwist reports what a program cannot see otherwise (an unhandled failure, a dropped frame, a
+ * slow callback) through one handler. The default handler writes one line per message to stderr; a
+ * program routes messages into its own logging by installing a handler.
  *
- *  Threads: zt_log and zt_log_set_level are safe from any thread. zt_log_set_handler must be called while no other
- *  ztwist thread is logging (at start-up, before the first reactor or pool exists).  */
+ *  Threads: zt_log and zt_log_set_level are safe from any thread. zt_log_set_handler must be called
+ * while no other ztwist thread is logging (at start-up, before the first reactor or pool exists).
+ */
 #ifndef ZTWIST_LOG_H
 #define ZTWIST_LOG_H
 
@@ -40,8 +41,8 @@ typedef void zt_log_fn(zt_log_level_t level, const char *file, int line, const c
 ZT_EXPORT void zt_log_set_handler(zt_log_fn *handler, void *arg);
 
 /**
- *  Drop messages below level. The default is ZT_LOG_INFO, or the level named by the environment variable
- *  ZTWIST_LOG (debug, info, warning, error, none) when it is set at the first message.
+ *  Drop messages below level. The default is ZT_LOG_INFO, or the level named by the environment
+ * variable ZTWIST_LOG (debug, info, warning, error, none) when it is set at the first message.
  *  @param level  the lowest level that is delivered; ZT_LOG_NONE silences everything
  */
 ZT_EXPORT void zt_log_set_level(zt_log_level_t level);
@@ -59,7 +60,8 @@ ZT_EXPORT zt_log_level_t zt_log_level(void);
 ZT_EXPORT void zt_log(zt_log_level_t level, const char *file, int line, const char *func,
                       const char *fmt, ...) ZT_PRINTF(5, 6);
 
-/** Log at a level with the caller's file, line and function. The arguments are a printf format and its values. */
+/** Log at a level with the caller's file, line and function. The arguments are a printf format and
+ * its values. */
 #define ZT_LOG_DEBUG(...) zt_log(ZT_LOG_DEBUG, __FILE__, __LINE__, __func__, __VA_ARGS__)
 #define ZT_LOG_INFO(...) zt_log(ZT_LOG_INFO, __FILE__, __LINE__, __func__, __VA_ARGS__)
 #define ZT_LOG_WARNING(...) zt_log(ZT_LOG_WARNING, __FILE__, __LINE__, __func__, __VA_ARGS__)

@@ -1,8 +1,8 @@
 /*  ztwist/time.h - the monotonic clock
  *
- *  All of ztwist's deadlines, timers and measurements use one monotonic clock (CLOCK_MONOTONIC): it never jumps
- *  when the wall clock is set. Times are seconds as a double, as in Twisted, or nanoseconds where precision
- *  matters.
+ *  All of ztwist's deadlines, timers and measurements use one monotonic clock (CLOCK_MONOTONIC): it
+ * never jumps when the wall clock is set. Times are seconds as a double, as in Twisted, or
+ * nanoseconds where precision matters.
  *
  *  Threads: safe from any thread.  */
 #ifndef ZTWIST_TIME_H

@@ -1,4 +1,5 @@
-/*  tests/base/test_log.c - the log hook: routing, thresholds, truncation, and logging from many threads  */
+/*  tests/base/test_log.c - the log hook: routing, thresholds, truncation, and logging from many
+ * threads  */
 #include <ztwist.h>
 
 #include <pthread.h>

@@ -1,4 +1,5 @@
-/*  tests/install/consumer.c - a program built against an installed ztwist, the way a user would build one  */
+/*  tests/install/consumer.c - a program built against an installed ztwist, the way a user would
+ * build one  */
 #include <ztwist.h>
 
 #include <stdio.h>
