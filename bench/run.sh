@@ -1,7 +1,14 @@
 #!/usr/bin/env bash
-# Run every benchmark built into BUILD_DIR, in name order. --quick (or BENCH_QUICK=1) runs the small sizes.
-# Each benchmark prints `BENCH <name> <value> <unit>` lines, peers as `BENCH <name>.peer.<peer> <value> <unit>`.
+# Run every benchmark built into BUILD_DIR, in name order, then every peer. --quick (or BENCH_QUICK=1) runs the
+# small sizes. Each benchmark prints `BENCH <name> <value> <unit>` lines, peers as
+# `BENCH <name>.peer.<peer> <value> <unit>`; lines starting with '#' are comments (targets, spreads, skips).
+#
+# Peers: every bench/peers/<name>.c is built by bench/CMakeLists.txt into BUILD_DIR/bench/peers/<name>, and every
+# bench/peers/<name>.py runs under /usr/bin/python3 (the Debian interpreter that has Twisted). A peer that is not
+# built, cannot start or exits non-zero prints `# skipped: ...` and does not fail the run; a ztwist benchmark
+# that fails does fail it. A figure that misses its target never fails the run.
 set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
 build=$1
 shift
 for arg in "$@"; do
@@ -10,6 +17,8 @@ for arg in "$@"; do
     *) echo "usage: bench/run.sh BUILD_DIR [--quick]" >&2; exit 2 ;;
   esac
 done
+python=/usr/bin/python3
+
 found=0
 for b in "$build"/bench/bench_*; do
   [ -x "$b" ] || continue
@@ -18,3 +27,36 @@ for b in "$build"/bench/bench_*; do
   "$b"
 done
 [ "$found" -eq 1 ] || echo "no benchmarks built yet"
+
+# run_peer NAME COMMAND...: run one peer; a failure becomes a '# skipped' line.
+run_peer() {
+  local name=$1
+  shift
+  echo "== peer $name"
+  local status=0
+  "$@" || status=$?
+  [ "$status" -eq 0 ] || echo "# skipped: $name exited with status $status"
+}
+
+for src in "$here"/peers/*.c; do
+  [ -e "$src" ] || continue
+  name=$(basename "$src" .c)
+  exe="$build/bench/peers/$name"
+  if [ -x "$exe" ]; then
+    run_peer "$name" "$exe"
+  else
+    echo "== peer $name"
+    echo "# skipped: $name was not built (its library was not found by pkg-config when configuring)"
+  fi
+done
+
+for src in "$here"/peers/*.py; do
+  [ -e "$src" ] || continue
+  name=$(basename "$src" .py)
+  if [ -x "$python" ]; then
+    run_peer "$name" "$python" "$src"
+  else
+    echo "== peer $name"
+    echo "# skipped: $name needs $python, which is missing"
+  fi
+done

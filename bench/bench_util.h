@@ -1,0 +1,90 @@
+/*  bench/bench_util.h - the few helpers every C benchmark and C peer shares
+ *
+ *  A monotonic clock in nanoseconds, the quick-mode switch (BENCH_QUICK=1 in the environment), the
+ *  number of repetitions, the median and percentiles of a sample, and the printing of a figure as
+ *  one `BENCH <name> <value> <unit>` line followed by a '#' comment with the spread of the runs.
+ *  Header-only (static inline) so that the peers, which do not link ztwist, can use it too.  */
+#ifndef ZTWIST_BENCH_UTIL_H
+#define ZTWIST_BENCH_UTIL_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+/** How many times each workload runs; the median is printed. */
+#define BENCH_REPS 5
+
+/** Nanoseconds on the monotonic clock. */
+static inline uint64_t
+bench_now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/** Whether BENCH_QUICK=1 asks for the small sizes. */
+static inline bool
+bench_quick(void)
+{
+    const char *q = getenv("BENCH_QUICK");
+    return q && strcmp(q, "1") == 0;
+}
+
+/** qsort comparator for doubles. */
+static inline int
+bench_cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+/** The q-quantile (0 <= q <= 1, nearest rank) of n samples; sorts them in place. */
+static inline double
+bench_quantile(double *v, size_t n, double q)
+{
+    if (n == 0)
+        return 0.0;
+    qsort(v, n, sizeof *v, bench_cmp_double);
+    size_t i = (size_t)(q * (double)(n - 1) + 0.5);
+    return v[i < n ? i : n - 1];
+}
+
+/** The median of n samples (the middle one, or the mean of the two middle ones); sorts in place.
+ */
+static inline double
+bench_median(double *v, size_t n)
+{
+    if (n == 0)
+        return 0.0;
+    qsort(v, n, sizeof *v, bench_cmp_double);
+    return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2.0;
+}
+
+/** Print v with about four significant digits and no exponent: 1234567, 123.5, 1.235, 0.01235. */
+static inline void
+bench_print_value(double v)
+{
+    double a = v < 0 ? -v : v;
+    printf(a >= 1000 ? "%.0f" : a >= 100 ? "%.1f" : a >= 1 ? "%.3f" : "%.4g", v);
+}
+
+/** Print the median of n runs as a BENCH line, then the spread as a comment. Sorts runs. */
+static inline void
+bench_report(const char *name, double *runs, size_t n, const char *unit)
+{
+    double median = bench_median(runs, n);
+    printf("BENCH %s ", name);
+    bench_print_value(median);
+    printf(" %s\n#   %s: median of %zu runs, min ", unit, name, n);
+    bench_print_value(runs[0]);
+    printf(" max ");
+    bench_print_value(runs[n - 1]);
+    printf("\n");
+    fflush(stdout);
+}
+
+#endif
