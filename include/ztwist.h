@@ -9,6 +9,7 @@
  * safe from any thread, and the only ones:
  *    - zt_strerror, zt_version, zt_time_now, zt_time_now_ns
  *    - zt_log, zt_log_level, zt_log_set_level
+ *    - zt_reactor_call_from_thread, zt_reactor_stop
  */
 #ifndef ZTWIST_H
 #define ZTWIST_H
@@ -16,5 +17,6 @@
 #include <ztwist/common.h>
 #include <ztwist/log.h>
 #include <ztwist/time.h>
+#include <ztwist/reactor.h>
 
 #endif
