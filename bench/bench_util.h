@@ -72,8 +72,9 @@ bench_print_value(double v)
     printf(a >= 1000 ? "%.0f" : a >= 100 ? "%.1f" : a >= 1 ? "%.3f" : "%.4g", v);
 }
 
-/** Print the median of n runs as a BENCH line, then the spread as a comment. Sorts runs. */
-static inline void
+/** Print the median of n runs as a BENCH line, then the spread as a comment. Sorts runs.
+ *  @return the median */
+static inline double
 bench_report(const char *name, double *runs, size_t n, const char *unit)
 {
     double median = bench_median(runs, n);
@@ -85,6 +86,7 @@ bench_report(const char *name, double *runs, size_t n, const char *unit)
     bench_print_value(runs[n - 1]);
     printf("\n");
     fflush(stdout);
+    return median;
 }
 
 #endif
