@@ -1,0 +1,739 @@
+/*  futures/deferred.c - Deferred: a result that is not ready yet, with Twisted's semantics
+ *
+ *  Follows twisted/internet/defer.py (Deferred, _runCallbacks, _CONTINUE, pause/unpause, cancel,
+ * addTimeout, chainDeferred, succeed, fail, maybeDeferred) with C ownership instead of a garbage
+ * collector.
+ *
+ *  Design notes
+ *
+ *  - Links live in one growable block per Deferred: `cap` 16-byte slots {fn, arg} followed by `cap`
+ *    kind bytes, so an added callback costs 17 bytes plus growth slack and no allocation of its
+ *    own. A callback/errback pair with two different functions takes two slots that are always
+ *    consumed together, so an errback never sees its own callback's failure. Consumed links are
+ *    skipped by `head`; the block is compacted when it must grow.
+ *  - The runner (s_run) is Twisted's _runCallbacks: an explicit stack of the Deferreds whose
+ *    results are being pushed up a chain, so a chain of a million Deferreds, each waiting on the
+ *    next, runs in constant C stack. The stack lives in a small array in the runner's frame and
+ *    moves to the heap only for deep chains; it is per invocation, as in Twisted.
+ *  - Waiting on another Deferred: the waiter's result holds a reference to the inner Deferred
+ *    (result.kind == ZT_RESULT_DEFERRED) and the inner Deferred holds a K_CONTINUE link with a
+ *    reference to the waiter. Both directions are strong, as in Python, so a producer may drop its
+ *    reference to the outer Deferred after firing it and the rest of the chain still runs. The
+ *    cycle is broken when the inner Deferred fires (or is cancelled through the outer one).
+ *  - Waiting is not counted in `paused` (Twisted counts it there): is_paused and the runner test
+ *    both, and an unbalanced unpause can never resume a waiting Deferred.
+ *  - While a callback runs, the result is moved into the call and the Deferred holds none;
+ *    F_RUNNING is Twisted's _runningCallbacks guard, so links added meanwhile run after it.
+ *  - Lifetime: the runner holds a temporary reference on every Deferred on its stack, so a
+ *    callback may drop the last reference to its own Deferred; the free happens when the chain
+ *    stops. Frees are iterative (a worklist threaded through the dead Deferreds).
+ *  - Unhandled failures are reported exactly once, in s_destroy, when the last reference goes and
+ *    the result is a Failure. A Failure handed on (to a waiter, a chained Deferred, an errback) is
+ *    no longer this Deferred's and is not reported by it.
+ *  - Threads: none. A debug build records the creating thread and asserts on every entry point.
+ */
+#include "futures.h"
+
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#ifndef NDEBUG
+#include <pthread.h>
+#endif
+
+/* What a link slot holds; the kind byte says when it runs and what its arg is. */
+enum {
+    K_CB = 1,                /* fn runs on a value; a failure passes it */
+    K_EB = 2,                /* fn runs on a failure; a value passes it */
+    K_BOTH = K_CB | K_EB,    /* fn runs on either */
+    K_PAIR = 4,              /* fn is the callback; the next slot (K_PAIR_EB) holds its errback */
+    K_PAIR_EB = 8,           /* the errback half of a pair; consumed with the slot before it */
+    K_CONTINUE = 16,         /* arg is a Deferred waiting on this one (a reference is held) */
+    K_CHAIN = 32 | K_BOTH,   /* fn is s_chain_link, arg a Deferred to fire (a reference is held) */
+    K_TIMEOUT = 64 | K_BOTH, /* fn is s_timeout_link, arg an Owned s_timeout_t */
+};
+
+/* Deferred flags. */
+enum {
+    F_CALLED = 1,   /* fired: Twisted's `called` */
+    F_RUNNING = 2,  /* one of its links is running: Twisted's `_runningCallbacks` */
+    F_SUPPRESS = 4, /* cancelled without a canceller: swallow the next fire once */
+};
+
+/* The first link capacity: 4 slots fill an 80-byte malloc chunk. */
+#define S_FIRST_CAP 4u
+/* Chain depth the runner handles without allocating. */
+#define S_STACK_LOCAL 32
+
+typedef struct {
+    zt_deferred_fn *fn; /* the link's function; unused for K_CONTINUE */
+    void *arg;          /* the user's arg (Borrowed), or as the kind says */
+} link_t;
+
+struct zt_deferred {
+    link_t *links;              /* Owned: cap slots, then cap kind bytes; NULL until first add */
+    zt_result_t result;         /* the current result; ZT_RESULT_DEFERRED while waiting (a ref) */
+    zt_canceller_fn *canceller; /* called by the first cancel before the fire, or NULL */
+    void *canceller_arg;        /* Borrowed: the canceller's arg; the free worklist once dead */
+    uint32_t refs;              /* references; the last one frees */
+    uint32_t paused;            /* zt_deferred_pause depth (waiting is not counted here) */
+    uint32_t head;              /* first pending link slot */
+    uint32_t count;             /* one past the last used link slot */
+    uint32_t cap;               /* link slots allocated */
+    uint8_t flags;              /* F_* */
+#ifndef NDEBUG
+    pthread_t owner; /* the creating thread; every call asserts it */
+#endif
+};
+
+#ifndef NDEBUG
+#define S_CHECK_THREAD(d)                                                                          \
+    ZT_ASSERT_MSG(pthread_equal((d)->owner, pthread_self()),                                       \
+                  "Deferred used from a thread other than the one that created it")
+#else
+#define S_CHECK_THREAD(d) ((void)0)
+#endif
+
+/* The timeout added by zt_deferred_add_timeout: shared by the timer and the K_TIMEOUT link. */
+typedef struct {
+    zt_deferred_t *d;        /* Borrowed; the pending timer holds a reference on it */
+    const zt_clock_t *clock; /* Borrowed: the clock the timer is on */
+    void *handle;            /* the pending timer, or NULL once it ran or was cancelled */
+    double seconds;          /* the timeout, for the message */
+    bool timed_out;          /* the timer ran: a CancelledError becomes a TimeoutError */
+} s_timeout_t;
+
+static _Atomic(zt_unhandled_fn *) s_unhandled_fn; /* NULL means the default (log) */
+static _Atomic(void *) s_unhandled_arg;           /* Borrowed: the handler's arg */
+static atomic_uint_least64_t s_unhandled_count;   /* unhandled failures reported */
+static atomic_int s_strict = -1;                  /* 0, 1, or -1: follow ZTWIST_STRICT */
+
+static void s_run(zt_deferred_t *self);
+static void s_destroy(zt_deferred_t *self);
+
+static inline uint8_t *
+s_kinds(const zt_deferred_t *self)
+{
+    return (uint8_t *)(self->links + self->cap);
+}
+
+static inline void
+s_release_ref(zt_deferred_t *self)
+{
+    ZT_ASSERT(self->refs > 0);
+    if (--self->refs == 0)
+        s_destroy(self);
+}
+
+/* Make room for need more link slots. */
+static int
+s_reserve(zt_deferred_t *self, uint32_t need)
+{
+    if (self->count + need <= self->cap)
+        return 0;
+    uint8_t *kinds = s_kinds(self);
+    if (self->head > 0) {
+        /* Slots before head are consumed: slide the pending ones down. The runner re-reads head
+         * after every call, so this is safe while it runs. */
+        uint32_t n = self->count - self->head;
+        memmove(self->links, self->links + self->head, n * sizeof(link_t));
+        memmove(kinds, kinds + self->head, n);
+        self->head = 0;
+        self->count = n;
+        if (n + need <= self->cap)
+            return 0;
+    }
+    uint32_t cap = self->cap ? self->cap : S_FIRST_CAP;
+    while (cap < self->count + need) {
+        if (cap > UINT32_MAX / 4)
+            return ZT_ENOMEM;
+        cap *= 2;
+    }
+    link_t *links = realloc(self->links, (size_t)cap * (sizeof(link_t) + 1));
+    if (!links)
+        return ZT_ENOMEM;
+    /* The kind bytes follow the slots: move them up to the new end of the slots. */
+    memmove((uint8_t *)(links + cap), (uint8_t *)(links + self->cap), self->count);
+    self->links = links;
+    self->cap = cap;
+    return 0;
+}
+
+/* Append a link; s_reserve made room. */
+static inline void
+s_put(zt_deferred_t *self, uint8_t kind, zt_deferred_fn *fn, void *arg)
+{
+    uint32_t i = self->count++;
+    self->links[i] = (link_t){.fn = fn, .arg = arg};
+    s_kinds(self)[i] = kind;
+}
+
+/* Turn a zt_err(NULL) into an out-of-memory failure; check the kind. */
+static inline zt_result_t
+s_normalize(zt_result_t result)
+{
+    if (result.kind == ZT_RESULT_FAILURE && !result.ptr)
+        result.ptr = zt__failure_nomem();
+    ZT_ASSERT_MSG(result.kind == ZT_RESULT_VALUE || result.kind == ZT_RESULT_FAILURE ||
+                      result.kind == ZT_RESULT_DEFERRED,
+                  "not a zt_result_t");
+    return result;
+}
+
+static inline bool
+s_is_waiting(const zt_deferred_t *self)
+{
+    return self->result.kind == ZT_RESULT_DEFERRED;
+}
+
+/* Store what a link returned as cur's result. A returned Deferred that has a result hands it
+ * over; one without (not fired, paused or itself waiting) makes cur wait on it. */
+static void
+s_take_result(zt_deferred_t *cur, zt_result_t out)
+{
+    out = s_normalize(out);
+    if (out.kind != ZT_RESULT_DEFERRED) {
+        cur->result = out;
+        return;
+    }
+    zt_deferred_t *inner = out.ptr;
+    if (!inner) {
+        /* zt_wait_for(NULL): a Deferred constructor that ran out of memory. */
+        cur->result = zt_err(zt__failure_nomem());
+        return;
+    }
+    ZT_ASSERT_MSG(inner != cur, "a callback returned the Deferred it is attached to");
+    S_CHECK_THREAD(inner);
+    if ((inner->flags & F_CALLED) && !inner->paused && !s_is_waiting(inner)) {
+        cur->result = inner->result;
+        inner->result = zt_ok_none();
+        s_release_ref(inner);
+        return;
+    }
+    if (s_reserve(inner, 1) < 0) {
+        s_release_ref(inner);
+        cur->result = zt_err(zt__failure_nomem());
+        return;
+    }
+    /* inner has no result to give, so it is not running its links: append directly. */
+    s_put(inner, K_CONTINUE, NULL, cur);
+    cur->refs++;
+    cur->result = out;
+}
+
+static void
+s_run(zt_deferred_t *self)
+{
+    if ((self->flags & F_RUNNING) || self->paused || s_is_waiting(self))
+        return;
+    zt_deferred_t *local[S_STACK_LOCAL];
+    zt_deferred_t **stack = local;
+    size_t depth = 0;
+    size_t cap = S_STACK_LOCAL;
+    self->refs++; /* the runner's reference; every Deferred pushed later brings one */
+    stack[depth++] = self;
+
+    while (depth > 0) {
+        zt_deferred_t *cur = stack[depth - 1];
+        if (cur->paused || s_is_waiting(cur))
+            break; /* as Twisted: nothing more can run now, not even lower in the chain */
+        zt_deferred_t *waiter = NULL;
+        while (cur->head < cur->count) {
+            uint32_t i = cur->head;
+            uint8_t kind = s_kinds(cur)[i];
+            bool failed = cur->result.kind == ZT_RESULT_FAILURE;
+            void *arg = cur->links[i].arg;
+            zt_deferred_fn *fn;
+            if (kind & K_PAIR) {
+                cur->head = i + 2;
+                fn = cur->links[failed ? i + 1 : i].fn;
+            } else if (kind == K_CONTINUE) {
+                /* Twisted's _CONTINUE: hand the result to the Deferred waiting on cur. */
+                cur->head = i + 1;
+                waiter = arg;
+                ZT_ASSERT(waiter->result.kind == ZT_RESULT_DEFERRED && waiter->result.ptr == cur);
+                waiter->result = cur->result;
+                cur->result = zt_ok_none();
+                ZT_ASSERT(cur->refs > 1); /* the waiter's reference; the runner holds another */
+                cur->refs--;
+                break;
+            } else {
+                cur->head = i + 1;
+                if (!(kind & (failed ? K_EB : K_CB)))
+                    continue;
+                fn = cur->links[i].fn;
+            }
+            zt_result_t in = cur->result;
+            cur->result = zt_ok_none();
+            cur->flags |= F_RUNNING;
+            zt_result_t out = fn(in, arg);
+            cur->flags &= (uint8_t)~F_RUNNING;
+            s_take_result(cur, out);
+            if (s_is_waiting(cur))
+                break;
+        }
+        if (waiter) {
+            /* The link's reference on the waiter becomes the runner's. */
+            if (depth == cap) {
+                zt_deferred_t **bigger = malloc(2 * cap * sizeof *bigger);
+                if (!bigger) {
+                    /* No memory for a deeper stack: run the waiter's chain in a nested runner,
+                     * which needs C stack instead. */
+                    s_run(waiter);
+                    s_release_ref(waiter);
+                    continue;
+                }
+                memcpy(bigger, stack, depth * sizeof *stack);
+                if (stack != local)
+                    free(stack);
+                stack = bigger;
+                cap *= 2;
+            }
+            stack[depth++] = waiter;
+            continue;
+        }
+        /* cur is done for now: every link ran, or it waits on another Deferred. */
+        if (cur->head == cur->count)
+            cur->head = cur->count = 0;
+        depth--;
+        s_release_ref(cur);
+    }
+    while (depth > 0)
+        s_release_ref(stack[--depth]);
+    if (stack != local)
+        free(stack);
+}
+
+static int
+s_fire(zt_deferred_t *self, zt_result_t result)
+{
+    if (result.kind == ZT_RESULT_DEFERRED) {
+        zt_result_release(&result);
+        return ZT_EINVAL;
+    }
+    result = s_normalize(result);
+    if (self->flags & F_CALLED) {
+        bool swallow = (self->flags & F_SUPPRESS) != 0;
+        self->flags &= (uint8_t)~F_SUPPRESS;
+        zt_result_release(&result);
+        return swallow ? 0 : ZT_EALREADY;
+    }
+    self->flags |= F_CALLED;
+    self->result = result;
+    s_run(self);
+    return 0;
+}
+
+static bool
+s_strict_mode(void)
+{
+    int strict = atomic_load(&s_strict);
+    if (strict >= 0)
+        return strict != 0;
+    const char *env = getenv("ZTWIST_STRICT");
+    return env && strcmp(env, "1") == 0;
+}
+
+static void
+s_report_unhandled(const zt_failure_t *failure)
+{
+    atomic_fetch_add(&s_unhandled_count, 1);
+    zt_unhandled_fn *handler = atomic_load(&s_unhandled_fn);
+    if (handler) {
+        handler(failure, atomic_load(&s_unhandled_arg));
+    } else {
+        char text[1024];
+        zt__failure_describe(failure, text, sizeof text);
+        ZT_LOG_ERROR("Unhandled error in Deferred: %s", text);
+    }
+    if (s_strict_mode()) {
+        fprintf(stderr, "ztwist: unhandled error in Deferred in strict mode: aborting\n");
+        fflush(stderr);
+        abort();
+    }
+}
+
+static void
+s_timeout_free(s_timeout_t *t)
+{
+    if (t->handle)
+        zt_clock_cancel(t->clock, t->handle);
+    free(t);
+}
+
+/* Free self and whatever its death releases, iteratively: the worklist is threaded through the
+ * dead Deferreds' canceller_arg. */
+static void
+s_destroy(zt_deferred_t *self)
+{
+    zt_deferred_t *todo = self;
+    self->canceller_arg = NULL;
+    while (todo) {
+        zt_deferred_t *d = todo;
+        todo = d->canceller_arg;
+        zt_result_t result = d->result;
+        d->result = zt_ok_none();
+        if (result.kind == ZT_RESULT_FAILURE) {
+            s_report_unhandled(result.ptr);
+            zt_result_release(&result);
+        } else if (result.kind == ZT_RESULT_DEFERRED) {
+            zt_deferred_t *inner = result.ptr;
+            if (--inner->refs == 0) {
+                inner->canceller_arg = todo;
+                todo = inner;
+            }
+        } else {
+            zt_result_release(&result);
+        }
+        uint8_t *kinds = s_kinds(d);
+        for (uint32_t i = d->head; i < d->count; i++) {
+            if (kinds[i] == K_CONTINUE || kinds[i] == K_CHAIN) {
+                zt_deferred_t *other = d->links[i].arg;
+                if (--other->refs == 0) {
+                    other->canceller_arg = todo;
+                    todo = other;
+                }
+            } else if (kinds[i] == K_TIMEOUT) {
+                s_timeout_free(d->links[i].arg);
+            }
+        }
+        free(d->links);
+        free(d);
+    }
+}
+
+zt_deferred_t *
+zt_deferred_new(void)
+{
+    return zt_deferred_new_with_canceller(NULL, NULL);
+}
+
+zt_deferred_t *
+zt_deferred_new_with_canceller(zt_canceller_fn *canceller, void *arg)
+{
+    zt_deferred_t *self = malloc(sizeof *self);
+    if (!self)
+        return NULL;
+    *self = (zt_deferred_t){
+        .result = zt_ok_none(),
+        .canceller = canceller,
+        .canceller_arg = arg,
+        .refs = 1,
+    };
+#ifndef NDEBUG
+    self->owner = pthread_self();
+#endif
+    return self;
+}
+
+zt_deferred_t *
+zt_deferred_ref(zt_deferred_t *self)
+{
+    ZT_ASSERT(self);
+    S_CHECK_THREAD(self);
+    ZT_ASSERT(self->refs > 0 && self->refs < UINT32_MAX);
+    self->refs++;
+    return self;
+}
+
+void
+zt_deferred_unref(zt_deferred_t **self_p)
+{
+    if (!self_p || !*self_p)
+        return;
+    zt_deferred_t *self = *self_p;
+    *self_p = NULL;
+    S_CHECK_THREAD(self);
+    s_release_ref(self);
+}
+
+int
+zt_deferred_callback(zt_deferred_t *self, zt_result_t result)
+{
+    ZT_ASSERT(self);
+    S_CHECK_THREAD(self);
+    return s_fire(self, result);
+}
+
+int
+zt_deferred_errback(zt_deferred_t *self, zt_failure_t *failure)
+{
+    ZT_ASSERT(self);
+    S_CHECK_THREAD(self);
+    return s_fire(self, zt_err(failure));
+}
+
+static inline int
+s_add(zt_deferred_t *self, uint8_t kind, zt_deferred_fn *fn, void *arg)
+{
+    ZT_ASSERT(self);
+    S_CHECK_THREAD(self);
+    if (s_reserve(self, 1) < 0)
+        return ZT_ENOMEM;
+    s_put(self, kind, fn, arg);
+    if (self->flags & F_CALLED)
+        s_run(self);
+    return 0;
+}
+
+int
+zt_deferred_add_callbacks(zt_deferred_t *self, zt_deferred_fn *callback, zt_deferred_fn *errback,
+                          void *arg)
+{
+    if (!callback && !errback)
+        return ZT_EINVAL;
+    if (!callback)
+        return s_add(self, K_EB, errback, arg);
+    if (!errback)
+        return s_add(self, K_CB, callback, arg);
+    if (callback == errback)
+        return s_add(self, K_BOTH, callback, arg);
+    ZT_ASSERT(self);
+    S_CHECK_THREAD(self);
+    if (s_reserve(self, 2) < 0)
+        return ZT_ENOMEM;
+    s_put(self, K_PAIR, callback, arg);
+    s_put(self, K_PAIR_EB, errback, arg);
+    if (self->flags & F_CALLED)
+        s_run(self);
+    return 0;
+}
+
+int
+zt_deferred_add_callback(zt_deferred_t *self, zt_deferred_fn *callback, void *arg)
+{
+    return callback ? s_add(self, K_CB, callback, arg) : ZT_EINVAL;
+}
+
+int
+zt_deferred_add_errback(zt_deferred_t *self, zt_deferred_fn *errback, void *arg)
+{
+    return errback ? s_add(self, K_EB, errback, arg) : ZT_EINVAL;
+}
+
+int
+zt_deferred_add_both(zt_deferred_t *self, zt_deferred_fn *fn, void *arg)
+{
+    return fn ? s_add(self, K_BOTH, fn, arg) : ZT_EINVAL;
+}
+
+/* chainDeferred's link: fire the other Deferred with the result; this chain goes on with None,
+ * or with an AlreadyCalledError when the other one had fired. */
+static zt_result_t
+s_chain_link(zt_result_t result, void *arg)
+{
+    zt_deferred_t *other = arg;
+    int rc = s_fire(other, result);
+    s_release_ref(other);
+    if (rc == ZT_EALREADY)
+        return zt_err(
+            zt_failure_new(ZT_ALREADY_CALLED_ERROR, "chained Deferred has already been called"));
+    return zt_ok_none();
+}
+
+int
+zt_deferred_chain_deferred(zt_deferred_t *self, zt_deferred_t *other)
+{
+    ZT_ASSERT(self && other);
+    S_CHECK_THREAD(self);
+    S_CHECK_THREAD(other);
+    if (other == self)
+        return ZT_EINVAL;
+    if (s_reserve(self, 1) < 0)
+        return ZT_ENOMEM;
+    other->refs++;
+    s_put(self, K_CHAIN, s_chain_link, other);
+    if (self->flags & F_CALLED)
+        s_run(self);
+    return 0;
+}
+
+void
+zt_deferred_pause(zt_deferred_t *self)
+{
+    ZT_ASSERT(self);
+    S_CHECK_THREAD(self);
+    ZT_ASSERT(self->paused < UINT32_MAX);
+    self->paused++;
+}
+
+void
+zt_deferred_unpause(zt_deferred_t *self)
+{
+    ZT_ASSERT(self);
+    S_CHECK_THREAD(self);
+    if (self->paused == 0 || --self->paused > 0)
+        return;
+    if (self->flags & F_CALLED)
+        s_run(self);
+}
+
+void
+zt_deferred_cancel(zt_deferred_t *self)
+{
+    ZT_ASSERT(self);
+    S_CHECK_THREAD(self);
+    /* Fired and waiting: the cancel goes to the Deferred waited on, however deep (iteratively). */
+    zt_deferred_t *d = self;
+    while (d->flags & F_CALLED) {
+        if (!s_is_waiting(d))
+            return;
+        d = d->result.ptr;
+    }
+    d->refs++; /* the canceller may drop the last reference */
+    zt_canceller_fn *canceller = d->canceller;
+    if (canceller) {
+        d->canceller = NULL;
+        canceller(d, d->canceller_arg);
+    } else {
+        d->flags |= F_SUPPRESS; /* nobody stops the work: eat the fire it will make */
+    }
+    if (!(d->flags & F_CALLED))
+        s_fire(d, zt_err(zt_failure_new(ZT_CANCELLED_ERROR, "Deferred was cancelled")));
+    s_release_ref(d);
+}
+
+/* The timer of zt_deferred_add_timeout: mark the timeout and cancel the Deferred. */
+static void
+s_timeout_fire(void *arg)
+{
+    s_timeout_t *t = arg;
+    zt_deferred_t *d = t->d;
+    t->handle = NULL;
+    t->timed_out = true;
+    zt_deferred_cancel(d); /* may run the K_TIMEOUT link, which frees t */
+    s_release_ref(d);      /* the timer's reference */
+}
+
+/* addTimeout's two links in one (nothing can run between them): a CancelledError caused by the
+ * timer becomes a TimeoutError, and a timer still pending is cancelled. */
+static zt_result_t
+s_timeout_link(zt_result_t result, void *arg)
+{
+    s_timeout_t *t = arg;
+    if (t->timed_out && result.kind == ZT_RESULT_FAILURE &&
+        zt_failure_check(result.ptr, ZT_CANCELLED_ERROR)) {
+        zt_failure_t *cancelled = result.ptr;
+        zt_failure_t *timeout =
+            zt_failure_new(ZT_TIMEOUT_ERROR, "timed out after %g seconds", t->seconds);
+        if (timeout)
+            zt_failure_set_cause(timeout, &cancelled);
+        else
+            zt_failure_destroy(&cancelled);
+        result = zt_err(timeout);
+    }
+    if (t->handle) {
+        zt_clock_cancel(t->clock, t->handle);
+        t->handle = NULL;
+        s_release_ref(t->d); /* the timer's reference; the runner holds another */
+    }
+    free(t);
+    return result;
+}
+
+int
+zt_deferred_add_timeout(zt_deferred_t *self, double seconds, const zt_clock_t *clock)
+{
+    ZT_ASSERT(self && clock);
+    S_CHECK_THREAD(self);
+    if (!(seconds >= 0))
+        return ZT_EINVAL;
+    s_timeout_t *t = malloc(sizeof *t);
+    if (!t)
+        return ZT_ENOMEM;
+    if (s_reserve(self, 1) < 0) {
+        free(t);
+        return ZT_ENOMEM;
+    }
+    *t = (s_timeout_t){.d = self, .clock = clock, .seconds = seconds};
+    t->handle = zt_clock_call_later(clock, seconds, s_timeout_fire, t);
+    if (!t->handle) {
+        free(t);
+        return ZT_ENOMEM;
+    }
+    self->refs++; /* the timer's */
+    s_put(self, K_TIMEOUT, s_timeout_link, t);
+    if (self->flags & F_CALLED)
+        s_run(self);
+    return 0;
+}
+
+bool
+zt_deferred_is_called(const zt_deferred_t *self)
+{
+    ZT_ASSERT(self);
+    S_CHECK_THREAD(self);
+    return (self->flags & F_CALLED) != 0;
+}
+
+bool
+zt_deferred_is_paused(const zt_deferred_t *self)
+{
+    ZT_ASSERT(self);
+    S_CHECK_THREAD(self);
+    return self->paused > 0 || s_is_waiting(self);
+}
+
+const zt_result_t *
+zt_deferred_peek(const zt_deferred_t *self)
+{
+    ZT_ASSERT(self);
+    S_CHECK_THREAD(self);
+    if (!(self->flags & F_CALLED) || s_is_waiting(self))
+        return NULL;
+    return &self->result;
+}
+
+zt_deferred_t *
+zt_deferred_succeed(zt_result_t value)
+{
+    ZT_ASSERT_MSG(value.kind != ZT_RESULT_DEFERRED,
+                  "zt_deferred_succeed takes a value or a failure, not zt_wait_for()");
+    zt_deferred_t *self = zt_deferred_new();
+    if (!self) {
+        zt_result_release(&value);
+        return NULL;
+    }
+    s_fire(self, value);
+    return self;
+}
+
+zt_deferred_t *
+zt_deferred_fail(zt_failure_t *failure)
+{
+    return zt_deferred_succeed(zt_err(failure));
+}
+
+zt_deferred_t *
+zt_maybe_deferred(zt_maybe_fn *fn, void *arg)
+{
+    ZT_ASSERT(fn);
+    zt_result_t result = fn(arg);
+    if (result.kind == ZT_RESULT_DEFERRED) {
+        if (result.ptr)
+            return result.ptr;
+        result = zt_err(zt__failure_nomem());
+    }
+    return zt_deferred_succeed(result);
+}
+
+void
+zt_deferred_set_unhandled_handler(zt_unhandled_fn *handler, void *arg)
+{
+    atomic_store(&s_unhandled_arg, arg);
+    atomic_store(&s_unhandled_fn, handler);
+}
+
+void
+zt_deferred_set_strict(bool strict)
+{
+    atomic_store(&s_strict, strict ? 1 : 0);
+}
+
+uint64_t
+zt_deferred_unhandled_count(void)
+{
+    return atomic_load(&s_unhandled_count);
+}
