@@ -9,6 +9,7 @@
  * safe from any thread, and the only ones:
  *    - zt_strerror, zt_version, zt_time_now, zt_time_now_ns
  *    - zt_log, zt_log_level, zt_log_set_level
+ *    - zt_deferred_unhandled_count
  *    - zt_reactor_call_from_thread, zt_reactor_stop
  */
 #ifndef ZTWIST_H
@@ -17,6 +18,10 @@
 #include <ztwist/common.h>
 #include <ztwist/log.h>
 #include <ztwist/time.h>
+#include <ztwist/failure.h>
+#include <ztwist/result.h>
+#include <ztwist/clock.h>
+#include <ztwist/deferred.h>
 #include <ztwist/reactor.h>
 
 #endif
