@@ -23,5 +23,6 @@
 #include <ztwist/clock.h>
 #include <ztwist/deferred.h>
 #include <ztwist/reactor.h>
+#include <ztwist/test_clock.h>
 
 #endif
