@@ -22,6 +22,9 @@
 #include <ztwist/result.h>
 #include <ztwist/clock.h>
 #include <ztwist/deferred.h>
+#include <ztwist/deferred_list.h>
+#include <ztwist/deferred_lock.h>
+#include <ztwist/deferred_queue.h>
 #include <ztwist/reactor.h>
 #include <ztwist/test_clock.h>
 
