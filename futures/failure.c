@@ -168,8 +168,7 @@ zt_failure_set_cause(zt_failure_t *self, zt_failure_t **cause_p)
         zt_failure_destroy(&cause);
         return;
     }
-    for (const zt_failure_t *f = cause; f; f = f->cause)
-        ZT_ASSERT_MSG(f != self, "zt_failure_set_cause: a failure cannot cause itself");
+    ZT_ASSERT_MSG(cause != self, "zt_failure_set_cause: a failure cannot cause itself");
     zt_failure_destroy(&self->cause);
     self->cause = cause;
 }
