@@ -1,0 +1,404 @@
+/*  runtime/mailbox.c - zt_reactor_call_from_thread: calls from any thread, as inproc ZeroMQ
+ * messages
+ *
+ *  Design notes.
+ *
+ *  Transport. Each reactor binds a PULL socket (its mailbox) to a unique inproc endpoint. Each
+ * producer thread keeps, in thread-local storage, one PUSH socket per reactor it has called, so
+ * that a call is one 16-byte zmq_send (fn, arg) with no lock and no allocation; ZeroMQ keeps the
+ * per-producer order, and wakes the reactor's zmq_poll when its pipe turns non-empty. A
+ * mutex-guarded shared socket was the alternative: it serialises every producer on one lock (see
+ * bench/bench_reactor.c, which measures both against raw inproc ZeroMQ). The reactor thread itself
+ * never sends to its own mailbox (it could deadlock on a full pipe): its calls go to a local FIFO
+ * run on the next pass.
+ *
+ *  Liveness. A caller may hold a pointer to a reactor that is being or has been destroyed, and a
+ * dangling pointer cannot be checked, so no producer dereferences a reactor it has not validated:
+ *    - a registry (s_lock) lists the live reactors and the producer records; g_epoch changes,
+ *      under s_lock, whenever a reactor leaves the registry;
+ *    - a producer's fast path publishes the reactor in its hazard slot (seq_cst), then checks that
+ *      the epoch is the one at which it last validated that reactor under s_lock; only then does
+ *      it read the reactor or use its PUSH socket, and it clears the hazard when done;
+ *    - destroy removes the reactor and bumps the epoch under s_lock, then waits (draining the
+ *      mailbox meanwhile, so a producer blocked on a full pipe gets through) until no hazard slot
+ *      holds it. After that no producer can touch the reactor: each either saw the new epoch and
+ *      went to the slow path, which refuses with ZT_ESHUTDOWN, or was seen by the destroyer.
+ *  The same handshake on `accepting` ends the loop: zt__mailbox_quiesce clears it, waits for the
+ * hazards and then runs every call that was accepted, so a call that returned 0 runs, unless the
+ * reactor is destroyed without running (destroy logs how many were dropped). A reactor destroyed
+ * and another allocated at the same address is indistinguishable to a stale caller: the call goes
+ * to the new reactor.
+ *
+ *  Sockets. Producers' PUSH sockets are closed at thread exit (a pthread key destructor) or by
+ * destroy for the reactor's own ones (under s_lock, once the hazards are clear, the producer no
+ * longer uses them: ZeroMQ allows closing a socket from another thread after a full barrier).
+ *
+ *  Full mailbox: a send waits up to ZT_REACTOR_MAILBOX_TIMEOUT_MS for room, then fails with
+ * ZT_EFULL and logs. Nothing is dropped silently.  */
+#include "runtime.h"
+#include "base/zmq_ctx.h"
+
+#include <pthread.h>
+#include <sched.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <zmq.h>
+
+/* One PUSH socket of a producer thread, for one reactor. */
+typedef struct s_link {
+    zt_reactor_t *reactor; /* Borrowed: the live reactor it feeds, or NULL for an empty slot */
+    void *push;            /* Owned: the PUSH socket connected to reactor's mailbox */
+} s_link_t;
+
+/* A producer thread's record. The fields under "own" are only touched by the thread itself,
+ * except links, which destroy may clear under s_lock once the thread holds no hazard on it. */
+typedef struct s_producer {
+    _Atomic(zt_reactor_t *) hazard; /* the reactor this thread is using right now, or NULL */
+    uint64_t epoch;                 /* own: g_epoch when last_reactor was validated */
+    zt_reactor_t *last_reactor;     /* own: the reactor validated last */
+    void *last_push;                /* own: its PUSH socket */
+    uint64_t tid;                   /* own: zt__thread_id() of the thread */
+    s_link_t *links;                /* Owned, under s_lock: the thread's PUSH sockets */
+    size_t nlinks;                  /* slots in links */
+    struct s_producer *next;        /* Borrowed, under s_lock: the registry's list */
+} s_producer_t;
+
+static pthread_mutex_t s_lock = PTHREAD_MUTEX_INITIALIZER; /* guards the registry below */
+static zt_reactor_t **s_live;                              /* Owned: the live reactors */
+static size_t s_nlive;                                     /* live reactors */
+static size_t s_caplive;                                   /* allocated slots */
+static s_producer_t *s_producers;           /* Borrowed: every producer thread's record */
+static atomic_uint_fast64_t g_epoch;        /* bumped when a reactor leaves the registry */
+static atomic_uint_fast64_t s_serial;       /* numbers the mailbox endpoints */
+static atomic_uint_fast64_t s_next_tid = 1; /* the next thread id */
+static pthread_once_t s_key_once = PTHREAD_ONCE_INIT; /* creates s_key */
+static pthread_key_t s_key;                           /* runs s_producer_exit at thread exit */
+static _Thread_local s_producer_t *s_self;            /* this thread's record, or NULL */
+static _Thread_local uint64_t s_tid;                  /* this thread's id, 0 until asked */
+
+uint64_t
+zt__thread_id(void)
+{
+    if (s_tid == 0)
+        s_tid = atomic_fetch_add(&s_next_tid, 1);
+    return s_tid;
+}
+
+/* --- the reactor's side ------------------------------------------------------------------- */
+
+int
+zt__mailbox_open(zt_reactor_t *r)
+{
+    r->mailbox = zmq_socket(r->zmq_ctx, ZMQ_PULL);
+    if (!r->mailbox)
+        goto failed;
+    int hwm = ZT_REACTOR_MAILBOX_HWM;
+    int linger = 0;
+    zmq_setsockopt(r->mailbox, ZMQ_RCVHWM, &hwm, sizeof hwm);
+    zmq_setsockopt(r->mailbox, ZMQ_LINGER, &linger, sizeof linger);
+    snprintf(r->endpoint, sizeof r->endpoint, "inproc://ztwist-reactor-%llu",
+             (unsigned long long)atomic_fetch_add(&s_serial, 1));
+    if (zmq_bind(r->mailbox, r->endpoint) != 0)
+        goto failed;
+    pthread_mutex_lock(&s_lock);
+    if (s_nlive == s_caplive) {
+        size_t cap = s_caplive ? s_caplive * 2 : 8;
+        zt_reactor_t **live = realloc(s_live, cap * sizeof *live);
+        if (!live) {
+            pthread_mutex_unlock(&s_lock);
+            return ZT_ENOMEM;
+        }
+        s_live = live;
+        s_caplive = cap;
+    }
+    s_live[s_nlive++] = r;
+    pthread_mutex_unlock(&s_lock);
+    return 0;
+failed:
+    ZT_LOG_ERROR("cannot open the reactor's mailbox: %s", zmq_strerror(zmq_errno()));
+    return ZT_ESYS;
+}
+
+static void
+s_run_msg(zt_reactor_t *r, zt__call_msg_t msg, int64_t *t0)
+{
+    msg.fn(msg.arg);
+    int64_t t1 = zt_time_now_ns();
+    zt__reactor_account(r, t1 - *t0, ZT__FN(msg.fn));
+    *t0 = t1;
+}
+
+size_t
+zt__mailbox_drain(zt_reactor_t *r, size_t max)
+{
+    size_t ran = 0;
+    int64_t t0 = zt_time_now_ns();
+    zt__call_msg_t msg;
+    while (ran < max && zmq_recv(r->mailbox, &msg, sizeof msg, ZMQ_DONTWAIT) == sizeof msg) {
+        r->stats.mailbox_received++;
+        s_run_msg(r, msg, &t0);
+        ran++;
+    }
+    return ran;
+}
+
+/* Discard what the mailbox holds; returns how many calls were dropped. */
+static size_t
+s_discard(zt_reactor_t *r)
+{
+    size_t dropped = 0;
+    zt__call_msg_t msg;
+    while (zmq_recv(r->mailbox, &msg, sizeof msg, ZMQ_DONTWAIT) == sizeof msg)
+        dropped++;
+    return dropped;
+}
+
+static bool
+s_hazard_held(zt_reactor_t *r)
+{
+    bool held = false;
+    pthread_mutex_lock(&s_lock);
+    for (s_producer_t *p = s_producers; p && !held; p = p->next)
+        held = atomic_load(&p->hazard) == r;
+    pthread_mutex_unlock(&s_lock);
+    return held;
+}
+
+void
+zt__mailbox_quiesce(zt_reactor_t *r)
+{
+    atomic_store(&r->accepting, false);
+    /* A producer that saw accepting == true may still be sending: run what arrives meanwhile. */
+    while (s_hazard_held(r)) {
+        if (zt__mailbox_drain(r, SIZE_MAX) == 0)
+            sched_yield();
+    }
+    do {
+        zt__local_run(r);
+        zt__mailbox_drain(r, SIZE_MAX);
+    } while (r->local.len > 0);
+}
+
+void
+zt__mailbox_close(zt_reactor_t *r)
+{
+    if (!r->mailbox)
+        return;
+    atomic_store(&r->accepting, false);
+    pthread_mutex_lock(&s_lock);
+    bool registered = false;
+    for (size_t i = 0; i < s_nlive; i++) {
+        if (s_live[i] == r) {
+            s_live[i] = s_live[--s_nlive];
+            registered = true;
+            break;
+        }
+    }
+    atomic_fetch_add(&g_epoch, 1);
+    pthread_mutex_unlock(&s_lock);
+    size_t dropped = 0;
+    while (registered && s_hazard_held(r)) {
+        size_t n = s_discard(r);
+        dropped += n;
+        if (n == 0)
+            sched_yield();
+    }
+    /* No producer uses its PUSH socket for r any more: close them all. */
+    pthread_mutex_lock(&s_lock);
+    for (s_producer_t *p = s_producers; p; p = p->next) {
+        for (size_t i = 0; i < p->nlinks; i++) {
+            if (p->links[i].reactor == r) {
+                zmq_close(p->links[i].push);
+                p->links[i] = (s_link_t){0};
+            }
+        }
+    }
+    pthread_mutex_unlock(&s_lock);
+    dropped += s_discard(r) + r->local.len;
+    if (dropped > 0)
+        ZT_LOG_WARNING("reactor destroyed with %zu calls from threads that never ran", dropped);
+    zmq_close(r->mailbox);
+    r->mailbox = NULL;
+}
+
+int
+zt__queue_push(zt__call_queue_t *q, zt_reactor_fn *fn, void *arg)
+{
+    if (q->len == q->cap) {
+        size_t cap = q->cap ? q->cap * 2 : 64;
+        zt__call_msg_t *items = realloc(q->items, cap * sizeof *items);
+        if (!items)
+            return ZT_ENOMEM;
+        q->items = items;
+        q->cap = cap;
+    }
+    q->items[q->len++] = (zt__call_msg_t){.fn = fn, .arg = arg};
+    return 0;
+}
+
+size_t
+zt__local_run(zt_reactor_t *r)
+{
+    if (r->local.len == 0)
+        return 0;
+    /* Swap: calls queued by these calls go to the next pass. */
+    zt__call_queue_t batch = r->local;
+    r->local = r->local_run;
+    r->local.len = 0;
+    int64_t t0 = zt_time_now_ns();
+    for (size_t i = 0; i < batch.len; i++)
+        s_run_msg(r, batch.items[i], &t0);
+    size_t ran = batch.len;
+    batch.len = 0;
+    r->local_run = batch;
+    return ran;
+}
+
+/* --- the producer's side ----------------------------------------------------------------- */
+
+static void
+s_producer_exit(void *arg)
+{
+    s_producer_t *self = arg;
+    pthread_mutex_lock(&s_lock);
+    for (s_producer_t **pp = &s_producers; *pp; pp = &(*pp)->next) {
+        if (*pp == self) {
+            *pp = self->next;
+            break;
+        }
+    }
+    for (size_t i = 0; i < self->nlinks; i++)
+        if (self->links[i].reactor)
+            zmq_close(self->links[i].push);
+    pthread_mutex_unlock(&s_lock);
+    free(self->links);
+    free(self);
+    s_self = NULL;
+}
+
+static void
+s_key_create(void)
+{
+    ZT_ASSERT(pthread_key_create(&s_key, s_producer_exit) == 0);
+}
+
+static s_producer_t *
+s_producer(void)
+{
+    if (s_self)
+        return s_self;
+    pthread_once(&s_key_once, s_key_create);
+    s_producer_t *self = calloc(1, sizeof *self);
+    if (!self)
+        return NULL;
+    self->tid = zt__thread_id();
+    if (pthread_setspecific(s_key, self) != 0) {
+        free(self);
+        return NULL;
+    }
+    pthread_mutex_lock(&s_lock);
+    self->next = s_producers;
+    s_producers = self;
+    pthread_mutex_unlock(&s_lock);
+    s_self = self;
+    return self;
+}
+
+/* The slow path: under s_lock, check that r is live and find or make this thread's PUSH socket for
+ * it. Returns 0, ZT_ESHUTDOWN when r is not live, ZT_ENOMEM or ZT_ESYS. */
+static int
+s_validate(s_producer_t *self, zt_reactor_t *r)
+{
+    int rc = ZT_ESHUTDOWN;
+    pthread_mutex_lock(&s_lock);
+    for (size_t i = 0; i < s_nlive; i++)
+        if (s_live[i] == r)
+            rc = 0;
+    if (rc != 0)
+        goto done;
+    s_link_t *link = NULL, *empty = NULL;
+    for (size_t i = 0; i < self->nlinks; i++) {
+        if (self->links[i].reactor == r)
+            link = &self->links[i];
+        else if (!self->links[i].reactor && !empty)
+            empty = &self->links[i];
+    }
+    if (!link) {
+        if (!empty) {
+            s_link_t *links = realloc(self->links, (self->nlinks + 1) * sizeof *links);
+            rc = ZT_ENOMEM;
+            if (!links)
+                goto done;
+            self->links = links;
+            empty = &self->links[self->nlinks++];
+            *empty = (s_link_t){0};
+        }
+        void *push = zmq_socket(r->zmq_ctx, ZMQ_PUSH);
+        int hwm = ZT_REACTOR_MAILBOX_HWM;
+        int timeout = ZT_REACTOR_MAILBOX_TIMEOUT_MS;
+        int linger = 0;
+        rc = ZT_ESYS;
+        if (!push)
+            goto done;
+        zmq_setsockopt(push, ZMQ_SNDHWM, &hwm, sizeof hwm);
+        zmq_setsockopt(push, ZMQ_SNDTIMEO, &timeout, sizeof timeout);
+        zmq_setsockopt(push, ZMQ_LINGER, &linger, sizeof linger);
+        if (zmq_connect(push, r->endpoint) != 0) {
+            ZT_LOG_ERROR("cannot connect to the reactor's mailbox: %s", zmq_strerror(zmq_errno()));
+            zmq_close(push);
+            goto done;
+        }
+        *empty = (s_link_t){.reactor = r, .push = push};
+        link = empty;
+    }
+    self->epoch = atomic_load(&g_epoch);
+    self->last_reactor = r;
+    self->last_push = link->push;
+    rc = 0;
+done:
+    pthread_mutex_unlock(&s_lock);
+    return rc;
+}
+
+static int
+s_send(s_producer_t *self, zt_reactor_t *r, zt_reactor_fn *fn, void *arg)
+{
+    if (!atomic_load(&r->accepting))
+        return ZT_ESHUTDOWN;
+    if (atomic_load_explicit(&r->owner, memory_order_relaxed) == self->tid)
+        return zt__queue_push(&r->local, fn, arg);
+    zt__call_msg_t msg = {.fn = fn, .arg = arg};
+    if (zmq_send(self->last_push, &msg, sizeof msg, 0) == sizeof msg)
+        return 0;
+    if (zmq_errno() == EAGAIN) {
+        ZT_LOG_ERROR("reactor mailbox full for %d ms: call from thread refused", //
+                     ZT_REACTOR_MAILBOX_TIMEOUT_MS);
+        return ZT_EFULL;
+    }
+    ZT_LOG_ERROR("cannot send to the reactor's mailbox: %s", zmq_strerror(zmq_errno()));
+    return ZT_ESYS;
+}
+
+int
+zt_reactor_call_from_thread(zt_reactor_t *self, zt_reactor_fn *fn, void *arg)
+{
+    if (!fn)
+        return ZT_EINVAL;
+    s_producer_t *p = s_producer();
+    if (!p)
+        return ZT_ENOMEM;
+    for (;;) {
+        if (p->last_reactor == self) {
+            atomic_store(&p->hazard, self);
+            if (atomic_load(&g_epoch) == p->epoch) {
+                int rc = s_send(p, self, fn, arg);
+                atomic_store_explicit(&p->hazard, NULL, memory_order_release);
+                return rc;
+            }
+            atomic_store(&p->hazard, NULL);
+        }
+        int rc = s_validate(p, self);
+        if (rc != 0)
+            return rc;
+    }
+}

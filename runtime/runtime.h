@@ -1,0 +1,177 @@
+/*  runtime/runtime.h - the reactor's private structure, shared by the runtime's files
+ *
+ *  reactor.c runs the loop, the I/O registrations, signals and the counters; timers.c the heap of
+ * timed calls; mailbox.c the calls from other threads; events.c the three-phase system events.
+ * Everything here is for the reactor thread unless a comment says otherwise.  */
+#ifndef ZTWIST_RUNTIME_H
+#define ZTWIST_RUNTIME_H
+
+#include <ztwist/reactor.h>
+
+#include "base/base.h"
+
+#include <stdatomic.h>
+
+/* A timed call: the object behind a zt_delayed_call_t handle and behind a clock handle. Recycled
+ * through the reactor's free list when no heap node and no user handle refers to it. */
+typedef enum zt__call_state {
+    ZT__CALL_PENDING = 0,   /* scheduled, will run */
+    ZT__CALL_CALLED = 1,    /* ran (or is running) */
+    ZT__CALL_CANCELLED = 2, /* cancelled; will never run */
+    ZT__CALL_FREE = 3       /* on the free list */
+} zt__call_state_t;
+
+struct zt_delayed_call {
+    zt_reactor_t *reactor;        /* Borrowed: the owner */
+    zt_reactor_fn *fn;            /* the call */
+    void *arg;                    /* Borrowed: the caller's */
+    int64_t when_ns;              /* scheduled time, monotonic ns */
+    uint64_t seq;                 /* sequence number of the one live heap node */
+    uint32_t refs;                /* heap nodes pointing here + 1 while a user handle exists */
+    bool user_ref;                /* a zt_delayed_call_t handle is outstanding */
+    zt__call_state_t state;       /* see zt__call_state_t */
+    struct zt_delayed_call *next; /* Borrowed: next on the free list */
+};
+
+/* A heap node. Stale (skipped and dropped) when its call is no longer pending or the call was
+ * rescheduled under a newer seq. Stored by value so that comparisons touch only the array. */
+typedef struct zt__timer_node {
+    int64_t when_ns;         /* the key: time */
+    uint64_t seq;            /* the tie-break: scheduling order */
+    zt_delayed_call_t *call; /* Borrowed reference counted in call->refs */
+} zt__timer_node_t;
+
+/* The timer heap. */
+typedef struct zt__timers {
+    zt__timer_node_t *heap;  /* Owned: binary min-heap on (when_ns, seq) */
+    size_t len;              /* nodes in the heap, live and stale */
+    size_t cap;              /* allocated nodes */
+    size_t stale;            /* stale nodes still in the heap */
+    uint64_t next_seq;       /* the next sequence number */
+    zt_delayed_call_t *free; /* Borrowed: free list of recycled calls */
+    void **slabs;            /* Owned: the blocks calls are carved from */
+    size_t nslabs;           /* blocks allocated */
+    size_t user_handles;     /* outstanding zt_delayed_call_t handles */
+} zt__timers_t;
+
+/* A call queued by the reactor thread for the next pass, or received from the mailbox. */
+typedef struct zt__call_msg {
+    zt_reactor_fn *fn; /* the call */
+    void *arg;         /* Borrowed: the caller's */
+} zt__call_msg_t;
+_Static_assert(sizeof(zt__call_msg_t) <= 16, "a mailbox message is two pointers");
+
+/* A growable FIFO of calls (the reactor thread's own call_from_thread queue). */
+typedef struct zt__call_queue {
+    zt__call_msg_t *items; /* Owned */
+    size_t len;            /* queued */
+    size_t cap;            /* allocated */
+} zt__call_queue_t;
+
+/* What a poll slot is. */
+typedef enum zt__reg_kind {
+    ZT__REG_MAILBOX = 0, /* the mailbox PULL socket (slot 0) */
+    ZT__REG_READER = 1,  /* a raw fd, for reading */
+    ZT__REG_WRITER = 2,  /* a raw fd, for writing */
+    ZT__REG_SOCKET = 3   /* a ZeroMQ socket, for reading */
+} zt__reg_kind_t;
+
+/* A registration; regs[i] describes items[i] of the poll array. */
+typedef struct zt__reg {
+    zt__reg_kind_t kind;             /* what it is */
+    bool removed;                    /* removed during a pass; swept after the pass */
+    zt_reactor_fd_fn *fd_fn;         /* the callback for a reader or writer */
+    zt_reactor_socket_fn *socket_fn; /* the callback for a socket */
+    void *arg;                       /* Borrowed: the caller's */
+} zt__reg_t;
+
+/* A name given to a callback for the slow-callback warning. */
+typedef struct zt__cb_name {
+    void (*fn)(void); /* the callback, as a generic function pointer */
+    char *name;       /* Owned */
+} zt__cb_name_t;
+
+typedef struct zt__event zt__event_t;
+
+struct zt_reactor {
+    /* --- read by other threads (mailbox.c) --- */
+    atomic_bool accepting;      /* call_from_thread is accepted; false once the loop has ended */
+    atomic_uint_fast64_t owner; /* zt__thread_id() of the reactor thread */
+    void *mailbox;              /* Owned: the PULL socket other threads' PUSH sockets feed */
+    char endpoint[64];          /* the mailbox's inproc endpoint */
+    void *zmq_ctx;              /* Borrowed: the shared context (one reference held) */
+    /* --- reactor thread only --- */
+    zt__call_queue_t local;     /* calls from the reactor thread for the next pass */
+    zt__call_queue_t local_run; /* the batch of local calls the current pass runs */
+    zt__timers_t timers;        /* timed calls */
+    void *items;                /* Owned: zmq_pollitem_t array, parallel to regs */
+    zt__reg_t *regs;            /* Owned: what each poll slot is */
+    size_t nregs;               /* slots in use, including removed ones not yet swept */
+    size_t capregs;             /* slots allocated */
+    bool regs_dirty;            /* some slot is marked removed */
+    bool in_pass;               /* a pass is running (iterate is not reentrant) */
+    bool ran;                   /* run has been called once */
+    bool in_run;                /* run is inside its loop */
+    bool running;               /* Twisted's `running`: from during-startup to during-shutdown */
+    atomic_bool stop_requested; /* stop was called */
+    bool shutdown_started;      /* the shutdown event has been fired */
+    bool loop_exit;             /* the loop ends after this pass */
+    double shutdown_timeout;    /* seconds before the shutdown event is cut short */
+    zt_delayed_call_t *shutdown_deadline; /* Borrowed: the internal deadline timer, or NULL */
+    zt__event_t *events;                  /* Owned: the system events by name */
+    zt_trigger_id_t next_trigger_id;      /* the next trigger id */
+    zt_clock_t clock;                     /* the zt_clock_t view of this reactor */
+    int signal_fd;             /* the self-pipe's read end while handling signals, else -1 */
+    int64_t slow_threshold_ns; /* the slow-callback threshold; 0 is off */
+    zt__cb_name_t *names;      /* Owned: named callbacks */
+    size_t nnames;             /* named callbacks */
+    zt_reactor_stats_t stats;  /* counters (timers_pending and registrations computed on read) */
+};
+
+/* A small integer naming the calling thread, unique in the process; any thread. */
+uint64_t zt__thread_id(void);
+
+/* Debug builds check the reactor thread in reactor-only calls. */
+#ifndef NDEBUG
+#define ZT__ASSERT_REACTOR_THREAD(r)                                                               \
+    ZT_ASSERT_MSG(atomic_load_explicit(&(r)->owner, memory_order_relaxed) == zt__thread_id(),      \
+                  "reactor call from a thread that is not the reactor thread")
+#else
+#define ZT__ASSERT_REACTOR_THREAD(r) ((void)0)
+#endif
+
+/* Count a callback that ran for elapsed_ns and warn when it was slow (reactor.c). */
+void zt__reactor_account(zt_reactor_t *r, int64_t elapsed_ns, void (*fn)(void));
+
+/* Convert a callback to the generic function pointer type the accounting uses. */
+#define ZT__FN(fn) ((void (*)(void))(fn))
+
+/* timers.c */
+void zt__timers_fini(zt__timers_t *t);
+zt_delayed_call_t *zt__timers_schedule(zt_reactor_t *r, double seconds, zt_reactor_fn *fn,
+                                       void *arg);
+/* Run the calls due now that were scheduled before this call started. Returns how many ran. */
+size_t zt__timers_run_due(zt_reactor_t *r);
+/* Nanoseconds until the nearest pending call (0 when due), or -1 when none is pending. */
+int64_t zt__timers_next_delay_ns(zt_reactor_t *r, int64_t now_ns);
+size_t zt__timers_pending(const zt__timers_t *t);
+
+/* mailbox.c */
+int zt__mailbox_open(zt_reactor_t *r);
+/* Drain and run up to max mailbox calls; returns how many ran. */
+size_t zt__mailbox_drain(zt_reactor_t *r, size_t max);
+/* Stop accepting calls and wait until no thread is sending; then run everything still queued. */
+void zt__mailbox_quiesce(zt_reactor_t *r);
+/* Unregister, close every producer's socket for r and the mailbox; logs calls that never ran. */
+void zt__mailbox_close(zt_reactor_t *r);
+int zt__queue_push(zt__call_queue_t *q, zt_reactor_fn *fn, void *arg);
+/* Run the local calls queued before this pass; returns how many ran. */
+size_t zt__local_run(zt_reactor_t *r);
+
+/* events.c */
+int zt__events_fire(zt_reactor_t *r, const char *name, zt_reactor_fn *on_done);
+void zt__events_destroy(zt_reactor_t *r);
+/* The shutdown deadline passed: cancel what the current phase waits on, then move on. */
+void zt__events_cut_short(zt_reactor_t *r, const char *name);
+
+#endif

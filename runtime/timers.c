@@ -1,0 +1,370 @@
+/*  runtime/timers.c - timed calls: a binary heap with lazy cancellation, and DelayedCall handles
+ *
+ *  The heap holds nodes (time, sequence number, call) by value, ordered by time then by sequence
+ * number, so calls due at the same time run in the order they were scheduled. Cancelling, reset
+ * and delay never search the heap: they mark the call and, for reset/delay, push a new node with a
+ * new sequence number; the old node turns stale and is dropped when it reaches the top or when the
+ * heap compacts itself (stale nodes over half the heap: one O(n) filter and heapify), so heavy
+ * cancel churn keeps the heap near its live size. Calls are carved from blocks and recycled
+ * through a free list, so scheduling does not call malloc in the steady state.
+ *
+ *  A call is referenced by every heap node that points to it plus one user handle; it goes back to
+ * the free list when the count reaches zero. Reactor thread only.  */
+#include "runtime.h"
+
+#include <math.h>
+#include <stdlib.h>
+
+#define ZT__SLAB_CALLS 1024  /* calls per block */
+#define ZT__COMPACT_MIN 1024 /* never compact a heap with fewer stale nodes than this */
+
+static bool
+s_less(const zt__timer_node_t *a, const zt__timer_node_t *b)
+{
+    return a->when_ns < b->when_ns || (a->when_ns == b->when_ns && a->seq < b->seq);
+}
+
+static void
+s_sift_up(zt__timer_node_t *heap, size_t i)
+{
+    zt__timer_node_t node = heap[i];
+    while (i > 0) {
+        size_t parent = (i - 1) / 2;
+        if (!s_less(&node, &heap[parent]))
+            break;
+        heap[i] = heap[parent];
+        i = parent;
+    }
+    heap[i] = node;
+}
+
+static void
+s_sift_down(zt__timer_node_t *heap, size_t len, size_t i)
+{
+    zt__timer_node_t node = heap[i];
+    for (;;) {
+        size_t child = 2 * i + 1;
+        if (child >= len)
+            break;
+        if (child + 1 < len && s_less(&heap[child + 1], &heap[child]))
+            child++;
+        if (!s_less(&heap[child], &node))
+            break;
+        heap[i] = heap[child];
+        i = child;
+    }
+    heap[i] = node;
+}
+
+static bool
+s_is_stale(const zt__timer_node_t *node)
+{
+    return node->call->state != ZT__CALL_PENDING || node->call->seq != node->seq;
+}
+
+static void
+s_call_unref(zt__timers_t *t, zt_delayed_call_t *c)
+{
+    ZT_ASSERT(c->refs > 0);
+    if (--c->refs == 0) {
+        c->state = ZT__CALL_FREE;
+        c->fn = NULL;
+        c->arg = NULL;
+        c->next = t->free;
+        t->free = c;
+    }
+}
+
+static zt_delayed_call_t *
+s_call_alloc(zt__timers_t *t)
+{
+    if (!t->free) {
+        void **slabs = realloc(t->slabs, (t->nslabs + 1) * sizeof *slabs);
+        if (!slabs)
+            return NULL;
+        t->slabs = slabs;
+        zt_delayed_call_t *block = calloc(ZT__SLAB_CALLS, sizeof *block);
+        if (!block)
+            return NULL;
+        t->slabs[t->nslabs++] = block;
+        for (size_t i = ZT__SLAB_CALLS; i-- > 0;) {
+            block[i].state = ZT__CALL_FREE;
+            block[i].next = t->free;
+            t->free = &block[i];
+        }
+    }
+    zt_delayed_call_t *c = t->free;
+    t->free = c->next;
+    c->next = NULL;
+    return c;
+}
+
+/* Drop stale nodes and rebuild the heap in O(n). */
+static void
+s_compact(zt__timers_t *t)
+{
+    size_t kept = 0;
+    for (size_t i = 0; i < t->len; i++) {
+        if (s_is_stale(&t->heap[i]))
+            s_call_unref(t, t->heap[i].call);
+        else
+            t->heap[kept++] = t->heap[i];
+    }
+    t->len = kept;
+    t->stale = 0;
+    for (size_t i = kept / 2; i-- > 0;)
+        s_sift_down(t->heap, t->len, i);
+}
+
+static void
+s_mark_stale(zt__timers_t *t)
+{
+    t->stale++;
+    if (t->stale >= ZT__COMPACT_MIN && t->stale * 2 > t->len)
+        s_compact(t);
+}
+
+/* Push a node for c at when_ns with a new sequence number; the node takes a reference. */
+static int
+s_push(zt__timers_t *t, zt_delayed_call_t *c, int64_t when_ns)
+{
+    if (t->len == t->cap) {
+        size_t cap = t->cap ? t->cap * 2 : 64;
+        zt__timer_node_t *heap = realloc(t->heap, cap * sizeof *heap);
+        if (!heap)
+            return ZT_ENOMEM;
+        t->heap = heap;
+        t->cap = cap;
+    }
+    c->seq = t->next_seq++;
+    c->when_ns = when_ns;
+    c->refs++;
+    t->heap[t->len] = (zt__timer_node_t){.when_ns = when_ns, .seq = c->seq, .call = c};
+    s_sift_up(t->heap, t->len++);
+    return 0;
+}
+
+/* Pop the top node; the caller owns the node's reference. */
+static zt__timer_node_t
+s_pop(zt__timers_t *t)
+{
+    zt__timer_node_t top = t->heap[0];
+    t->heap[0] = t->heap[--t->len];
+    if (t->len > 0)
+        s_sift_down(t->heap, t->len, 0);
+    return top;
+}
+
+/* seconds from now as a monotonic time, clamped so that far futures do not overflow. */
+static int64_t
+s_deadline(int64_t base_ns, double seconds)
+{
+    if (!(seconds > 0))
+        return base_ns;
+    if (seconds > 1e9) /* 31 years: later than any program waits */
+        seconds = 1e9;
+    return base_ns + (int64_t)llround(seconds * 1e9);
+}
+
+zt_delayed_call_t *
+zt__timers_schedule(zt_reactor_t *r, double seconds, zt_reactor_fn *fn, void *arg)
+{
+    zt__timers_t *t = &r->timers;
+    zt_delayed_call_t *c = s_call_alloc(t);
+    if (!c)
+        return NULL;
+    *c = (zt_delayed_call_t){.reactor = r, .fn = fn, .arg = arg, .state = ZT__CALL_PENDING};
+    if (s_push(t, c, s_deadline(zt_time_now_ns(), seconds)) != 0) {
+        c->refs = 1;
+        s_call_unref(t, c);
+        return NULL;
+    }
+    return c;
+}
+
+size_t
+zt__timers_run_due(zt_reactor_t *r)
+{
+    zt__timers_t *t = &r->timers;
+    int64_t now = zt_time_now_ns();
+    uint64_t bound = t->next_seq; /* calls scheduled from here on wait for the next pass */
+    size_t ran = 0;
+    while (t->len > 0 && t->heap[0].when_ns <= now && t->heap[0].seq < bound) {
+        zt__timer_node_t node = s_pop(t);
+        zt_delayed_call_t *c = node.call;
+        if (s_is_stale(&node)) {
+            t->stale--;
+            s_call_unref(t, c);
+            continue;
+        }
+        c->state = ZT__CALL_CALLED;
+        int64_t t0 = zt_time_now_ns();
+        c->fn(c->arg);
+        zt__reactor_account(r, zt_time_now_ns() - t0, ZT__FN(c->fn));
+        s_call_unref(t, c);
+        ran++;
+    }
+    return ran;
+}
+
+int64_t
+zt__timers_next_delay_ns(zt_reactor_t *r, int64_t now_ns)
+{
+    zt__timers_t *t = &r->timers;
+    while (t->len > 0 && s_is_stale(&t->heap[0])) {
+        zt__timer_node_t node = s_pop(t);
+        t->stale--;
+        s_call_unref(t, node.call);
+    }
+    if (t->len == 0)
+        return -1;
+    int64_t delay = t->heap[0].when_ns - now_ns;
+    return delay > 0 ? delay : 0;
+}
+
+size_t
+zt__timers_pending(const zt__timers_t *t)
+{
+    return t->len - t->stale;
+}
+
+void
+zt__timers_fini(zt__timers_t *t)
+{
+    ZT_ASSERT_MSG(t->user_handles == 0,
+                  "release every zt_delayed_call_t handle before destroying its reactor");
+    for (size_t i = 0; i < t->nslabs; i++)
+        free(t->slabs[i]);
+    free(t->slabs);
+    free(t->heap);
+    *t = (zt__timers_t){0};
+}
+
+int
+zt_reactor_call_later(zt_reactor_t *self, double seconds, zt_reactor_fn *fn, void *arg,
+                      zt_delayed_call_t **call_p)
+{
+    ZT_ASSERT(self);
+    ZT__ASSERT_REACTOR_THREAD(self);
+    if (!fn || isnan(seconds))
+        return ZT_EINVAL;
+    zt_delayed_call_t *c = zt__timers_schedule(self, seconds, fn, arg);
+    if (!c)
+        return ZT_ENOMEM;
+    if (call_p) {
+        c->refs++;
+        c->user_ref = true;
+        self->timers.user_handles++;
+        *call_p = c;
+    }
+    return 0;
+}
+
+static int
+s_check_pending(const zt_delayed_call_t *self)
+{
+    ZT_ASSERT(self && self->state != ZT__CALL_FREE);
+    ZT__ASSERT_REACTOR_THREAD(self->reactor);
+    if (self->state == ZT__CALL_CALLED)
+        return ZT_EALREADY;
+    if (self->state == ZT__CALL_CANCELLED)
+        return ZT_ECANCELLED;
+    return 0;
+}
+
+int
+zt_delayed_call_cancel(zt_delayed_call_t *self)
+{
+    int rc = s_check_pending(self);
+    if (rc != 0)
+        return rc;
+    self->state = ZT__CALL_CANCELLED;
+    s_mark_stale(&self->reactor->timers);
+    return 0;
+}
+
+/* Move a pending call to when_ns under a new sequence number; its old node turns stale. */
+static int
+s_reschedule(zt_delayed_call_t *self, int64_t when_ns)
+{
+    zt__timers_t *t = &self->reactor->timers;
+    uint64_t old_seq = self->seq;
+    int64_t old_when = self->when_ns;
+    int rc = s_push(t, self, when_ns);
+    if (rc != 0) {
+        self->seq = old_seq;
+        self->when_ns = old_when;
+        return rc;
+    }
+    s_mark_stale(t);
+    return 0;
+}
+
+int
+zt_delayed_call_reset(zt_delayed_call_t *self, double seconds)
+{
+    int rc = s_check_pending(self);
+    if (rc != 0)
+        return rc;
+    if (isnan(seconds))
+        return ZT_EINVAL;
+    return s_reschedule(self, s_deadline(zt_time_now_ns(), seconds));
+}
+
+int
+zt_delayed_call_delay(zt_delayed_call_t *self, double seconds)
+{
+    int rc = s_check_pending(self);
+    if (rc != 0)
+        return rc;
+    if (isnan(seconds))
+        return ZT_EINVAL;
+    int64_t when = self->when_ns;
+    if (seconds >= 0)
+        when = s_deadline(when, seconds);
+    else
+        when -= (int64_t)llround(fmin(-seconds, 1e9) * 1e9);
+    return s_reschedule(self, when);
+}
+
+double
+zt_delayed_call_get_time(const zt_delayed_call_t *self)
+{
+    ZT_ASSERT(self && self->state != ZT__CALL_FREE);
+    return (double)self->when_ns / 1e9;
+}
+
+bool
+zt_delayed_call_is_active(const zt_delayed_call_t *self)
+{
+    ZT_ASSERT(self && self->state != ZT__CALL_FREE);
+    return self->state == ZT__CALL_PENDING;
+}
+
+bool
+zt_delayed_call_is_called(const zt_delayed_call_t *self)
+{
+    ZT_ASSERT(self && self->state != ZT__CALL_FREE);
+    return self->state == ZT__CALL_CALLED;
+}
+
+bool
+zt_delayed_call_is_cancelled(const zt_delayed_call_t *self)
+{
+    ZT_ASSERT(self && self->state != ZT__CALL_FREE);
+    return self->state == ZT__CALL_CANCELLED;
+}
+
+void
+zt_delayed_call_release(zt_delayed_call_t **self_p)
+{
+    if (!self_p || !*self_p)
+        return;
+    zt_delayed_call_t *c = *self_p;
+    *self_p = NULL;
+    ZT_ASSERT(c->user_ref && c->state != ZT__CALL_FREE);
+    ZT__ASSERT_REACTOR_THREAD(c->reactor);
+    c->user_ref = false;
+    c->reactor->timers.user_handles--;
+    s_call_unref(&c->reactor->timers, c);
+}
