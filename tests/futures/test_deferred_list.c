@@ -684,6 +684,58 @@ test_deferred_list_cancel_after_fire_on_one_errback_does_nothing(void **state)
 }
 
 static void
+test_deferred_list_cancel_with_a_paused_member_fails_the_list_itself(void **state)
+{
+    fixture_t *fx = *state;
+    zt_deferred_t *ds[2] = {zt_deferred_new(), zt_deferred_new()};
+    zt_deferred_pause(ds[1]); /* its result will not reach the list until unpaused */
+    zt_deferred_t *dl = zt_deferred_list_new(ds, 2, ZT_DEFERRED_LIST_CONSUME_ERRORS);
+    zt_deferred_cancel(dl);
+    /* One member could not answer the cancel: the list fails with its own CancelledError. */
+    assert_ptr_equal(s_failure_type_of(dl), ZT_CANCELLED_ERROR);
+    capture_t got = {0};
+    zt_deferred_add_errback(dl, s_capture, &got);
+    assert_int_equal(got.calls, 1);
+    /* The late result passes through the member, consumed, and does not fire the list again. */
+    zt_deferred_unpause(ds[1]);
+    assert_int_equal(got.calls, 1);
+    assert_null(s_failure_type_of(ds[1]));
+    s_capture_release(&got);
+    zt_deferred_unref(&dl);
+    s_unref_all(ds, 2);
+    assert_int_equal(fx->unhandled, 0);
+}
+
+/* A link that makes its Deferred wait on another one. */
+static zt_result_t
+s_wait_on(zt_result_t result, void *arg)
+{
+    zt_result_release(&result);
+    return zt_wait_for(zt_deferred_ref(arg));
+}
+
+static void
+test_deferred_list_cancel_reaches_what_a_member_waits_on(void **state)
+{
+    fixture_t *fx = *state;
+    zt_deferred_t *inner = zt_deferred_new();
+    zt_deferred_t *member = zt_deferred_new();
+    zt_deferred_add_callback(member, s_wait_on, inner);
+    zt_deferred_callback(member, zt_ok_none()); /* fired, and now waiting on inner */
+    zt_deferred_t *dl = zt_deferred_list_new(&member, 1, ZT_DEFERRED_LIST_CONSUME_ERRORS);
+    assert_false(zt_deferred_is_called(dl));
+    zt_deferred_cancel(dl);
+    assert_true(zt_deferred_is_called(inner)); /* its failure went on to the member */
+    zt_result_list_t *list = zt_result_ptr(*zt_deferred_peek(dl));
+    assert_non_null(list);
+    assert_ptr_equal(zt_failure_type(zt_result_list_failure(list, 0)), ZT_CANCELLED_ERROR);
+    zt_deferred_unref(&dl);
+    zt_deferred_unref(&member);
+    zt_deferred_unref(&inner);
+    assert_int_equal(fx->unhandled, 0);
+}
+
+static void
 test_result_list_take_moves_the_result_out(void **state)
 {
     (void)state;
@@ -772,6 +824,25 @@ test_gather_results_consume_errors_member_goes_on_with_none(void **state)
     assert_ptr_equal(zt_failure_type(f), ZT_FIRST_ERROR);
     assert_string_equal(zt_failure_message(zt_failure_cause(f)), "oh noes");
     s_capture_release(&gathered);
+    zt_deferred_unref(&g);
+    s_unref_all(ds, 2);
+    assert_int_equal(fx->unhandled, 0);
+}
+
+static void
+test_gather_results_consume_errors_also_consumes_later_failures(void **state)
+{
+    fixture_t *fx = *state;
+    zt_deferred_t *ds[2] = {zt_deferred_new(), zt_deferred_new()};
+    zt_deferred_t *g = zt_gather_results(ds, 2, true);
+    zt_deferred_errback(ds[0], s_error("first"));
+    zt_deferred_errback(ds[1], s_error("second, after the group failed"));
+    assert_null(s_failure_type_of(ds[1]));
+    capture_t got = {0};
+    zt_deferred_add_errback(g, s_capture, &got);
+    assert_string_equal(zt_failure_message(zt_failure_cause(zt_result_failure(got.result))),
+                        "first");
+    s_capture_release(&got);
     zt_deferred_unref(&g);
     s_unref_all(ds, 2);
     assert_int_equal(fx->unhandled, 0);
@@ -982,10 +1053,13 @@ main(void)
         T(test_deferred_list_cancel_fire_on_one_errback_all_cancellers_callback_fires_with_list),
         T(test_deferred_list_cancel_after_fire_on_one_callback_does_nothing),
         T(test_deferred_list_cancel_after_fire_on_one_errback_does_nothing),
+        T(test_deferred_list_cancel_with_a_paused_member_fails_the_list_itself),
+        T(test_deferred_list_cancel_reaches_what_a_member_waits_on),
         T(test_result_list_take_moves_the_result_out),
         T(test_gather_results_all_succeed_gives_the_values_in_order),
         T(test_gather_results_a_failure_fails_with_first_error),
         T(test_gather_results_consume_errors_member_goes_on_with_none),
+        T(test_gather_results_consume_errors_also_consumes_later_failures),
         T(test_gather_results_cancel_cancels_the_members_and_fails_with_first_error),
         T(test_gather_results_cancel_with_cancellers_that_callback_gives_values),
         T(test_race_first_success_wins_and_the_losers_are_cancelled),

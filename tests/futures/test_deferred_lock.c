@@ -277,6 +277,17 @@ test_deferred_lock_run_releases_when_fn_deferred_fails(void **state)
 }
 
 static void
+test_deferred_lock_run_with_an_already_fired_deferred_releases_at_once(void **state)
+{
+    fixture_t *fx = *state;
+    job_t job = {.returns = zt_wait_for(zt_deferred_succeed(zt_ok_int(4)))};
+    zt_deferred_t *d = zt_deferred_lock_run(fx->lock, s_job, &job);
+    assert_false(zt_deferred_lock_is_locked(fx->lock));
+    assert_int_equal(zt_result_int(*zt_deferred_peek(d)), 4);
+    zt_deferred_unref(&d);
+}
+
+static void
 test_deferred_lock_run_waits_for_the_lock_before_calling_fn(void **state)
 {
     fixture_t *fx = *state;
@@ -576,6 +587,7 @@ main(void)
         T(test_deferred_lock_run_holds_the_lock_until_fn_deferred_fires),
         T(test_deferred_lock_run_releases_on_failure_and_passes_it_on),
         T(test_deferred_lock_run_releases_when_fn_deferred_fails),
+        T(test_deferred_lock_run_with_an_already_fired_deferred_releases_at_once),
         T(test_deferred_lock_run_waits_for_the_lock_before_calling_fn),
         T(test_deferred_lock_cancel_after_acquired_does_nothing),
         T(test_deferred_lock_cancel_before_acquired_fails_and_withdraws_the_waiter),
