@@ -129,6 +129,11 @@ s_on_waited(zt_result_t result, void *arg)
 static void
 s_wait(zt_looping_call_t *self, zt_deferred_t *d)
 {
+    if (!d) {
+        /* zt_wait_for(NULL): the Deferred's constructor ran out of memory. */
+        s_fail(self, zt_failure_from_code(ZT_ENOMEM, "fn returned zt_wait_for(NULL)"));
+        return;
+    }
     zt_deferred_t *waiting = zt_deferred_new();
     if (!waiting || zt_deferred_add_both(waiting, s_on_waited, self) < 0) {
         zt_deferred_unref(&waiting);

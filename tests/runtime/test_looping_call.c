@@ -34,8 +34,10 @@ typedef struct fixture {
     size_t stop_after;            /* > 0: fn stops the loop at this call */
     size_t fail_at;               /* > 0: fn fails at this call */
     size_t wait_at;               /* > 0: fn returns `pending` at this call */
+    size_t wait_null_at;          /* > 0: fn returns zt_wait_for(NULL) at this call */
     zt_deferred_t *pending;       /* the Deferred fn returns at wait_at (our reference) */
     bool wait_always;             /* fn returns a fresh Deferred, fired 1 s later, each call */
+    int code;                     /* the ZT_E* code of its failure */
     int stopped;                  /* how many times the start Deferred fired with a value */
     int failed;                   /* how many times it failed */
     const zt_failure_type_t *why; /* the type of its failure */
@@ -66,6 +68,8 @@ fn(void *arg)
         assert_int_equal(zt_looping_call_stop(fx->loop), 0);
     if (fx->fail_at == n)
         return zt_err(zt_failure_new(&test_error, "call %zu failed", n));
+    if (fx->wait_null_at == n)
+        return zt_wait_for(NULL); /* what a failed zt_deferred_new gives */
     if (fx->wait_at == n)
         return zt_wait_for(zt_deferred_ref(fx->pending));
     if (fx->wait_always) {
@@ -95,6 +99,7 @@ on_failed(zt_result_t result, void *arg)
     fixture_t *fx = arg;
     fx->failed++;
     fx->why = zt_failure_type(zt_result_failure(result));
+    fx->code = zt_failure_code(zt_result_failure(result));
     fx->running_in_callback = zt_looping_call_is_running(fx->loop);
     zt_result_release(&result);
     return zt_ok_none();
@@ -338,6 +343,20 @@ test_looping_call_deferred_fired_already_goes_on_at_once(void **state)
     assert_int_equal(fx->calls, 2);
 }
 
+static void
+test_looping_call_wait_for_null_fails_loop_with_enomem(void **state)
+{
+    fixture_t *fx = *state;
+    fx->wait_null_at = 2;
+    start(fx, 1, true);
+    zt_test_clock_advance(fx->clock, 1);
+    assert_int_equal(fx->calls, 2);
+    assert_int_equal(fx->failed, 1);
+    assert_ptr_equal(fx->why, ZT_SYSTEM_ERROR);
+    assert_int_equal(fx->code, ZT_ENOMEM);
+    assert_false(zt_looping_call_is_running(fx->loop));
+}
+
 /* Twisted's test_reactorTimeSkips and test_reactorTimeCountSkips: a late clock skips the missed
  * calls and counts them. */
 static void
@@ -570,6 +589,7 @@ main(void)
         T(test_looping_call_stop_while_waiting_fires_when_deferred_fires),
         T(test_looping_call_failure_of_fn_deferred_fails_loop),
         T(test_looping_call_deferred_fired_already_goes_on_at_once),
+        T(test_looping_call_wait_for_null_fails_loop_with_enomem),
         T(test_looping_call_late_clock_skips_and_counts_missed_calls),
         T(test_looping_call_slow_fn_skips_to_next_future_interval),
         T(test_looping_call_late_by_less_than_interval_counts_one),
