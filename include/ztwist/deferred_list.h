@@ -70,9 +70,9 @@ typedef enum zt_deferred_list_flag {
 /** zt_result_list_index when no single member fired the list. */
 #define ZT_RESULT_LIST_NO_INDEX SIZE_MAX
 
+ZT_EXPORT extern const zt_failure_type_t zt__failure_group_type;
 /** The failure of a race in which every member failed ("FailureGroup", ZT_ESYS): the cause is the
  * failure of the first member (index 0), zt_failure_detail the number of members. */
-ZT_EXPORT extern const zt_failure_type_t zt__failure_group_type;
 #define ZT_FAILURE_GROUP (&zt__failure_group_type)
 
 /**
