@@ -40,7 +40,9 @@
  * yet (Twisted's DeferredList.cancel); the group then fires as its members' results dictate
  * (usually a list of CancelledError entries, or a FirstError). When a member cannot answer
  * at once (it is paused), the group's Deferred fails with its own ZT_CANCELLED_ERROR and the
- * member's late result passes through. Cancelling after the group fired does nothing.
+ * member's late result passes through (a difference: Twisted's DeferredList.cancel does not
+ * fail the list itself, which stays unfired until the member answers). Cancelling after the group
+ * fired does nothing.
  *
  *  Threads: every function here is for the thread that owns the Deferreds (the reactor thread).  */
 #ifndef ZTWIST_DEFERRED_LIST_H
