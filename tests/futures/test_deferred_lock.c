@@ -378,6 +378,27 @@ test_deferred_lock_cancel_of_a_running_run_cancels_fn_deferred_and_releases(void
 }
 
 static void
+test_deferred_lock_acquire_with_a_timeout_gives_up_its_place(void **state)
+{
+    fixture_t *fx = *state;
+    zt_test_clock_t *clock = zt_test_clock_new();
+    zt_deferred_t *held = zt_deferred_lock_acquire(fx->lock);
+    zt_deferred_t *d = zt_deferred_lock_acquire(fx->lock);
+    assert_int_equal(zt_deferred_add_timeout(d, 1.0, zt_test_clock_clock(clock)), 0);
+    zt_test_clock_advance(clock, 1.0);
+    capture_t err = {0};
+    zt_deferred_add_errback(d, s_capture, &err);
+    assert_ptr_equal(zt_failure_type(zt_result_failure(err.result)), ZT_TIMEOUT_ERROR);
+    assert_int_equal(zt_deferred_lock_waiting(fx->lock), 0);
+    zt_deferred_lock_release(fx->lock);
+    assert_false(zt_deferred_lock_is_locked(fx->lock));
+    zt_result_release(&err.result);
+    zt_deferred_unref(&d);
+    zt_deferred_unref(&held);
+    zt_test_clock_destroy(&clock);
+}
+
+static void
 test_deferred_lock_destroy_fails_the_waiting_acquires(void **state)
 {
     fixture_t *fx = *state;
@@ -593,6 +614,7 @@ main(void)
         T(test_deferred_lock_cancel_before_acquired_fails_and_withdraws_the_waiter),
         T(test_deferred_lock_cancel_of_a_waiting_run_never_calls_fn),
         T(test_deferred_lock_cancel_of_a_running_run_cancels_fn_deferred_and_releases),
+        T(test_deferred_lock_acquire_with_a_timeout_gives_up_its_place),
         T(test_deferred_lock_destroy_fails_the_waiting_acquires),
         T(test_deferred_lock_destroy_during_a_run_lets_the_run_finish),
         T(test_deferred_semaphore_new_refuses_fewer_than_one_token),

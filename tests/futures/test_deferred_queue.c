@@ -323,6 +323,30 @@ test_deferred_queue_cancelled_get_is_removed_from_the_getters(void **state)
 }
 
 static void
+test_deferred_queue_get_with_a_timeout_times_out_and_leaves_the_getters(void **state)
+{
+    (void)state;
+    zt_test_clock_t *clock = zt_test_clock_new();
+    zt_deferred_queue_t *q =
+        zt_deferred_queue_new(ZT_DEFERRED_QUEUE_UNLIMITED, ZT_DEFERRED_QUEUE_UNLIMITED);
+    zt_deferred_t *d = zt_deferred_queue_get(q);
+    assert_int_equal(zt_deferred_add_timeout(d, 5.0, zt_test_clock_clock(clock)), 0);
+    zt_test_clock_advance(clock, 4.9);
+    assert_false(zt_deferred_is_called(d));
+    zt_test_clock_advance(clock, 0.1);
+    assert_ptr_equal(s_failure_type_of(d), ZT_TIMEOUT_ERROR);
+    assert_int_equal(zt_deferred_queue_waiting(q), 0);
+    zt_deferred_queue_put(q, (void *)(intptr_t)1, NULL); /* nobody waits: it is queued */
+    assert_int_equal(zt_deferred_queue_pending(q), 1);
+    capture_t err = {0};
+    zt_deferred_add_errback(d, s_capture, &err);
+    zt_result_release(&err.result);
+    zt_deferred_unref(&d);
+    zt_deferred_queue_destroy(&q);
+    zt_test_clock_destroy(&clock);
+}
+
+static void
 test_deferred_queue_cancel_of_one_of_several_getters_keeps_the_others(void **state)
 {
     (void)state;
@@ -462,6 +486,7 @@ main(void)
         T(test_deferred_queue_backlog_zero_fails_a_get_without_an_item),
         T(test_deferred_queue_cancel_after_a_get_fired_does_nothing),
         T(test_deferred_queue_cancelled_get_is_removed_from_the_getters),
+        T(test_deferred_queue_get_with_a_timeout_times_out_and_leaves_the_getters),
         T(test_deferred_queue_cancel_of_one_of_several_getters_keeps_the_others),
         T(test_deferred_queue_backlog_frees_up_when_a_getter_is_cancelled),
         T(test_deferred_queue_received_item_belongs_to_the_chain_and_is_freed_once),
