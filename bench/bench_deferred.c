@@ -17,11 +17,13 @@
  *                                           N Deferreds
  *
  *  Each callback adds one to an integer result and the final result is checked, so the work cannot
- *  be skipped. Memory method: glibc's mallinfo2(), before and after making N objects while nothing
- *  else allocates; the delta of uordblks + hblkhd (bytes in chunks in use, from the arenas and from
- *  mmap) divided by N. That counts what malloc really hands out, its per-chunk header and rounding
- *  included, not sizeof. The array holding the N pointers is allocated and touched before the first
- *  reading. The peer is bench/peers/twisted_deferred.py.  */
+ *  be skipped. Every run of every workload happens in a child process of its own
+ *  (bench_run_forked), so that each starts from the same, unfragmented heap. Memory method: glibc's
+ * mallinfo2(), before and after making N objects while nothing else allocates; the delta of
+ * uordblks + hblkhd (bytes in chunks in use, from the arenas and from mmap) divided by N. That
+ * counts what malloc really hands out, its per-chunk header and rounding included, not sizeof. The
+ * array holding the N pointers is allocated and touched before the first reading. The peer is
+ * bench/peers/twisted_deferred.py.  */
 #include "bench_util.h"
 
 #include <malloc.h>
@@ -72,10 +74,11 @@ s_check(const zt_deferred_t *d, intptr_t expected)
         s_die("a chain ended with the wrong result");
 }
 
-/** ns per callback to build, fire and drop one Deferred after another. */
-static double
-s_build_fire(size_t n)
+/** ns per callback to build, fire and drop one Deferred after another; arg is &n. */
+static void
+s_build_fire(void *arg, double *out)
 {
+    size_t n = *(const size_t *)arg;
     uint64_t t0 = bench_now_ns();
     for (size_t i = 0; i < n; i++) {
         zt_deferred_t *d = s_new_with_callbacks();
@@ -84,13 +87,27 @@ s_build_fire(size_t n)
         s_check(d, S_CALLBACKS);
         zt_deferred_unref(&d);
     }
-    return (double)(bench_now_ns() - t0) / (double)(n * S_CALLBACKS);
+    out[0] = (double)(bench_now_ns() - t0) / (double)(n * S_CALLBACKS);
 }
 
-/** ns per callback to fire n Deferreds built beforehand. */
-static double
-s_fire_only(zt_deferred_t **ds, size_t n)
+/** An array for n Deferreds, every page touched, so that the heap readings do not see it grow. */
+static zt_deferred_t **
+s_array(size_t n)
 {
+    zt_deferred_t **ds = malloc(n * sizeof *ds);
+    if (!ds)
+        s_die("out of memory");
+    for (size_t i = 0; i < n; i++)
+        ds[i] = NULL;
+    return ds;
+}
+
+/** ns per callback to fire n Deferreds built beforehand; arg is &n. */
+static void
+s_fire_only(void *arg, double *out)
+{
+    size_t n = *(const size_t *)arg;
+    zt_deferred_t **ds = s_array(n);
     for (size_t i = 0; i < n; i++)
         ds[i] = s_new_with_callbacks();
     uint64_t t0 = bench_now_ns();
@@ -102,13 +119,16 @@ s_fire_only(zt_deferred_t **ds, size_t n)
         s_check(ds[i], S_CALLBACKS);
         zt_deferred_unref(&ds[i]);
     }
-    return (double)took / (double)(n * S_CALLBACKS);
+    free(ds);
+    out[0] = (double)took / (double)(n * S_CALLBACKS);
 }
 
-/** ns per hop along a chain of n Deferreds, each waiting on the next. */
-static double
-s_chain(zt_deferred_t **ds, size_t n)
+/** ns per hop along a chain of n Deferreds, each waiting on the next; arg is &n. */
+static void
+s_chain(void *arg, double *out)
 {
+    size_t n = *(const size_t *)arg;
+    zt_deferred_t **ds = s_array(n);
     for (size_t i = 0; i < n; i++)
         if (!(ds[i] = zt_deferred_new()))
             s_die("out of memory");
@@ -125,7 +145,8 @@ s_chain(zt_deferred_t **ds, size_t n)
     s_check(ds[0], 42);
     for (size_t i = 0; i < n; i++)
         zt_deferred_unref(&ds[i]);
-    return (double)took / (double)n;
+    free(ds);
+    out[0] = (double)took / (double)n;
 }
 
 /** Bytes in use on the heap, as glibc's malloc counts them. */
@@ -136,10 +157,12 @@ s_heap_in_use(void)
     return mi.uordblks + mi.hblkhd;
 }
 
-/** Heap bytes per pending Deferred and per added callback, from n Deferreds. */
+/** Heap bytes per pending Deferred (out[0]) and per added callback (out[1]); arg is &n. */
 static void
-s_memory(zt_deferred_t **ds, size_t n, double *per_pending, double *per_callback)
+s_memory(void *arg, double *out)
 {
+    size_t n = *(const size_t *)arg;
+    zt_deferred_t **ds = s_array(n);
     size_t base = s_heap_in_use();
     for (size_t i = 0; i < n; i++)
         if (!(ds[i] = zt_deferred_new()))
@@ -152,8 +175,9 @@ s_memory(zt_deferred_t **ds, size_t n, double *per_pending, double *per_callback
     size_t with_callbacks = s_heap_in_use();
     for (size_t i = 0; i < n; i++)
         zt_deferred_unref(&ds[i]);
-    *per_pending = ((double)pending - (double)base) / (double)n;
-    *per_callback = ((double)with_callbacks - (double)pending) / (double)(n * S_CALLBACKS);
+    free(ds);
+    out[0] = ((double)pending - (double)base) / (double)n;
+    out[1] = ((double)with_callbacks - (double)pending) / (double)(n * S_CALLBACKS);
 }
 
 /** Print a figure with its target as a comment; missing the target never fails the run. */
@@ -169,11 +193,6 @@ int
 main(void)
 {
     size_t n = bench_quick() ? 100000 : 1000000;
-    zt_deferred_t **ds = malloc(n * sizeof *ds);
-    if (!ds)
-        s_die("out of memory");
-    for (size_t i = 0; i < n; i++) /* touch every page before the first heap reading */
-        ds[i] = NULL;
     printf("# ztwist %s Deferred: N = %zu, %d callbacks each\n", zt_version(), n, S_CALLBACKS);
     printf(
         "# targets: <= 20 ns per callback, <= 96 B per pending Deferred, <= 32 B per callback\n");
@@ -181,16 +200,18 @@ main(void)
     double build_fire[BENCH_REPS], fire[BENCH_REPS], chain[BENCH_REPS];
     double pending[BENCH_REPS], callback[BENCH_REPS];
     for (int rep = 0; rep < BENCH_REPS; rep++) {
-        build_fire[rep] = s_build_fire(n);
-        fire[rep] = s_fire_only(ds, n);
-        chain[rep] = s_chain(ds, n);
-        s_memory(ds, n, &pending[rep], &callback[rep]);
+        double mem[2];
+        bench_run_forked(s_build_fire, &n, &build_fire[rep], 1);
+        bench_run_forked(s_fire_only, &n, &fire[rep], 1);
+        bench_run_forked(s_chain, &n, &chain[rep], 1);
+        bench_run_forked(s_memory, &n, mem, 2);
+        pending[rep] = mem[0];
+        callback[rep] = mem[1];
     }
     s_report("deferred.build_fire_ns_per_callback", build_fire, "ns", 20);
     s_report("deferred.fire_ns_per_callback", fire, "ns", 20);
     bench_report("deferred.chain_ns_per_hop", chain, BENCH_REPS, "ns");
     s_report("deferred.bytes_per_pending", pending, "B", 96);
     s_report("deferred.bytes_per_callback", callback, "B", 32);
-    free(ds);
     return 0;
 }

@@ -19,6 +19,7 @@ for arg in "$@"; do
 done
 python=/usr/bin/python3
 
+run_all() {
 found=0
 for b in "$build"/bench/bench_*; do
   [ -x "$b" ] || continue
@@ -60,3 +61,25 @@ for src in "$here"/peers/*.py; do
     echo "# skipped: $name needs $python, which is missing"
   fi
 done
+}
+
+# summarize: one '#' line per figure, ztwist's value then every peer's, from the BENCH lines on stdin.
+summarize() {
+  awk '
+    $1 == "BENCH" {
+      name = $2; peer = "ztwist"; i = index(name, ".peer.")
+      if (i > 0) { peer = substr(name, i + 6); name = substr(name, 1, i - 1) }
+      if (!(name in row)) { order[++n] = name; row[name] = "" }
+      row[name] = row[name] sprintf("  %s %s %s", peer, $3, $4)
+    }
+    END {
+      if (n == 0) exit
+      print "== summary: the median of each figure, ztwist and its peers from this run"
+      for (k = 1; k <= n; k++) printf "# %-44s%s\n", order[k], row[order[k]]
+    }'
+}
+
+out=$(mktemp)
+trap 'rm -f "$out"' EXIT
+run_all | tee "$out"
+summarize <"$out"
