@@ -192,7 +192,7 @@ s_run_execute(zt_result_t result, void *arg)
     s_run *run = arg;
     zt_result_release(&result);
     zt_result_t out = run->fn(run->arg);
-    if (out.kind != ZT_RESULT_DEFERRED)
+    if (out.kind != ZT_RESULT_DEFERRED || !out.ptr) /* zt_wait_for(NULL): the chain's ENOMEM */
         return s_run_release(out, run);
     if (zt_deferred_add_both(out.ptr, s_run_release, run) < 0) {
         /* Out of memory: release now rather than never. */
