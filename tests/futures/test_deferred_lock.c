@@ -288,6 +288,20 @@ test_deferred_lock_run_with_an_already_fired_deferred_releases_at_once(void **st
 }
 
 static void
+test_deferred_lock_run_whose_fn_ran_out_of_memory_releases_and_fails(void **state)
+{
+    fixture_t *fx = *state;
+    job_t job = {.returns = zt_wait_for(NULL)}; /* what a failed zt_deferred_new() gives */
+    zt_deferred_t *d = zt_deferred_lock_run(fx->lock, s_job, &job);
+    assert_false(zt_deferred_lock_is_locked(fx->lock));
+    capture_t err = {0};
+    zt_deferred_add_errback(d, s_capture, &err);
+    assert_int_equal(zt_failure_code(zt_result_failure(err.result)), ZT_ENOMEM);
+    zt_result_release(&err.result);
+    zt_deferred_unref(&d);
+}
+
+static void
 test_deferred_lock_run_waits_for_the_lock_before_calling_fn(void **state)
 {
     fixture_t *fx = *state;
@@ -609,6 +623,7 @@ main(void)
         T(test_deferred_lock_run_releases_on_failure_and_passes_it_on),
         T(test_deferred_lock_run_releases_when_fn_deferred_fails),
         T(test_deferred_lock_run_with_an_already_fired_deferred_releases_at_once),
+        T(test_deferred_lock_run_whose_fn_ran_out_of_memory_releases_and_fails),
         T(test_deferred_lock_run_waits_for_the_lock_before_calling_fn),
         T(test_deferred_lock_cancel_after_acquired_does_nothing),
         T(test_deferred_lock_cancel_before_acquired_fails_and_withdraws_the_waiter),
