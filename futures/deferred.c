@@ -22,8 +22,10 @@
  *    cycle is broken when the inner Deferred fires (or is cancelled through the outer one).
  *  - Waiting is not counted in `paused` (Twisted counts it there): is_paused and the runner test
  *    both, and an unbalanced unpause can never resume a waiting Deferred.
- *  - While a callback runs, the result is moved into the call and the Deferred holds none;
- *    F_RUNNING is Twisted's _runningCallbacks guard, so links added meanwhile run after it.
+ *  - While its links run, a Deferred's result lives in the runner and is moved into each call;
+ *    the Deferred holds none. F_RUNNING is Twisted's _runningCallbacks guard, set for the whole
+ *    run of a Deferred's links (no user code runs between them), so links added meanwhile run
+ *    after the running one, never nested.
  *  - Lifetime: the runner holds a temporary reference on every Deferred on its stack, so a
  *    callback may drop the last reference to its own Deferred; the free happens when the chain
  *    stops. Frees are iterative (a worklist threaded through the dead Deferreds).
@@ -127,12 +129,10 @@ s_release_ref(zt_deferred_t *self)
         s_destroy(self);
 }
 
-/* Make room for need more link slots. */
+/* The slow path of s_reserve: compact, or grow the link block. */
 static int
-s_reserve(zt_deferred_t *self, uint32_t need)
+s_grow(zt_deferred_t *self, uint32_t need)
 {
-    if (self->count + need <= self->cap)
-        return 0;
     uint8_t *kinds = s_kinds(self);
     if (self->head > 0) {
         /* Slots before head are consumed: slide the pending ones down. The runner re-reads head
@@ -151,7 +151,8 @@ s_reserve(zt_deferred_t *self, uint32_t need)
             return ZT_ENOMEM;
         cap *= 2;
     }
-    link_t *links = realloc(self->links, (size_t)cap * (sizeof(link_t) + 1));
+    size_t size = (size_t)cap * (sizeof(link_t) + 1);
+    link_t *links = self->links ? realloc(self->links, size) : malloc(size);
     if (!links)
         return ZT_ENOMEM;
     /* The kind bytes follow the slots: move them up to the new end of the slots. */
@@ -159,6 +160,13 @@ s_reserve(zt_deferred_t *self, uint32_t need)
     self->links = links;
     self->cap = cap;
     return 0;
+}
+
+/* Make room for need more link slots. */
+static inline int
+s_reserve(zt_deferred_t *self, uint32_t need)
+{
+    return self->count + need <= self->cap ? 0 : s_grow(self, need);
 }
 
 /* Append a link; s_reserve made room. */
@@ -188,39 +196,36 @@ s_is_waiting(const zt_deferred_t *self)
     return self->result.kind == ZT_RESULT_DEFERRED;
 }
 
-/* Store what a link returned as cur's result. A returned Deferred that has a result hands it
- * over; one without (not fired, paused or itself waiting) makes cur wait on it. */
-static void
+/* What a link returned, as cur's next result. A returned Deferred that has a result hands it over;
+ * one without (not fired, paused or itself waiting) makes cur wait on it: then the returned
+ * result is the zt_wait_for itself, which the caller stores in cur->result. */
+static inline zt_result_t
 s_take_result(zt_deferred_t *cur, zt_result_t out)
 {
+    if (out.kind == ZT_RESULT_VALUE)
+        return out;
     out = s_normalize(out);
-    if (out.kind != ZT_RESULT_DEFERRED) {
-        cur->result = out;
-        return;
-    }
+    if (out.kind != ZT_RESULT_DEFERRED)
+        return out;
     zt_deferred_t *inner = out.ptr;
-    if (!inner) {
-        /* zt_wait_for(NULL): a Deferred constructor that ran out of memory. */
-        cur->result = zt_err(zt__failure_nomem());
-        return;
-    }
+    if (!inner) /* zt_wait_for(NULL): a Deferred constructor that ran out of memory */
+        return zt_err(zt__failure_nomem());
     ZT_ASSERT_MSG(inner != cur, "a callback returned the Deferred it is attached to");
     S_CHECK_THREAD(inner);
     if ((inner->flags & F_CALLED) && !inner->paused && !s_is_waiting(inner)) {
-        cur->result = inner->result;
+        zt_result_t taken = inner->result;
         inner->result = zt_ok_none();
         s_release_ref(inner);
-        return;
+        return taken;
     }
     if (s_reserve(inner, 1) < 0) {
         s_release_ref(inner);
-        cur->result = zt_err(zt__failure_nomem());
-        return;
+        return zt_err(zt__failure_nomem());
     }
     /* inner has no result to give, so it is not running its links: append directly. */
     s_put(inner, K_CONTINUE, NULL, cur);
     cur->refs++;
-    cur->result = out;
+    return out;
 }
 
 static void
@@ -240,39 +245,44 @@ s_run(zt_deferred_t *self)
         if (cur->paused || s_is_waiting(cur))
             break; /* as Twisted: nothing more can run now, not even lower in the chain */
         zt_deferred_t *waiter = NULL;
-        while (cur->head < cur->count) {
-            uint32_t i = cur->head;
-            uint8_t kind = s_kinds(cur)[i];
-            bool failed = cur->result.kind == ZT_RESULT_FAILURE;
-            void *arg = cur->links[i].arg;
-            zt_deferred_fn *fn;
-            if (kind & K_PAIR) {
-                cur->head = i + 2;
-                fn = cur->links[failed ? i + 1 : i].fn;
-            } else if (kind == K_CONTINUE) {
-                /* Twisted's _CONTINUE: hand the result to the Deferred waiting on cur. */
-                cur->head = i + 1;
-                waiter = arg;
-                ZT_ASSERT(waiter->result.kind == ZT_RESULT_DEFERRED && waiter->result.ptr == cur);
-                waiter->result = cur->result;
-                cur->result = zt_ok_none();
-                ZT_ASSERT(cur->refs > 1); /* the waiter's reference; the runner holds another */
-                cur->refs--;
-                break;
-            } else {
-                cur->head = i + 1;
-                if (!(kind & (failed ? K_EB : K_CB)))
-                    continue;
-                fn = cur->links[i].fn;
-            }
-            zt_result_t in = cur->result;
+        if (cur->head < cur->count) {
+            /* The result lives in res while the links run; no user code runs between links, so
+             * F_RUNNING covers the whole loop. */
+            zt_result_t res = cur->result;
             cur->result = zt_ok_none();
             cur->flags |= F_RUNNING;
-            zt_result_t out = fn(in, arg);
+            while (cur->head < cur->count) {
+                uint32_t i = cur->head;
+                uint8_t kind = s_kinds(cur)[i];
+                bool failed = res.kind == ZT_RESULT_FAILURE;
+                void *arg = cur->links[i].arg;
+                zt_deferred_fn *fn;
+                if (kind & K_PAIR) {
+                    cur->head = i + 2;
+                    fn = cur->links[failed ? i + 1 : i].fn;
+                } else if (kind == K_CONTINUE) {
+                    /* Twisted's _CONTINUE: hand the result to the Deferred waiting on cur. */
+                    cur->head = i + 1;
+                    waiter = arg;
+                    ZT_ASSERT(waiter->result.kind == ZT_RESULT_DEFERRED &&
+                              waiter->result.ptr == cur);
+                    waiter->result = res;
+                    res = zt_ok_none();
+                    ZT_ASSERT(cur->refs > 1); /* the waiter's; the runner holds another */
+                    cur->refs--;
+                    break;
+                } else {
+                    cur->head = i + 1;
+                    if (!(kind & (failed ? K_EB : K_CB)))
+                        continue;
+                    fn = cur->links[i].fn;
+                }
+                res = s_take_result(cur, fn(res, arg));
+                if (res.kind == ZT_RESULT_DEFERRED)
+                    break; /* cur waits; the result is stored below */
+            }
             cur->flags &= (uint8_t)~F_RUNNING;
-            s_take_result(cur, out);
-            if (s_is_waiting(cur))
-                break;
+            cur->result = res;
         }
         if (waiter) {
             /* The link's reference on the waiter becomes the runner's. */
