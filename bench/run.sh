@@ -19,16 +19,6 @@ for arg in "$@"; do
 done
 python=/usr/bin/python3
 
-run_all() {
-found=0
-for b in "$build"/bench/bench_*; do
-  [ -x "$b" ] || continue
-  found=1
-  echo "== $(basename "$b")"
-  "$b"
-done
-[ "$found" -eq 1 ] || echo "no benchmarks built yet"
-
 # run_peer NAME COMMAND...: run one peer; a failure becomes a '# skipped' line.
 run_peer() {
   local name=$1
@@ -39,28 +29,42 @@ run_peer() {
   [ "$status" -eq 0 ] || echo "# skipped: $name exited with status $status"
 }
 
-for src in "$here"/peers/*.c; do
-  [ -e "$src" ] || continue
-  name=$(basename "$src" .c)
-  exe="$build/bench/peers/$name"
-  if [ -x "$exe" ]; then
-    run_peer "$name" "$exe"
-  else
-    echo "== peer $name"
-    echo "# skipped: $name was not built (its library was not found by pkg-config when configuring)"
-  fi
-done
+# run_all: every benchmark, then every peer.
+run_all() {
+  # The machine's state, since every figure depends on it.
+  echo "# $(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc 2>/dev/null || echo '?') CPUs, load average" \
+    "$(cut -d' ' -f1-3 /proc/loadavg 2>/dev/null || echo unknown)${BENCH_QUICK:+, quick mode}"
+  found=0
+  for b in "$build"/bench/bench_*; do
+    [ -x "$b" ] || continue
+    found=1
+    echo "== $(basename "$b")"
+    "$b"
+  done
+  [ "$found" -eq 1 ] || echo "no benchmarks built yet"
 
-for src in "$here"/peers/*.py; do
-  [ -e "$src" ] || continue
-  name=$(basename "$src" .py)
-  if [ -x "$python" ]; then
-    run_peer "$name" "$python" "$src"
-  else
-    echo "== peer $name"
-    echo "# skipped: $name needs $python, which is missing"
-  fi
-done
+  for src in "$here"/peers/*.c; do
+    [ -e "$src" ] || continue
+    name=$(basename "$src" .c)
+    exe="$build/bench/peers/$name"
+    if [ -x "$exe" ]; then
+      run_peer "$name" "$exe"
+    else
+      echo "== peer $name"
+      echo "# skipped: $name was not built (its library was not found by pkg-config when configuring)"
+    fi
+  done
+
+  for src in "$here"/peers/*.py; do
+    [ -e "$src" ] || continue
+    name=$(basename "$src" .py)
+    if [ -x "$python" ]; then
+      run_peer "$name" "$python" "$src"
+    else
+      echo "== peer $name"
+      echo "# skipped: $name needs $python, which is missing"
+    fi
+  done
 }
 
 # summarize: one '#' line per figure, ztwist's value then every peer's, from the BENCH lines on stdin.
