@@ -29,5 +29,8 @@
 #include <ztwist/test_clock.h>
 #include <ztwist/looping_call.h>
 #include <ztwist/defer_later.h>
+#include <ztwist/protocol.h>
+#include <ztwist/tcp.h>
+#include <ztwist/line_receiver.h>
 
 #endif
