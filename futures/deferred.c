@@ -55,6 +55,7 @@ enum {
     K_CONTINUE = 16,         /* arg is a Deferred waiting on this one (a reference is held) */
     K_CHAIN = 32 | K_BOTH,   /* fn is s_chain_link, arg a Deferred to fire (a reference is held) */
     K_TIMEOUT = 64 | K_BOTH, /* fn is s_timeout_link, arg an Owned s_timeout_t */
+    K_DEAD = 0,              /* a K_CONTINUE whose waiter was collected: skipped, owns nothing */
 };
 
 /* Deferred flags. */
@@ -66,6 +67,8 @@ enum {
 
 /* The first link capacity: 4 slots fill an 80-byte malloc chunk. */
 #define S_FIRST_CAP 4u
+/* How far s_collect walks a wait chain before it gives up (and leaves the chain alone). */
+#define S_COLLECT_MAX_HOPS 1024
 /* Chain depth the runner handles without allocating. */
 #define S_STACK_LOCAL 32
 
@@ -121,20 +124,32 @@ s_kinds(const zt_deferred_t *self)
     return (uint8_t *)(self->links + self->cap);
 }
 
+static void s_collect(zt_deferred_t *self);
+
+/* Whether self might be part of an abandoned wait cycle: few references, and it waits on another
+ * Deferred or has pending links (one of which may be a waiter's K_CONTINUE). */
+static inline bool
+s_may_be_garbage(const zt_deferred_t *self)
+{
+    return self->refs <= 2 && (self->result.kind == ZT_RESULT_DEFERRED || self->head < self->count);
+}
+
 static inline void
 s_release_ref(zt_deferred_t *self)
 {
     ZT_ASSERT(self->refs > 0);
     if (--self->refs == 0)
         s_destroy(self);
+    else if (s_may_be_garbage(self))
+        s_collect(self);
 }
 
 /* The slow path of s_reserve: compact, or grow the link block. */
 static int
 s_grow(zt_deferred_t *self, uint32_t need)
 {
-    uint8_t *kinds = s_kinds(self);
     if (self->head > 0) {
+        uint8_t *kinds = s_kinds(self);
         /* Slots before head are consumed: slide the pending ones down. The runner re-reads head
          * after every call, so this is safe while it runs. */
         uint32_t n = self->count - self->head;
@@ -393,24 +408,97 @@ s_destroy(zt_deferred_t *self)
             if (--inner->refs == 0) {
                 inner->canceller_arg = todo;
                 todo = inner;
+            } else if (s_may_be_garbage(inner)) {
+                s_collect(inner);
             }
         } else {
             zt_result_release(&result);
         }
-        uint8_t *kinds = s_kinds(d);
         for (uint32_t i = d->head; i < d->count; i++) {
-            if (kinds[i] == K_CONTINUE || kinds[i] == K_CHAIN) {
+            uint8_t kind = s_kinds(d)[i];
+            if (kind == K_CONTINUE || kind == K_CHAIN) {
                 zt_deferred_t *other = d->links[i].arg;
                 if (--other->refs == 0) {
                     other->canceller_arg = todo;
                     todo = other;
+                } else if (s_may_be_garbage(other)) {
+                    s_collect(other);
                 }
-            } else if (kinds[i] == K_TIMEOUT) {
+            } else if (kind == K_TIMEOUT) {
                 s_timeout_free(d->links[i].arg);
             }
         }
         free(d->links);
         free(d);
+    }
+}
+
+/* How many Deferreds wait on self (its pending K_CONTINUE links); *waiter is the last of them. */
+static uint32_t
+s_waiters(const zt_deferred_t *self, zt_deferred_t **waiter)
+{
+    if (self->head == self->count)
+        return 0;
+    const uint8_t *kinds = s_kinds(self);
+    uint32_t n = 0;
+    for (uint32_t i = self->head; i < self->count; i++) {
+        if (kinds[i] == K_CONTINUE) {
+            n++;
+            *waiter = self->links[i].arg;
+        }
+    }
+    return n;
+}
+
+/* Free an abandoned wait chain. Waiting makes a reference cycle (the waiter holds the inner
+ * Deferred, the inner Deferred's K_CONTINUE holds the waiter); Python's collector frees such a
+ * cycle when nothing else can reach it, and so does this, for a linear chain: outer waits on ...
+ * waits on innermost, each waited on by one Deferred, no reference from outside the chain, and an
+ * innermost that can never run (not fired, or paused). Nothing in the chain could ever run again,
+ * so it is freed as unreachable Python objects are: links are not run, a Failure still held is
+ * reported. Walks at most S_COLLECT_MAX_HOPS; a longer abandoned chain is left alone. */
+static void
+s_collect(zt_deferred_t *self)
+{
+    unsigned hops = 0;
+    zt_deferred_t *outer = self;
+    for (;;) {
+        zt_deferred_t *waiter = NULL;
+        uint32_t n = s_waiters(outer, &waiter);
+        if (n == 0)
+            break;
+        if (n > 1 || ++hops > S_COLLECT_MAX_HOPS)
+            return;
+        outer = waiter;
+    }
+    if (!s_is_waiting(outer))
+        return;
+    zt_deferred_t *d = outer;
+    for (;;) {
+        uint32_t internal = (d != outer) + s_is_waiting(d);
+        if (d->refs != internal || (d->flags & F_RUNNING))
+            return;
+        if (!s_is_waiting(d))
+            break;
+        zt_deferred_t *inner = d->result.ptr;
+        zt_deferred_t *waiter = NULL;
+        if (s_waiters(inner, &waiter) != 1 || waiter != d || ++hops > S_COLLECT_MAX_HOPS)
+            return;
+        d = inner;
+    }
+    if ((d->flags & F_CALLED) && !d->paused)
+        return; /* the innermost has a result and can run: not garbage */
+    /* Garbage: cut the references inside the chain, then free each Deferred. */
+    for (d = outer; d;) {
+        zt_deferred_t *inner = s_is_waiting(d) ? d->result.ptr : NULL;
+        if (inner)
+            d->result = zt_ok_none();
+        for (uint32_t i = d->head; i < d->count; i++)
+            if (s_kinds(d)[i] == K_CONTINUE)
+                s_kinds(d)[i] = K_DEAD;
+        d->refs = 0;
+        s_destroy(d);
+        d = inner;
     }
 }
 

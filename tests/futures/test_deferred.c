@@ -2071,6 +2071,102 @@ test_deferred_succeed_with_failure_is_failed(void **state)
     zt_deferred_unref(&d);
 }
 
+/* ---------------------------------------------------------------------------------------------
+ * Abandoned wait chains: freed when nothing outside the chain can reach them (LSan checks) */
+
+static void
+test_deferred_abandoned_wait_on_unfired_is_freed_and_not_reported(void **state)
+{
+    fx_t *fx = *state;
+    /* Twisted's test_errorClearedByChaining: bad's errback chains it to good, which nobody fires.
+     */
+    zt_deferred_t *bad = zt_deferred_fail(zt_failure_new(ZT_ERROR, "oh no"));
+    zt_deferred_t *good = zt_deferred_new();
+    zt_deferred_add_errback(bad, s_wait, STEP_D("w", good));
+    zt_deferred_add_callback(bad, s_log, STEP("never"));
+    zt_deferred_unref(&good);
+    zt_deferred_unref(&bad); /* bad and good only hold each other now */
+    assert_string_equal(fx->log, "w=!Error ");
+    assert_int_equal(fx->unhandled, 0);
+}
+
+static void
+test_deferred_abandoned_chain_of_three_is_freed_in_any_drop_order(void **state)
+{
+    fx_t *fx = *state;
+    for (int order = 0; order < 2; order++) {
+        zt_deferred_t *c = zt_deferred_succeed(s_tracked(fx, 1));
+        zt_deferred_pause(c); /* has a result, but nobody can unpause it once dropped */
+        zt_deferred_t *b = zt_deferred_new();
+        zt_deferred_t *a = zt_deferred_new();
+        zt_deferred_add_callback(b, s_wait, STEP_D("b", c));
+        zt_deferred_add_callback(a, s_wait, STEP_D("a", b));
+        zt_deferred_callback(b, zt_ok_int(0));
+        zt_deferred_callback(a, zt_ok_int(0));
+        if (order == 0) {
+            zt_deferred_unref(&a);
+            zt_deferred_unref(&b);
+            assert_int_equal(fx->frees, 0);
+            zt_deferred_unref(&c);
+        } else {
+            zt_deferred_unref(&c);
+            zt_deferred_unref(&b);
+            assert_int_equal(fx->frees, 1); /* the first round's */
+            zt_deferred_unref(&a);
+        }
+        assert_int_equal(fx->frees, order + 1); /* the value c held, freed with the chain */
+    }
+}
+
+static void
+test_deferred_abandoned_chain_holding_failure_reports_it_once(void **state)
+{
+    fx_t *fx = *state;
+    zt_deferred_t *inner = zt_deferred_fail(zt_failure_new(ZT_TIMEOUT_ERROR, "held"));
+    zt_deferred_pause(inner);
+    zt_deferred_t *outer = zt_deferred_new();
+    zt_deferred_add_callback(outer, s_wait, STEP_D("w", inner));
+    zt_deferred_callback(outer, zt_ok_int(0));
+    zt_deferred_unref(&inner);
+    assert_int_equal(fx->unhandled, 0);
+    zt_deferred_unref(&outer);
+    assert_int_equal(fx->unhandled, 1);
+    assert_string_equal(fx->unhandled_text, "TimeoutError: held");
+}
+
+static void
+test_deferred_abandoned_chain_with_pending_timeout_is_kept_until_it_fires(void **state)
+{
+    fx_t *fx = *state;
+    zt_deferred_t *inner = zt_deferred_new();
+    zt_deferred_add_timeout(inner, 4, manual_clock_clock(fx->clock)); /* the timer holds inner */
+    zt_deferred_t *outer = zt_deferred_new();
+    zt_deferred_add_callback(outer, s_wait, STEP_D("w", inner));
+    zt_deferred_add_errback(outer, s_recover, STEP("e"));
+    zt_deferred_callback(outer, zt_ok_int(0));
+    zt_deferred_unref(&inner);
+    zt_deferred_unref(&outer);
+    manual_clock_advance(fx->clock, 4);
+    assert_string_equal(fx->log, "w=0 e=!TimeoutError ");
+}
+
+static void
+test_deferred_wait_chain_reachable_from_producer_is_not_freed(void **state)
+{
+    fx_t *fx = *state;
+    zt_deferred_t *inner = zt_deferred_new();
+    zt_deferred_t *producer = zt_deferred_ref(inner);
+    zt_deferred_t *outer = zt_deferred_new();
+    zt_deferred_add_callback(outer, s_wait, STEP_D("w", inner));
+    zt_deferred_add_callback(outer, s_log, STEP("end"));
+    zt_deferred_callback(outer, zt_ok_int(0));
+    zt_deferred_unref(&inner);
+    zt_deferred_unref(&outer);
+    zt_deferred_callback(producer, zt_ok_int(6));
+    assert_string_equal(fx->log, "w=0 end=6 ");
+    zt_deferred_unref(&producer);
+}
+
 #ifndef NDEBUG
 typedef struct {
     zt_deferred_t *d; /* Borrowed: created on the main thread */
@@ -2348,6 +2444,17 @@ main(int argc, char **argv)
             test_deferred_unfired_with_links_frees_without_touching_args, setup, teardown),
         cmocka_unit_test_setup_teardown(test_deferred_succeed_with_failure_is_failed, setup,
                                         teardown),
+        cmocka_unit_test_setup_teardown(
+            test_deferred_abandoned_wait_on_unfired_is_freed_and_not_reported, setup, teardown),
+        cmocka_unit_test_setup_teardown(
+            test_deferred_abandoned_chain_of_three_is_freed_in_any_drop_order, setup, teardown),
+        cmocka_unit_test_setup_teardown(
+            test_deferred_abandoned_chain_holding_failure_reports_it_once, setup, teardown),
+        cmocka_unit_test_setup_teardown(
+            test_deferred_abandoned_chain_with_pending_timeout_is_kept_until_it_fires, setup,
+            teardown),
+        cmocka_unit_test_setup_teardown(
+            test_deferred_wait_chain_reachable_from_producer_is_not_freed, setup, teardown),
 #ifndef NDEBUG
         cmocka_unit_test_setup_teardown(
             test_deferred_debug_build_asserts_on_use_from_another_thread, setup, teardown),
