@@ -24,7 +24,9 @@
  * nothing leaks
  *
  *  The chain itself holds references where it must: a Deferred waiting on another keeps that other
- * alive.
+ * alive, and the other keeps its waiter alive until it fires, so the rest of the waiter's chain
+ * runs even when nobody else holds the waiter. A wait chain that nothing outside it references any
+ * more, and that can therefore never run, is freed (as Python's collector would).
  *
  *  Unhandled failures: when the last reference to a Deferred goes and its result is still a
  * Failure, the failure was handled by nobody. It is reported exactly once through the handler set
@@ -98,8 +100,8 @@ ZT_EXPORT void zt_deferred_unref(zt_deferred_t **self_p);
  *  @param result  usually zt_ok(...); a zt_err(...) result fires the errback path, as
  * zt_deferred_errback does
  *  @return 0; ZT_EALREADY when the Deferred has fired already (result is freed, nothing changes) --
- * except once after a cancel with no canceller firing it, when the late fire is swallowed silently
- * and 0 is returned; ZT_EINVAL when result is a zt_wait_for(...) (result is released)
+ * except once after a cancel of a Deferred that has no canceller, when the late fire is swallowed
+ * silently and 0 is returned; ZT_EINVAL when result is a zt_wait_for(...) (result is released)
  */
 ZT_EXPORT int zt_deferred_callback(zt_deferred_t *self, zt_result_t result);
 
@@ -151,9 +153,10 @@ ZT_EXPORT void zt_deferred_unpause(zt_deferred_t *self);
 
 /**
  *  Cancel, following Twisted's rules. Not yet fired: call the canceller if there is one; if the
- * Deferred is still not fired after that, fail it with ZT_CANCELLED_ERROR, and silently swallow the
- * next fire (once). Fired and waiting on another Deferred: cancel that other one. Fired otherwise:
- * nothing happens.
+ * Deferred is still not fired after that, fail it with ZT_CANCELLED_ERROR. Without a canceller the
+ * next fire is then swallowed silently (once); with one that did not fire, a later fire returns
+ * ZT_EALREADY, as in Twisted. Fired and waiting on another Deferred: cancel that other one. Fired
+ * otherwise: nothing happens.
  */
 ZT_EXPORT void zt_deferred_cancel(zt_deferred_t *self);
 
