@@ -19,7 +19,10 @@
  *    (result.kind == ZT_RESULT_DEFERRED) and the inner Deferred holds a K_CONTINUE link with a
  *    reference to the waiter. Both directions are strong, as in Python, so a producer may drop its
  *    reference to the outer Deferred after firing it and the rest of the chain still runs. The
- *    cycle is broken when the inner Deferred fires (or is cancelled through the outer one).
+ *    cycle is broken when the inner Deferred fires (or is cancelled through the outer one). When
+ *    every reference left on a linear wait chain comes from inside it, nothing can ever fire or
+ *    unpause it: s_collect frees it, as Python's cycle collector would (checked when a reference
+ *    drops to two or fewer, walking at most S_COLLECT_MAX_HOPS).
  *  - Waiting is not counted in `paused` (Twisted counts it there): is_paused and the runner test
  *    both, and an unbalanced unpause can never resume a waiting Deferred.
  *  - While its links run, a Deferred's result lives in the runner and is moved into each call;
