@@ -11,6 +11,8 @@
  *    - zt_log, zt_log_level, zt_log_set_level
  *    - zt_deferred_unhandled_count
  *    - zt_reactor_call_from_thread, zt_reactor_stop
+ *    - zt_mdp_worker_stop, zt_mdp_worker_served, zt_broker_curve_keypair, zt_frames_* (a list is
+ *      used by one thread at a time)
  */
 #ifndef ZTWIST_H
 #define ZTWIST_H
@@ -32,5 +34,8 @@
 #include <ztwist/protocol.h>
 #include <ztwist/tcp.h>
 #include <ztwist/line_receiver.h>
+#include <ztwist/remote.h>
+#include <ztwist/broker.h>
+#include <ztwist/mdp_worker.h>
 
 #endif

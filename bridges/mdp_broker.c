@@ -1,0 +1,786 @@
+/*  bridges/mdp_broker.c - a Majordomo broker (RFC 7/MDP v0.1, RFC 8/MMI) on the reactor's loop
+ *
+ *  Design notes
+ *  - Single-threaded: the ROUTER socket, the ZAP socket and the heartbeat timer all run on the
+ *    reactor thread; no lock anywhere. The broker owns every worker, service and stored request.
+ *  - A stored request (s_request_t) is one allocation holding copies of the client's envelope and
+ *    body. It is owned by exactly one place at a time: a service's queue, or the worker it was
+ *    given to (w->request). It ends exactly once: forwarded with the worker's reply, answered with
+ *    a "410" error reply when its worker dies, or freed at destroy.
+ *  - A service's idle workers form a list ordered by the time they became idle: dispatch takes the
+ *    head, so the least recently used worker gets the next request.
+ *  - Services are never removed: a service whose workers all died keeps its queue, so clients wait
+ *    (within their timeouts) for a worker to come back. A name no worker ever announced is unknown.
+ *  - Input from the network is decoded by mdp_codec.c before anything is looked at; a malformed
+ *    message is dropped, counted and logged (the first ten, then one in a thousand). */
+#include <ztwist/broker.h>
+#include <ztwist/log.h>
+
+#include "base/base.h"
+#include "base/zmq_ctx.h"
+#include "bridges/mdp_codec.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <zmq.h>
+
+#define ZAP_ENDPOINT "inproc://zeromq.zap.01"
+#define RECV_BATCH 256 /* messages read per readable callback, so one peer cannot starve timers */
+
+typedef struct s_request s_request_t;
+struct s_request {
+    s_request_t *next;      /* the next request in its service's queue; Borrowed link */
+    size_t env_count;       /* envelope frames (the client's routing id first) */
+    size_t body_count;      /* body frames */
+    zt__mdp_frame_t *parts; /* env_count + body_count frames pointing into this allocation */
+};
+
+typedef struct s_service s_service_t;
+typedef struct s_worker s_worker_t;
+
+struct s_worker {
+    uint8_t id[256];       /* the worker's routing identity */
+    size_t id_size;        /* its length */
+    s_service_t *service;  /* the service it serves; Borrowed from the broker */
+    double expiry;         /* when it is dead unless it speaks, on the reactor's clock */
+    s_request_t *request;  /* the request it is serving; Owned; NULL when idle */
+    s_worker_t *next;      /* the broker's list of all workers; Borrowed link */
+    s_worker_t *prev;      /* ditto */
+    s_worker_t *idle_next; /* its service's idle list (LRU order); Borrowed link */
+    s_worker_t *idle_prev; /* ditto */
+    bool idle;             /* whether it is in the idle list */
+};
+
+struct s_service {
+    char name[ZT__MDP_MAX_SERVICE + 1]; /* the service's name */
+    size_t workers;                     /* workers serving it now */
+    s_worker_t *idle_head;              /* the idle worker that waited longest; Borrowed */
+    s_worker_t *idle_tail;              /* the one that became idle last; Borrowed */
+    s_request_t *queue_head;            /* the oldest waiting request; Owned (the whole queue) */
+    s_request_t *queue_tail;            /* the newest; Borrowed */
+    size_t queued;                      /* requests in the queue */
+    s_service_t *next;                  /* the broker's list of services; Owned link */
+};
+
+struct zt_broker {
+    zt_reactor_t *reactor;        /* Borrowed; outlives the broker */
+    void *ctx;                    /* the shared ZeroMQ context; one reference held */
+    void *router;                 /* the ROUTER socket; Owned */
+    void *zap;                    /* the ZAP handler's REP socket when CURVE; Owned or NULL */
+    bool bound;                   /* whether bind succeeded once (options are frozen) */
+    double interval;              /* heartbeat interval, seconds */
+    int liveness;                 /* heartbeats a worker may miss */
+    size_t queue_limit;           /* bound on one service's queue */
+    size_t max_message;           /* bound on a message's total size */
+    bool curve;                   /* whether the socket is a CURVE server */
+    uint8_t secret[32];           /* the CURVE secret key, when curve */
+    uint8_t (*allowed)[32];       /* the public keys let in; Owned array */
+    size_t allowed_count;         /* keys in it */
+    zt_delayed_call_t *heartbeat; /* the heartbeat timer; Owned handle */
+    s_worker_t *workers;          /* every worker; Owned list */
+    s_service_t *services;        /* every service; Owned list */
+    char endpoint[256];           /* the last endpoint bound */
+    zt_broker_stats_t stats;      /* the counters; workers and queued are kept live */
+};
+
+/* ------------------------------------------------------------------------------------------- */
+/* Requests, services, workers */
+
+static s_request_t *
+s_request_new(const zt__mdp_frame_t *env, size_t env_count, const zt__mdp_frame_t *body,
+              size_t body_count)
+{
+    size_t n = env_count + body_count;
+    size_t bytes = 0;
+    for (size_t i = 0; i < env_count; i++)
+        bytes += env[i].size;
+    for (size_t i = 0; i < body_count; i++)
+        bytes += body[i].size;
+    s_request_t *r = malloc(sizeof *r + n * sizeof(zt__mdp_frame_t) + bytes);
+    if (!r)
+        return NULL;
+    r->next = NULL;
+    r->env_count = env_count;
+    r->body_count = body_count;
+    r->parts = (zt__mdp_frame_t *)(r + 1);
+    uint8_t *data = (uint8_t *)(r->parts + n);
+    for (size_t i = 0; i < n; i++) {
+        const zt__mdp_frame_t *src = i < env_count ? &env[i] : &body[i - env_count];
+        if (src->size)
+            memcpy(data, src->data, src->size);
+        r->parts[i] = (zt__mdp_frame_t){.data = data, .size = src->size};
+        data += src->size;
+    }
+    return r;
+}
+
+static s_service_t *
+s_service_find(zt_broker_t *self, const zt__mdp_frame_t *name)
+{
+    for (s_service_t *s = self->services; s; s = s->next)
+        if (strlen(s->name) == name->size && memcmp(s->name, name->data, name->size) == 0)
+            return s;
+    return NULL;
+}
+
+static s_worker_t *
+s_worker_find(zt_broker_t *self, const zt__mdp_frame_t *id)
+{
+    for (s_worker_t *w = self->workers; w; w = w->next)
+        if (w->id_size == id->size && memcmp(w->id, id->data, id->size) == 0)
+            return w;
+    return NULL;
+}
+
+static void
+s_idle_remove(s_worker_t *w)
+{
+    if (!w->idle)
+        return;
+    s_service_t *s = w->service;
+    if (w->idle_prev)
+        w->idle_prev->idle_next = w->idle_next;
+    else
+        s->idle_head = w->idle_next;
+    if (w->idle_next)
+        w->idle_next->idle_prev = w->idle_prev;
+    else
+        s->idle_tail = w->idle_prev;
+    w->idle_next = w->idle_prev = NULL;
+    w->idle = false;
+}
+
+static void
+s_idle_append(s_worker_t *w)
+{
+    s_service_t *s = w->service;
+    ZT_ASSERT(!w->idle);
+    w->idle_prev = s->idle_tail;
+    w->idle_next = NULL;
+    if (s->idle_tail)
+        s->idle_tail->idle_next = w;
+    else
+        s->idle_head = w;
+    s->idle_tail = w;
+    w->idle = true;
+}
+
+/* ------------------------------------------------------------------------------------------- */
+/* Sending */
+
+static const uint8_t s_empty[1] = {0};
+
+static int
+s_send_command(zt_broker_t *self, s_worker_t *w, uint8_t command)
+{
+    zt__mdp_frame_t f[4] = {{w->id, w->id_size}, {s_empty, 0}, {ZT__MDPW, 6}, {&command, 1}};
+    return zt__mdp_send(self->router, f, 4);
+}
+
+/* Send a reply to the client of request r: [env][""][MDPC01][service][extra...][body of r?]. */
+static void
+s_reply_client(zt_broker_t *self, const s_request_t *r, const char *service,
+               const zt__mdp_frame_t *body, size_t body_count)
+{
+    zt__mdp_frame_t f[ZT__MDP_MAX_ENVELOPE + 3 + ZT__MDP_MAX_FRAMES];
+    size_t n = 0;
+    for (size_t i = 0; i < r->env_count; i++)
+        f[n++] = r->parts[i];
+    f[n++] = (zt__mdp_frame_t){s_empty, 0};
+    f[n++] = (zt__mdp_frame_t){ZT__MDPC, 6};
+    f[n++] = (zt__mdp_frame_t){service, strlen(service)};
+    for (size_t i = 0; i < body_count && n < ZT_ARRAY_SIZE(f); i++)
+        f[n++] = body[i];
+    int rc = zt__mdp_send(self->router, f, n);
+    if (rc != 0)
+        ZT_LOG_DEBUG("broker: reply to a client not sent (%s): it is gone", zt_strerror(rc));
+}
+
+static void
+s_error_reply(zt_broker_t *self, const s_request_t *r, const char *status, const char *message)
+{
+    zt__mdp_frame_t body[2] = {{status, strlen(status)}, {message, strlen(message)}};
+    s_reply_client(self, r, ZT__MDP_ERROR_SERVICE, body, 2);
+}
+
+/* ------------------------------------------------------------------------------------------- */
+/* Worker lifecycle and dispatch */
+
+static void
+s_worker_delete(zt_broker_t *self, s_worker_t *w, bool send_disconnect)
+{
+    if (send_disconnect)
+        (void)s_send_command(self, w, ZT__MDP_DISCONNECT);
+    if (w->request) {
+        char message[ZT__MDP_MAX_SERVICE + 64];
+        snprintf(message, sizeof message, "worker lost while serving '%s'", w->service->name);
+        s_error_reply(self, w->request, "410", message);
+        self->stats.workers_lost++;
+        free(w->request);
+        w->request = NULL;
+    }
+    s_idle_remove(w);
+    w->service->workers--;
+    if (w->prev)
+        w->prev->next = w->next;
+    else
+        self->workers = w->next;
+    if (w->next)
+        w->next->prev = w->prev;
+    self->stats.workers--;
+    free(w);
+}
+
+static void
+s_dispatch(zt_broker_t *self, s_service_t *s)
+{
+    while (s->idle_head && s->queue_head) {
+        s_worker_t *w = s->idle_head;
+        s_request_t *r = s->queue_head;
+        uint8_t command = ZT__MDP_REQUEST;
+        zt__mdp_frame_t f[4 + ZT__MDP_MAX_ENVELOPE + 1 + ZT__MDP_MAX_FRAMES];
+        size_t n = 0;
+        f[n++] = (zt__mdp_frame_t){w->id, w->id_size};
+        f[n++] = (zt__mdp_frame_t){s_empty, 0};
+        f[n++] = (zt__mdp_frame_t){ZT__MDPW, 6};
+        f[n++] = (zt__mdp_frame_t){&command, 1};
+        for (size_t i = 0; i < r->env_count; i++)
+            f[n++] = r->parts[i];
+        f[n++] = (zt__mdp_frame_t){s_empty, 0};
+        for (size_t i = 0; i < r->body_count; i++)
+            f[n++] = r->parts[r->env_count + i];
+        int rc = zt__mdp_send(self->router, f, n);
+        if (rc == ZT_EUNREACHABLE) {
+            /* The worker's connection is gone: drop it, keep the request for the next one. */
+            ZT_LOG_INFO("broker: worker of '%s' unreachable; its request goes to another", s->name);
+            self->stats.retries++;
+            s_worker_delete(self, w, false);
+            continue;
+        }
+        if (rc != 0) {
+            ZT_LOG_WARNING("broker: cannot send to a worker of '%s': %s", s->name, zt_strerror(rc));
+            return;
+        }
+        s->queue_head = r->next;
+        if (!s->queue_head)
+            s->queue_tail = NULL;
+        r->next = NULL;
+        s->queued--;
+        self->stats.queued--;
+        s_idle_remove(w);
+        w->request = r;
+    }
+}
+
+/* ------------------------------------------------------------------------------------------- */
+/* Incoming messages */
+
+static void
+s_malformed(zt_broker_t *self, const char *why)
+{
+    self->stats.drops++;
+    if (self->stats.drops <= 10 || self->stats.drops % 1000 == 0)
+        ZT_LOG_WARNING("broker: dropped a malformed message (%s); %llu dropped so far", why,
+                       (unsigned long long)self->stats.drops);
+}
+
+static void
+s_on_client(zt_broker_t *self, const zt__mdp_frame_t *f, const zt__mdp_msg_t *m)
+{
+    self->stats.requests++;
+    const zt__mdp_frame_t *name = &f[m->service];
+    if (name->size >= 4 && memcmp(name->data, "mmi.", 4) == 0) {
+        s_request_t *r = s_request_new(&f[m->env_first], m->env_count, NULL, 0);
+        if (!r)
+            return;
+        char service[ZT__MDP_MAX_SERVICE + 1];
+        memcpy(service, name->data, name->size);
+        service[name->size] = '\0';
+        const char *status = "501";
+        if (strcmp(service, "mmi.service") == 0) {
+            status = "404";
+            if (m->body_count >= 1) {
+                s_service_t *s = s_service_find(self, &f[m->body_first]);
+                if (s && s->workers > 0)
+                    status = "200";
+            }
+        }
+        zt__mdp_frame_t body = {status, 3};
+        s_reply_client(self, r, service, &body, 1);
+        free(r);
+        return;
+    }
+    s_service_t *s = s_service_find(self, name);
+    s_request_t *r =
+        s_request_new(&f[m->env_first], m->env_count, &f[m->body_first], m->body_count);
+    if (!r) {
+        ZT_LOG_ERROR("broker: out of memory; a request is dropped");
+        return;
+    }
+    if (!s) {
+        self->stats.unknown_service++;
+        char message[ZT__MDP_MAX_SERVICE + 64];
+        snprintf(message, sizeof message, "service '%.*s' unknown: no worker announced it",
+                 (int)name->size, (const char *)name->data);
+        s_error_reply(self, r, "404", message);
+        free(r);
+        return;
+    }
+    if (s->queued >= self->queue_limit) {
+        self->stats.queue_full++;
+        char message[ZT__MDP_MAX_SERVICE + 64];
+        snprintf(message, sizeof message, "queue of service '%s' full (%zu requests)", s->name,
+                 s->queued);
+        s_error_reply(self, r, "503", message);
+        free(r);
+        return;
+    }
+    if (s->queue_tail)
+        s->queue_tail->next = r;
+    else
+        s->queue_head = r;
+    s->queue_tail = r;
+    s->queued++;
+    self->stats.queued++;
+    s_dispatch(self, s);
+}
+
+static void
+s_on_worker(zt_broker_t *self, const zt__mdp_frame_t *f, const zt__mdp_msg_t *m)
+{
+    s_worker_t *w = s_worker_find(self, &f[0]);
+    double now = zt_reactor_seconds(self->reactor);
+    if (w)
+        w->expiry = now + self->interval * self->liveness;
+    switch (m->command) {
+    case ZT__MDP_READY: {
+        if (w) {
+            s_malformed(self, "READY from a worker that is ready already");
+            s_worker_delete(self, w, true);
+            return;
+        }
+        const zt__mdp_frame_t *name = &f[m->service];
+        if (name->size >= 4 && memcmp(name->data, "mmi.", 4) == 0) {
+            s_malformed(self, "a worker tried to register an mmi. service");
+            s_worker_t tmp = {.id_size = f[0].size};
+            memcpy(tmp.id, f[0].data, f[0].size);
+            (void)s_send_command(self, &tmp, ZT__MDP_DISCONNECT);
+            return;
+        }
+        s_service_t *s = s_service_find(self, name);
+        if (!s) {
+            s = calloc(1, sizeof *s);
+            if (!s)
+                return;
+            memcpy(s->name, name->data, name->size);
+            s->next = self->services;
+            self->services = s;
+        }
+        w = calloc(1, sizeof *w);
+        if (!w)
+            return;
+        w->id_size = f[0].size;
+        memcpy(w->id, f[0].data, f[0].size);
+        w->service = s;
+        w->expiry = now + self->interval * self->liveness;
+        w->next = self->workers;
+        if (self->workers)
+            self->workers->prev = w;
+        self->workers = w;
+        s->workers++;
+        self->stats.workers++;
+        ZT_LOG_DEBUG("broker: a worker of '%s' is ready (%zu now)", s->name, s->workers);
+        s_idle_append(w);
+        s_dispatch(self, s);
+        return;
+    }
+    case ZT__MDP_REPLY: {
+        if (!w) {
+            s_worker_t tmp = {.id_size = f[0].size};
+            memcpy(tmp.id, f[0].data, f[0].size);
+            (void)s_send_command(self, &tmp, ZT__MDP_DISCONNECT);
+            s_malformed(self, "REPLY from a worker that is not ready");
+            return;
+        }
+        if (!w->request) {
+            s_malformed(self, "REPLY from a worker that has no request");
+            return;
+        }
+        s_reply_client(self, w->request, w->service->name, &f[m->body_first], m->body_count);
+        self->stats.replies++;
+        free(w->request);
+        w->request = NULL;
+        s_idle_append(w);
+        s_dispatch(self, w->service);
+        return;
+    }
+    case ZT__MDP_HEARTBEAT:
+        if (!w) {
+            /* RFC 7: a worker the broker does not know (after a broker restart) must reconnect. */
+            s_worker_t tmp = {.id_size = f[0].size};
+            memcpy(tmp.id, f[0].data, f[0].size);
+            (void)s_send_command(self, &tmp, ZT__MDP_DISCONNECT);
+        }
+        return;
+    case ZT__MDP_DISCONNECT:
+        if (w)
+            s_worker_delete(self, w, false);
+        return;
+    default:
+        return;
+    }
+}
+
+static void
+s_on_router(zt_reactor_t *reactor, void *socket, void *arg)
+{
+    (void)reactor;
+    zt_broker_t *self = arg;
+    zmq_msg_t parts[ZT__MDP_MAX_FRAMES + 1];
+    for (int batch = 0; batch < RECV_BATCH; batch++) {
+        size_t n = 0;
+        bool more = true;
+        bool too_many = false;
+        while (more) {
+            zmq_msg_t tmp;
+            zmq_msg_init(&tmp);
+            if (zmq_msg_recv(&tmp, socket, ZMQ_DONTWAIT) < 0) {
+                zmq_msg_close(&tmp);
+                for (size_t i = 0; i < n; i++)
+                    zmq_msg_close(&parts[i]);
+                return; /* EAGAIN at a message boundary, or the socket is closing */
+            }
+            more = zmq_msg_more(&tmp);
+            if (n < ZT_ARRAY_SIZE(parts)) {
+                zmq_msg_init(&parts[n]);
+                zmq_msg_move(&parts[n++], &tmp);
+            } else {
+                too_many = true;
+            }
+            zmq_msg_close(&tmp);
+        }
+        zt__mdp_frame_t f[ZT__MDP_MAX_FRAMES + 1];
+        for (size_t i = 0; i < n; i++)
+            f[i] = (zt__mdp_frame_t){zmq_msg_data(&parts[i]), zmq_msg_size(&parts[i])};
+        zt__mdp_msg_t m;
+        const char *why = "too many frames";
+        int rc = too_many ? ZT_EPROTO
+                          : zt__mdp_decode(f, n, ZT__MDP_AT_BROKER, self->max_message, &m, &why);
+        if (rc != 0)
+            s_malformed(self, why);
+        else if (m.kind == ZT__MDP_CLIENT_REQUEST)
+            s_on_client(self, f, &m);
+        else
+            s_on_worker(self, f, &m);
+        for (size_t i = 0; i < n; i++)
+            zmq_msg_close(&parts[i]);
+    }
+}
+
+static void
+s_on_heartbeat(void *arg)
+{
+    zt_broker_t *self = arg;
+    double now = zt_reactor_seconds(self->reactor);
+    s_worker_t *w = self->workers;
+    while (w) {
+        s_worker_t *next = w->next;
+        if (now > w->expiry) {
+            self->stats.expiries++;
+            ZT_LOG_WARNING("broker: a worker of '%s' missed %d heartbeats: it is dead",
+                           w->service->name, self->liveness);
+            s_worker_delete(self, w, true);
+        } else {
+            (void)s_send_command(self, w, ZT__MDP_HEARTBEAT);
+        }
+        w = next;
+    }
+    zt_delayed_call_release(&self->heartbeat);
+    (void)zt_reactor_call_later(self->reactor, self->interval, s_on_heartbeat, self,
+                                &self->heartbeat);
+}
+
+/* ------------------------------------------------------------------------------------------- */
+/* ZAP: the CURVE key check (RFC 27) */
+
+static void
+s_on_zap(zt_reactor_t *reactor, void *socket, void *arg)
+{
+    (void)reactor;
+    zt_broker_t *self = arg;
+    for (int batch = 0; batch < RECV_BATCH; batch++) {
+        zmq_msg_t parts[8];
+        size_t n = 0;
+        bool more = true;
+        while (more) {
+            zmq_msg_t tmp;
+            zmq_msg_init(&tmp);
+            if (zmq_msg_recv(&tmp, socket, ZMQ_DONTWAIT) < 0) {
+                zmq_msg_close(&tmp);
+                for (size_t i = 0; i < n; i++)
+                    zmq_msg_close(&parts[i]);
+                return;
+            }
+            more = zmq_msg_more(&tmp);
+            if (n < ZT_ARRAY_SIZE(parts)) {
+                zmq_msg_init(&parts[n]);
+                zmq_msg_move(&parts[n++], &tmp);
+            }
+            zmq_msg_close(&tmp);
+        }
+        /* [version][request id][domain][address][identity][mechanism][credentials...] */
+        const char *status = "400";
+        const char *text = "malformed ZAP request";
+        if (n >= 6) {
+            bool curve =
+                zmq_msg_size(&parts[5]) == 5 && memcmp(zmq_msg_data(&parts[5]), "CURVE", 5) == 0;
+            if (!curve) {
+                status = "200";
+                text = "OK";
+            } else if (n >= 7 && zmq_msg_size(&parts[6]) == 32) {
+                const uint8_t *key = zmq_msg_data(&parts[6]);
+                bool ok = self->allowed_count == 0;
+                for (size_t i = 0; i < self->allowed_count && !ok; i++)
+                    ok = memcmp(self->allowed[i], key, 32) == 0;
+                if (ok) {
+                    status = "200";
+                    text = "OK";
+                } else {
+                    char z85[41];
+                    zmq_z85_encode(z85, key, 32);
+                    self->stats.auth_rejected++;
+                    ZT_LOG_WARNING("broker: rejected CURVE key %s (not in the allowed list)", z85);
+                    text = "public key not allowed";
+                }
+            }
+        }
+        const void *reqid = n >= 2 ? zmq_msg_data(&parts[1]) : "";
+        size_t reqid_size = n >= 2 ? zmq_msg_size(&parts[1]) : 0;
+        zt__mdp_frame_t reply[6] = {
+            {"1.0", 3}, {reqid, reqid_size}, {status, 3}, {text, strlen(text)}, {"", 0}, {"", 0}};
+        (void)zt__mdp_send(socket, reply, 6);
+        for (size_t i = 0; i < n; i++)
+            zmq_msg_close(&parts[i]);
+    }
+}
+
+/* ------------------------------------------------------------------------------------------- */
+/* Public API */
+
+zt_broker_t *
+zt_broker_new(zt_reactor_t *reactor)
+{
+    ZT_ASSERT(reactor);
+    zt_broker_t *self = calloc(1, sizeof *self);
+    if (!self)
+        return NULL;
+    self->reactor = reactor;
+    self->interval = ZT_MDP_HEARTBEAT_INTERVAL;
+    self->liveness = ZT_MDP_HEARTBEAT_LIVENESS;
+    self->queue_limit = ZT_BROKER_QUEUE_LIMIT;
+    self->max_message = ZT_BROKER_MAX_MESSAGE;
+    self->ctx = zt__zmq_ctx_acquire();
+    if (!self->ctx)
+        goto failed;
+    self->router = zmq_socket(self->ctx, ZMQ_ROUTER);
+    if (!self->router) {
+        ZT_LOG_ERROR("broker: zmq_socket: %s", zmq_strerror(zmq_errno()));
+        goto failed;
+    }
+    int one = 1;
+    int linger = 200;
+    zmq_setsockopt(self->router, ZMQ_ROUTER_MANDATORY, &one, sizeof one);
+    zmq_setsockopt(self->router, ZMQ_LINGER, &linger, sizeof linger);
+    return self;
+failed:
+    zt_broker_destroy(&self);
+    return NULL;
+}
+
+void
+zt_broker_destroy(zt_broker_t **self_p)
+{
+    if (!self_p || !*self_p)
+        return;
+    zt_broker_t *self = *self_p;
+    while (self->workers)
+        s_worker_delete(self, self->workers, true);
+    while (self->services) {
+        s_service_t *s = self->services;
+        self->services = s->next;
+        while (s->queue_head) {
+            s_request_t *r = s->queue_head;
+            s->queue_head = r->next;
+            free(r);
+        }
+        free(s);
+    }
+    if (self->heartbeat) {
+        (void)zt_delayed_call_cancel(self->heartbeat);
+        zt_delayed_call_release(&self->heartbeat);
+    }
+    if (self->router) {
+        if (self->bound)
+            (void)zt_reactor_remove_socket(self->reactor, self->router);
+        zmq_close(self->router);
+    }
+    if (self->zap) {
+        (void)zt_reactor_remove_socket(self->reactor, self->zap);
+        zmq_close(self->zap);
+    }
+    if (self->ctx)
+        zt__zmq_ctx_release();
+    free(self->allowed);
+    free(self);
+    *self_p = NULL;
+}
+
+int
+zt_broker_set_heartbeat(zt_broker_t *self, double interval, int liveness)
+{
+    ZT_ASSERT(self);
+    if (!(interval > 0) || liveness < 1)
+        return ZT_EINVAL;
+    if (self->bound)
+        return ZT_ESTATE;
+    self->interval = interval;
+    self->liveness = liveness;
+    return 0;
+}
+
+int
+zt_broker_set_queue_limit(zt_broker_t *self, size_t limit)
+{
+    ZT_ASSERT(self);
+    if (limit == 0)
+        return ZT_EINVAL;
+    self->queue_limit = limit;
+    return 0;
+}
+
+int
+zt_broker_set_max_message(zt_broker_t *self, size_t bytes)
+{
+    ZT_ASSERT(self);
+    if (bytes == 0)
+        return ZT_EINVAL;
+    self->max_message = bytes;
+    return 0;
+}
+
+int
+zt_broker_curve_keypair(char public_key[41], char secret_key[41])
+{
+    if (zmq_curve_keypair(public_key, secret_key) != 0) {
+        ZT_LOG_ERROR("zmq_curve_keypair: %s", zmq_strerror(zmq_errno()));
+        return ZT_ESYS;
+    }
+    return 0;
+}
+
+static int
+s_decode_key(const char *z85, uint8_t key[32])
+{
+    if (!z85 || strlen(z85) != 40 || !zmq_z85_decode(key, z85))
+        return ZT_EINVAL;
+    return 0;
+}
+
+int
+zt_broker_set_curve(zt_broker_t *self, const char *secret_key)
+{
+    ZT_ASSERT(self);
+    if (self->bound)
+        return ZT_ESTATE;
+    if (s_decode_key(secret_key, self->secret) != 0)
+        return ZT_EINVAL;
+    self->curve = true;
+    return 0;
+}
+
+int
+zt_broker_allow_key(zt_broker_t *self, const char *public_key)
+{
+    ZT_ASSERT(self);
+    uint8_t key[32];
+    if (s_decode_key(public_key, key) != 0)
+        return ZT_EINVAL;
+    uint8_t(*grown)[32] = realloc(self->allowed, (self->allowed_count + 1) * sizeof *grown);
+    if (!grown)
+        return ZT_ENOMEM;
+    self->allowed = grown;
+    memcpy(self->allowed[self->allowed_count++], key, 32);
+    return 0;
+}
+
+static int
+s_start(zt_broker_t *self)
+{
+    if (self->curve) {
+        self->zap = zmq_socket(self->ctx, ZMQ_REP);
+        if (!self->zap || zmq_bind(self->zap, ZAP_ENDPOINT) != 0) {
+            ZT_LOG_ERROR(
+                "broker: cannot bind the ZAP handler %s: %s (one CURVE broker per process)",
+                ZAP_ENDPOINT, zmq_strerror(zmq_errno()));
+            return zmq_errno() == EADDRINUSE ? ZT_EADDRINUSE : ZT_ESYS;
+        }
+        int rc = zt_reactor_add_socket(self->reactor, self->zap, s_on_zap, self);
+        if (rc != 0)
+            return rc;
+        int one = 1;
+        if (zmq_setsockopt(self->router, ZMQ_CURVE_SERVER, &one, sizeof one) != 0 ||
+            zmq_setsockopt(self->router, ZMQ_CURVE_SECRETKEY, self->secret, 32) != 0 ||
+            zmq_setsockopt(self->router, ZMQ_ZAP_DOMAIN, "ztwist", 6) != 0) {
+            ZT_LOG_ERROR("broker: CURVE unavailable: %s", zmq_strerror(zmq_errno()));
+            return ZT_ESYS;
+        }
+    }
+    int rc = zt_reactor_add_socket(self->reactor, self->router, s_on_router, self);
+    if (rc != 0)
+        return rc;
+    return zt_reactor_call_later(self->reactor, self->interval, s_on_heartbeat, self,
+                                 &self->heartbeat);
+}
+
+int
+zt_broker_bind(zt_broker_t *self, const char *endpoint)
+{
+    ZT_ASSERT(self);
+    if (!endpoint)
+        return ZT_EINVAL;
+    if (!self->bound) {
+        int rc = s_start(self);
+        if (rc != 0)
+            return rc;
+        self->bound = true;
+    }
+    if (zmq_bind(self->router, endpoint) != 0) {
+        int e = zmq_errno();
+        ZT_LOG_ERROR("broker: cannot bind %s: %s", endpoint, zmq_strerror(e));
+        if (e == EADDRINUSE)
+            return ZT_EADDRINUSE;
+        if (e == EINVAL || e == EPROTONOSUPPORT || e == ENODEV)
+            return ZT_EINVAL;
+        return ZT_ESYS;
+    }
+    size_t size = sizeof self->endpoint;
+    if (zmq_getsockopt(self->router, ZMQ_LAST_ENDPOINT, self->endpoint, &size) != 0)
+        self->endpoint[0] = '\0';
+    ZT_LOG_INFO("broker: listening on %s", self->endpoint);
+    return 0;
+}
+
+const char *
+zt_broker_endpoint(const zt_broker_t *self)
+{
+    ZT_ASSERT(self);
+    return self->endpoint;
+}
+
+void
+zt_broker_stats(const zt_broker_t *self, zt_broker_stats_t *stats)
+{
+    ZT_ASSERT(self && stats);
+    *stats = self->stats;
+}

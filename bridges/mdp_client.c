@@ -1,0 +1,663 @@
+/*  bridges/mdp_client.c - remote workers, the reactor's side: Majordomo requests as Deferreds
+ *
+ *  Design notes
+ *  - Single-threaded: the DEALER socket, its monitor socket and every timer run on the reactor
+ *    thread. The client owns its calls (s_call_t); a call's id (a 64-bit counter, never reused)
+ *    travels in the MDP envelope and comes back with the reply, so replies may arrive in any order.
+ *  - Exactly once: a call is in the id map from send until it ends; ending removes it from the map
+ *    first, then fires its Deferred. Whatever comes later for that id (a reply after a timeout, a
+ *    cancel) finds nothing and is counted as late. The three ways to end are a reply (or a broker
+ *    error reply), the call's timer, and the Deferred's canceller.
+ *  - The Deferred holds a reference for its caller; the call holds one (the producer's) until it
+ *    fires it.
+ *  - Connection state comes from zmq_socket_monitor: a refused CURVE key fails every call in flight
+ *    at once (ZT_EACCES) instead of letting each wait for its timeout. */
+#include <ztwist/remote.h>
+#include <ztwist/log.h>
+
+#include "base/base.h"
+#include "base/zmq_ctx.h"
+#include "bridges/mdp_codec.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <zmq.h>
+
+#define RECV_BATCH 256 /* replies read per readable callback */
+
+/* ------------------------------------------------------------------------------------------- */
+/* Frames */
+
+typedef struct s_part {
+    uint8_t *data; /* the bytes; Owned; NULL when size is 0 */
+    size_t size;   /* how many */
+} s_part_t;
+
+struct zt_frames {
+    s_part_t *parts; /* the frames; Owned array */
+    size_t count;    /* frames in use */
+    size_t cap;      /* frames allocated */
+};
+
+zt_frames_t *
+zt_frames_new(void)
+{
+    return calloc(1, sizeof(zt_frames_t));
+}
+
+void
+zt_frames_destroy(zt_frames_t **self_p)
+{
+    if (!self_p || !*self_p)
+        return;
+    zt_frames_t *self = *self_p;
+    for (size_t i = 0; i < self->count; i++)
+        free(self->parts[i].data);
+    free(self->parts);
+    free(self);
+    *self_p = NULL;
+}
+
+void
+zt_frames_free(void *frames)
+{
+    zt_frames_t *f = frames;
+    zt_frames_destroy(&f);
+}
+
+int
+zt_frames_add(zt_frames_t *self, const void *data, size_t size)
+{
+    ZT_ASSERT(self);
+    if (!data && size > 0)
+        return ZT_EINVAL;
+    if (self->count == self->cap) {
+        size_t cap = self->cap ? self->cap * 2 : 4;
+        s_part_t *grown = realloc(self->parts, cap * sizeof *grown);
+        if (!grown)
+            return ZT_ENOMEM;
+        self->parts = grown;
+        self->cap = cap;
+    }
+    uint8_t *copy = NULL;
+    if (size > 0) {
+        copy = malloc(size);
+        if (!copy)
+            return ZT_ENOMEM;
+        memcpy(copy, data, size);
+    }
+    self->parts[self->count++] = (s_part_t){copy, size};
+    return 0;
+}
+
+int
+zt_frames_add_str(zt_frames_t *self, const char *s)
+{
+    if (!s)
+        return ZT_EINVAL;
+    return zt_frames_add(self, s, strlen(s));
+}
+
+zt_frames_t *
+zt_frames_dup(const zt_frames_t *self)
+{
+    ZT_ASSERT(self);
+    zt_frames_t *copy = zt_frames_new();
+    for (size_t i = 0; copy && i < self->count; i++)
+        if (zt_frames_add(copy, self->parts[i].data, self->parts[i].size) != 0)
+            zt_frames_destroy(&copy);
+    return copy;
+}
+
+size_t
+zt_frames_count(const zt_frames_t *self)
+{
+    ZT_ASSERT(self);
+    return self->count;
+}
+
+const void *
+zt_frames_data(const zt_frames_t *self, size_t index)
+{
+    ZT_ASSERT(self);
+    if (index >= self->count)
+        return NULL;
+    return self->parts[index].data ? (const void *)self->parts[index].data : (const void *)"";
+}
+
+size_t
+zt_frames_size(const zt_frames_t *self, size_t index)
+{
+    ZT_ASSERT(self);
+    return index < self->count ? self->parts[index].size : 0;
+}
+
+bool
+zt_frames_equal_str(const zt_frames_t *self, size_t index, const char *s)
+{
+    ZT_ASSERT(self && s);
+    if (index >= self->count)
+        return false;
+    size_t n = strlen(s);
+    return self->parts[index].size == n && (n == 0 || memcmp(self->parts[index].data, s, n) == 0);
+}
+
+/* ------------------------------------------------------------------------------------------- */
+/* The client */
+
+typedef struct s_call s_call_t;
+struct s_call {
+    uint64_t id;                           /* the envelope id; never 0 */
+    zt_remote_t *client;                   /* Borrowed; outlives the call */
+    zt_deferred_t *d;                      /* the producer's reference; Owned until fired */
+    zt_frames_t *request;                  /* the body, kept for re-sends; Owned */
+    char service[ZT__MDP_MAX_SERVICE + 1]; /* the service's name */
+    zt_remote_options_t options;           /* with the defaults filled in */
+    int retries_left;                      /* re-sends still allowed */
+    zt_delayed_call_t *timer;              /* the timeout; Owned handle */
+};
+
+struct zt_remote {
+    zt_reactor_t *reactor;   /* Borrowed; outlives the client */
+    void *ctx;               /* the shared context; one reference held */
+    void *dealer;            /* the DEALER connected to the broker; Owned */
+    void *monitor;           /* the PAIR receiving the DEALER's events; Owned or NULL */
+    char endpoint[256];      /* the broker's endpoint */
+    bool connecting;         /* whether connect was called */
+    bool ever_connected;     /* whether a handshake ever succeeded */
+    uint64_t next_id;        /* the next call's id */
+    s_call_t **slots;        /* open-addressing map id -> call; Owned array, calls Owned */
+    size_t slot_count;       /* its size, a power of two */
+    size_t used;             /* calls in it */
+    zt_remote_stats_t stats; /* the counters */
+};
+
+static size_t
+s_hash(uint64_t id, size_t mask)
+{
+    id ^= id >> 33;
+    id *= 0xff51afd7ed558ccdULL;
+    id ^= id >> 33;
+    return (size_t)id & mask;
+}
+
+static int
+s_map_put(zt_remote_t *self, s_call_t *call)
+{
+    if ((self->used + 1) * 2 > self->slot_count) {
+        size_t count = self->slot_count ? self->slot_count * 2 : 64;
+        s_call_t **slots = calloc(count, sizeof *slots);
+        if (!slots)
+            return ZT_ENOMEM;
+        for (size_t i = 0; i < self->slot_count; i++) {
+            s_call_t *c = self->slots[i];
+            if (!c)
+                continue;
+            size_t j = s_hash(c->id, count - 1);
+            while (slots[j])
+                j = (j + 1) & (count - 1);
+            slots[j] = c;
+        }
+        free(self->slots);
+        self->slots = slots;
+        self->slot_count = count;
+    }
+    size_t mask = self->slot_count - 1;
+    size_t j = s_hash(call->id, mask);
+    while (self->slots[j])
+        j = (j + 1) & mask;
+    self->slots[j] = call;
+    self->used++;
+    return 0;
+}
+
+static s_call_t *
+s_map_find(const zt_remote_t *self, uint64_t id, size_t *slot)
+{
+    if (!self->slot_count)
+        return NULL;
+    size_t mask = self->slot_count - 1;
+    for (size_t j = s_hash(id, mask); self->slots[j]; j = (j + 1) & mask)
+        if (self->slots[j]->id == id) {
+            if (slot)
+                *slot = j;
+            return self->slots[j];
+        }
+    return NULL;
+}
+
+/* Remove slot j, shifting the probe chain back so that lookups never stop at a hole. */
+static void
+s_map_remove_at(zt_remote_t *self, size_t j)
+{
+    size_t mask = self->slot_count - 1;
+    self->slots[j] = NULL;
+    self->used--;
+    for (size_t k = (j + 1) & mask; self->slots[k]; k = (k + 1) & mask) {
+        size_t home = s_hash(self->slots[k]->id, mask);
+        /* Move k into the hole j when its home is not in the cyclic range (j, k]. */
+        bool in_range = j < k ? (home > j && home <= k) : (home > j || home <= k);
+        if (!in_range) {
+            self->slots[j] = self->slots[k];
+            self->slots[k] = NULL;
+            j = k;
+        }
+    }
+}
+
+static void
+s_call_free(s_call_t *call)
+{
+    if (call->timer) {
+        (void)zt_delayed_call_cancel(call->timer);
+        zt_delayed_call_release(&call->timer);
+    }
+    zt_frames_destroy(&call->request);
+    zt_deferred_unref(&call->d);
+    free(call);
+}
+
+/* End a call: out of the map, then fire its Deferred with result (owned). */
+static void
+s_call_end(s_call_t *call, zt_result_t result)
+{
+    zt_remote_t *self = call->client;
+    size_t slot;
+    if (s_map_find(self, call->id, &slot) == call)
+        s_map_remove_at(self, slot);
+    if (zt_is_err(result))
+        self->stats.failures++;
+    else
+        self->stats.replies++;
+    zt_deferred_t *d = call->d;
+    call->d = NULL;
+    s_call_free(call);
+    (void)zt_deferred_callback(d, result);
+    zt_deferred_unref(&d);
+}
+
+static int
+s_call_send(s_call_t *call)
+{
+    zt_remote_t *self = call->client;
+    uint8_t id[8];
+    for (int i = 0; i < 8; i++)
+        id[i] = (uint8_t)(call->id >> (56 - 8 * i));
+    size_t body = zt_frames_count(call->request);
+    if (body > ZT__MDP_MAX_FRAMES - 4)
+        return ZT_EINVAL;
+    zt__mdp_frame_t f[ZT__MDP_MAX_FRAMES];
+    size_t n = 0;
+    f[n++] = (zt__mdp_frame_t){id, 8};
+    f[n++] = (zt__mdp_frame_t){"", 0};
+    f[n++] = (zt__mdp_frame_t){ZT__MDPC, 6};
+    f[n++] = (zt__mdp_frame_t){call->service, strlen(call->service)};
+    for (size_t i = 0; i < body; i++)
+        f[n++] =
+            (zt__mdp_frame_t){zt_frames_data(call->request, i), zt_frames_size(call->request, i)};
+    return zt__mdp_send(self->dealer, f, n);
+}
+
+static void
+s_on_timeout(void *arg)
+{
+    s_call_t *call = arg;
+    zt_remote_t *self = call->client;
+    zt_delayed_call_release(&call->timer);
+    self->stats.timeouts++;
+    zt_failure_t *f;
+    if (self->stats.auth_rejected)
+        f = zt_failure_from_code(ZT_EACCES, "broker at %s rejected our CURVE key", self->endpoint);
+    else if (!self->ever_connected)
+        f = zt_failure_from_code(ZT_EUNREACHABLE, "broker at %s unreachable within %g s",
+                                 self->endpoint, call->options.timeout);
+    else
+        f = zt_failure_new(ZT_TIMEOUT_ERROR, "no reply from service '%s' within %g s",
+                           call->service, call->options.timeout);
+    s_call_end(call, zt_err(f));
+}
+
+static void
+s_canceller(zt_deferred_t *d, void *arg)
+{
+    (void)d;
+    s_call_t *call = arg;
+    zt_remote_t *self = call->client;
+    size_t slot;
+    if (s_map_find(self, call->id, &slot) == call)
+        s_map_remove_at(self, slot);
+    self->stats.failures++;
+    s_call_free(call); /* drops the producer's reference; the Deferred then fails as cancelled */
+}
+
+static void
+s_fail_all(zt_remote_t *self, int code, const char *why)
+{
+    while (self->used) {
+        for (size_t i = 0; i < self->slot_count; i++) {
+            if (self->slots[i]) {
+                s_call_t *call = self->slots[i];
+                s_call_end(call, zt_err(zt_failure_from_code(code, "%s", why)));
+                break;
+            }
+        }
+    }
+}
+
+static void
+s_on_reply(s_call_t *call, const zt__mdp_frame_t *f, const zt__mdp_msg_t *m)
+{
+    zt_remote_t *self = call->client;
+    if (zt__mdp_frame_is(&f[m->service], ZT__MDP_ERROR_SERVICE)) {
+        char status[4] = "";
+        char message[300] = "";
+        if (m->body_count >= 1 && f[m->body_first].size == 3)
+            memcpy(status, f[m->body_first].data, 3);
+        if (m->body_count >= 2)
+            snprintf(message, sizeof message, "%.*s", (int)f[m->body_first + 1].size,
+                     (const char *)f[m->body_first + 1].data);
+        int code = ZT_EPROTO;
+        if (strcmp(status, "404") == 0)
+            code = ZT_ENOTFOUND;
+        else if (strcmp(status, "503") == 0)
+            code = ZT_EFULL;
+        else if (strcmp(status, "410") == 0)
+            code = ZT_ECONNLOST;
+        if (code == ZT_ECONNLOST && call->options.safe_to_retry && call->retries_left > 0) {
+            call->retries_left--;
+            self->stats.retries++;
+            ZT_LOG_INFO("remote: %s; re-sending the request (safe to retry)", message);
+            if (s_call_send(call) == 0)
+                return;
+        }
+        s_call_end(call, zt_err(zt_failure_from_code(code, "%s", message)));
+        return;
+    }
+    zt_frames_t *reply = zt_frames_new();
+    for (size_t i = 0; reply && i < m->body_count; i++)
+        if (zt_frames_add(reply, f[m->body_first + i].data, f[m->body_first + i].size) != 0)
+            zt_frames_destroy(&reply);
+    if (!reply) {
+        s_call_end(call, zt_err(zt_failure_from_code(ZT_ENOMEM, "reply from '%s'", call->service)));
+        return;
+    }
+    s_call_end(call, zt_ok(reply, zt_frames_free));
+}
+
+static void
+s_on_dealer(zt_reactor_t *reactor, void *socket, void *arg)
+{
+    (void)reactor;
+    zt_remote_t *self = arg;
+    zmq_msg_t parts[ZT__MDP_MAX_FRAMES];
+    for (int batch = 0; batch < RECV_BATCH; batch++) {
+        size_t n = 0;
+        bool more = true;
+        bool too_many = false;
+        while (more) {
+            zmq_msg_t tmp;
+            zmq_msg_init(&tmp);
+            if (zmq_msg_recv(&tmp, socket, ZMQ_DONTWAIT) < 0) {
+                zmq_msg_close(&tmp);
+                for (size_t i = 0; i < n; i++)
+                    zmq_msg_close(&parts[i]);
+                return;
+            }
+            more = zmq_msg_more(&tmp);
+            if (n < ZT_ARRAY_SIZE(parts)) {
+                zmq_msg_init(&parts[n]);
+                zmq_msg_move(&parts[n++], &tmp);
+            } else {
+                too_many = true;
+            }
+            zmq_msg_close(&tmp);
+        }
+        zt__mdp_frame_t f[ZT__MDP_MAX_FRAMES];
+        for (size_t i = 0; i < n; i++)
+            f[i] = (zt__mdp_frame_t){zmq_msg_data(&parts[i]), zmq_msg_size(&parts[i])};
+        zt__mdp_msg_t m;
+        const char *why = "too many frames";
+        int rc = too_many ? ZT_EPROTO : zt__mdp_decode(f, n, ZT__MDP_AT_CLIENT, 0, &m, &why);
+        if (rc == 0 && (m.env_count != 1 || f[0].size != 8)) {
+            rc = ZT_EPROTO;
+            why = "envelope is not a request id";
+        }
+        if (rc != 0) {
+            self->stats.malformed++;
+            ZT_LOG_WARNING("remote: dropped a malformed reply (%s)", why);
+        } else {
+            uint64_t id = 0;
+            for (int i = 0; i < 8; i++)
+                id = (id << 8) | ((const uint8_t *)f[0].data)[i];
+            s_call_t *call = s_map_find(self, id, NULL);
+            if (call)
+                s_on_reply(call, f, &m);
+            else
+                self->stats.late++;
+        }
+        for (size_t i = 0; i < n; i++)
+            zmq_msg_close(&parts[i]);
+    }
+}
+
+static void
+s_on_monitor(zt_reactor_t *reactor, void *socket, void *arg)
+{
+    (void)reactor;
+    zt_remote_t *self = arg;
+    for (int batch = 0; batch < 64; batch++) {
+        uint8_t event[6];
+        int size = zmq_recv(socket, event, sizeof event, ZMQ_DONTWAIT);
+        if (size < 0)
+            return;
+        char address[256];
+        int more = 0;
+        size_t more_size = sizeof more;
+        zmq_getsockopt(socket, ZMQ_RCVMORE, &more, &more_size);
+        if (more)
+            (void)zmq_recv(socket, address, sizeof address, 0);
+        if (size < 6)
+            continue;
+        uint16_t kind;
+        memcpy(&kind, event, 2);
+        if (kind == ZMQ_EVENT_HANDSHAKE_SUCCEEDED) {
+            self->stats.connected = true;
+            self->ever_connected = true;
+            self->stats.auth_rejected = false;
+        } else if (kind == ZMQ_EVENT_DISCONNECTED) {
+            self->stats.connected = false;
+        } else if (kind == ZMQ_EVENT_HANDSHAKE_FAILED_AUTH ||
+                   kind == ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL ||
+                   kind == ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL) {
+            bool first = !self->stats.auth_rejected;
+            self->stats.connected = false;
+            self->stats.auth_rejected = true;
+            if (first)
+                ZT_LOG_ERROR("remote: broker at %s refused the handshake (CURVE key rejected?)",
+                             self->endpoint);
+            char why[320];
+            snprintf(why, sizeof why, "broker at %s rejected our CURVE key", self->endpoint);
+            s_fail_all(self, ZT_EACCES, why);
+        }
+    }
+}
+
+zt_remote_t *
+zt_remote_new(zt_reactor_t *reactor)
+{
+    ZT_ASSERT(reactor);
+    zt_remote_t *self = calloc(1, sizeof *self);
+    if (!self)
+        return NULL;
+    self->reactor = reactor;
+    self->next_id = 1;
+    self->ctx = zt__zmq_ctx_acquire();
+    if (!self->ctx)
+        goto failed;
+    self->dealer = zmq_socket(self->ctx, ZMQ_DEALER);
+    if (!self->dealer)
+        goto failed;
+    int linger = 0;
+    int hwm = 100000;
+    zmq_setsockopt(self->dealer, ZMQ_LINGER, &linger, sizeof linger);
+    zmq_setsockopt(self->dealer, ZMQ_SNDHWM, &hwm, sizeof hwm);
+    zmq_setsockopt(self->dealer, ZMQ_RCVHWM, &hwm, sizeof hwm);
+    return self;
+failed:
+    ZT_LOG_ERROR("remote: cannot create the client socket");
+    zt_remote_destroy(&self);
+    return NULL;
+}
+
+void
+zt_remote_destroy(zt_remote_t **self_p)
+{
+    if (!self_p || !*self_p)
+        return;
+    zt_remote_t *self = *self_p;
+    while (self->used) {
+        for (size_t i = 0; i < self->slot_count; i++) {
+            if (self->slots[i]) {
+                s_call_end(self->slots[i],
+                           zt_err(zt_failure_new(ZT_CANCELLED_ERROR, "client destroyed")));
+                break;
+            }
+        }
+    }
+    free(self->slots);
+    if (self->monitor) {
+        (void)zt_reactor_remove_socket(self->reactor, self->monitor);
+        zmq_socket_monitor(self->dealer, NULL, 0);
+        zmq_close(self->monitor);
+    }
+    if (self->dealer) {
+        if (self->connecting)
+            (void)zt_reactor_remove_socket(self->reactor, self->dealer);
+        zmq_close(self->dealer);
+    }
+    if (self->ctx)
+        zt__zmq_ctx_release();
+    free(self);
+    *self_p = NULL;
+}
+
+int
+zt_remote_set_curve(zt_remote_t *self, const char *server_public, const char *public_key,
+                    const char *secret_key)
+{
+    ZT_ASSERT(self);
+    if (self->connecting)
+        return ZT_ESTATE;
+    uint8_t keys[3][32];
+    const char *z85[3] = {server_public, public_key, secret_key};
+    for (int i = 0; i < 3; i++)
+        if (!z85[i] || strlen(z85[i]) != 40 || !zmq_z85_decode(keys[i], z85[i]))
+            return ZT_EINVAL;
+    if (zmq_setsockopt(self->dealer, ZMQ_CURVE_SERVERKEY, keys[0], 32) != 0 ||
+        zmq_setsockopt(self->dealer, ZMQ_CURVE_PUBLICKEY, keys[1], 32) != 0 ||
+        zmq_setsockopt(self->dealer, ZMQ_CURVE_SECRETKEY, keys[2], 32) != 0) {
+        ZT_LOG_ERROR("remote: CURVE unavailable: %s", zmq_strerror(zmq_errno()));
+        return ZT_ESYS;
+    }
+    return 0;
+}
+
+int
+zt_remote_connect(zt_remote_t *self, const char *endpoint)
+{
+    ZT_ASSERT(self);
+    if (!endpoint || strlen(endpoint) >= sizeof self->endpoint)
+        return ZT_EINVAL;
+    if (self->connecting)
+        return ZT_ESTATE;
+    char monitor[64];
+    snprintf(monitor, sizeof monitor, "inproc://zt-remote-monitor-%p", (void *)self);
+    int events = ZMQ_EVENT_HANDSHAKE_SUCCEEDED | ZMQ_EVENT_DISCONNECTED |
+                 ZMQ_EVENT_HANDSHAKE_FAILED_AUTH | ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL |
+                 ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL;
+    if (zmq_socket_monitor(self->dealer, monitor, events) == 0) {
+        self->monitor = zmq_socket(self->ctx, ZMQ_PAIR);
+        if (!self->monitor || zmq_connect(self->monitor, monitor) != 0 ||
+            zt_reactor_add_socket(self->reactor, self->monitor, s_on_monitor, self) != 0) {
+            if (self->monitor)
+                zmq_close(self->monitor);
+            self->monitor = NULL;
+            zmq_socket_monitor(self->dealer, NULL, 0);
+        }
+    }
+    if (zmq_connect(self->dealer, endpoint) != 0) {
+        int e = zmq_errno();
+        ZT_LOG_ERROR("remote: cannot connect to %s: %s", endpoint, zmq_strerror(e));
+        return e == EINVAL || e == EPROTONOSUPPORT ? ZT_EINVAL : ZT_ESYS;
+    }
+    int rc = zt_reactor_add_socket(self->reactor, self->dealer, s_on_dealer, self);
+    if (rc != 0)
+        return rc;
+    snprintf(self->endpoint, sizeof self->endpoint, "%s", endpoint);
+    self->connecting = true;
+    return 0;
+}
+
+zt_deferred_t *
+zt_defer_to_remote(zt_reactor_t *reactor, zt_remote_t *client, const char *service,
+                   zt_frames_t **request_p, const zt_remote_options_t *options)
+{
+    ZT_ASSERT(client);
+    ZT_ASSERT_MSG(reactor == client->reactor, "zt_defer_to_remote: not the client's reactor");
+    if (!service || !*service || strlen(service) > ZT__MDP_MAX_SERVICE || !client->connecting)
+        return NULL;
+    if (request_p && *request_p && zt_frames_count(*request_p) > ZT__MDP_MAX_FRAMES - 4)
+        return NULL;
+    s_call_t *call = calloc(1, sizeof *call);
+    if (!call)
+        return NULL;
+    call->client = client;
+    call->id = client->next_id++;
+    snprintf(call->service, sizeof call->service, "%s", service);
+    if (options)
+        call->options = *options;
+    if (!(call->options.timeout > 0))
+        call->options.timeout = ZT_REMOTE_DEFAULT_TIMEOUT;
+    if (call->options.max_retries <= 0)
+        call->options.max_retries = ZT_REMOTE_DEFAULT_RETRIES;
+    call->retries_left = call->options.safe_to_retry ? call->options.max_retries : 0;
+    zt_deferred_t *d = zt_deferred_new_with_canceller(s_canceller, call);
+    call->request = request_p && *request_p ? *request_p : zt_frames_new();
+    if (!d || !call->request || s_map_put(client, call) != 0 ||
+        zt_reactor_call_later(reactor, call->options.timeout, s_on_timeout, call, &call->timer) !=
+            0) {
+        size_t slot;
+        if (s_map_find(client, call->id, &slot) == call)
+            s_map_remove_at(client, slot);
+        if (request_p && call->request == *request_p)
+            call->request = NULL;
+        zt_frames_destroy(&call->request);
+        zt_deferred_unref(&d);
+        free(call);
+        return NULL;
+    }
+    if (request_p)
+        *request_p = NULL;
+    call->d = zt_deferred_ref(d);
+    client->stats.requests++;
+    if (client->stats.auth_rejected && !client->stats.connected) {
+        char why[320];
+        snprintf(why, sizeof why, "broker at %s rejected our CURVE key", client->endpoint);
+        s_call_end(call, zt_err(zt_failure_from_code(ZT_EACCES, "%s", why)));
+        return d;
+    }
+    int rc = s_call_send(call);
+    if (rc != 0)
+        s_call_end(call, zt_err(zt_failure_from_code(rc, "cannot send to broker at %s",
+                                                     client->endpoint)));
+    return d;
+}
+
+void
+zt_remote_stats(const zt_remote_t *self, zt_remote_stats_t *stats)
+{
+    ZT_ASSERT(self && stats);
+    *stats = self->stats;
+    stats->in_flight = self->used;
+}

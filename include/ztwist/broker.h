@@ -1,0 +1,113 @@
+/*  ztwist/broker.h - a Majordomo broker (RFC 7/MDP v0.1 with RFC 8/MMI) inside a reactor
+ *
+ *  The broker binds a ZeroMQ ROUTER socket on TCP and polls it in its reactor's loop. Workers
+ * (zt_mdp_worker_t, or any MDP worker) announce a service with READY; clients (zt_remote_t, or any
+ * MDP client) send requests to a service by name. The broker gives each request to the idle worker
+ * of that service that has waited longest; when none is idle the request waits in the service's
+ * bounded queue (full: the client gets a "queue full" error reply). Requests to a service that no
+ * worker ever announced get a "service unknown" error reply. "mmi.service" answers "200" when the
+ * named service has a worker, "404" when not; other "mmi." services answer "501" (RFC 8).
+ *
+ *  Heartbeats go both ways every interval; a worker silent for interval * liveness is dead: its
+ * request in flight gets a "worker lost" error reply (a ztwist client re-sends it when the request
+ * is safe to retry). Malformed messages are dropped, counted and logged (rate-limited); the broker
+ * keeps serving everyone else. Error replies carry the service "ztwist.error" and the body
+ * [status, message], status "404" (unknown service), "503" (queue full) or "410" (worker lost).
+ *
+ *  Security: with zt_broker_set_curve the broker is a CURVE server, and with zt_broker_allow_key
+ * only the listed client and worker public keys get in (a ZAP handler on inproc://zeromq.zap.01 of
+ * the shared context: one CURVE broker per process). A rejected key is logged and counted.
+ *
+ *  Threads: every function here is for the reactor thread only.  */
+#ifndef ZTWIST_BROKER_H
+#define ZTWIST_BROKER_H
+
+#include <ztwist/common.h>
+#include <ztwist/reactor.h>
+
+/** A Majordomo broker running in a reactor. */
+typedef struct zt_broker zt_broker_t;
+
+/** The RFC's heartbeat interval, in seconds. */
+#define ZT_MDP_HEARTBEAT_INTERVAL 2.5
+
+/** The RFC's heartbeat liveness: heartbeats a peer may miss before it is dead. */
+#define ZT_MDP_HEARTBEAT_LIVENESS 3
+
+/** The default bound on the requests waiting in one service's queue. */
+#define ZT_BROKER_QUEUE_LIMIT 10000
+
+/** The default bound on a message's total size, in bytes. */
+#define ZT_BROKER_MAX_MESSAGE (16u * 1024u * 1024u)
+
+/** The broker's counters, filled in by zt_broker_stats. */
+typedef struct zt_broker_stats {
+    uint64_t requests;        /* client requests received (mmi included) */
+    uint64_t replies;         /* worker replies forwarded to clients */
+    uint64_t drops;           /* malformed messages dropped */
+    uint64_t expiries;        /* workers declared dead by heartbeat expiry */
+    uint64_t workers_lost;    /* requests in flight whose worker died ("410" replies) */
+    uint64_t queue_full;      /* requests refused because their queue was full ("503") */
+    uint64_t unknown_service; /* requests for a service no worker announced ("404") */
+    uint64_t retries;         /* requests re-queued because their worker was gone at send time */
+    uint64_t auth_rejected;   /* CURVE handshakes refused by the ZAP handler */
+    uint64_t workers;         /* workers connected now */
+    uint64_t queued;          /* requests waiting in queues now */
+} zt_broker_stats_t;
+
+/**
+ *  Create a broker for a reactor. It does no I/O: see zt_broker_bind.
+ *  @return a broker the caller owns, or NULL when out of memory or ZeroMQ fails (logged)
+ */
+ZT_EXPORT zt_broker_t *zt_broker_new(zt_reactor_t *reactor);
+
+/**
+ *  Destroy a broker and NULL the pointer: tells its workers DISCONNECT and closes the socket.
+ *  @param self_p  NULL or a NULL broker does nothing
+ */
+ZT_EXPORT void zt_broker_destroy(zt_broker_t **self_p);
+
+/**
+ *  Set the heartbeat interval and liveness (before bind).
+ *  @return 0; ZT_EINVAL (interval <= 0 or liveness < 1); ZT_ESTATE (bound already)
+ */
+ZT_EXPORT int zt_broker_set_heartbeat(zt_broker_t *self, double interval, int liveness);
+
+/** Bound each service's queue (default ZT_BROKER_QUEUE_LIMIT). @return 0, or ZT_EINVAL for 0 */
+ZT_EXPORT int zt_broker_set_queue_limit(zt_broker_t *self, size_t limit);
+
+/** Bound a message's total size (default ZT_BROKER_MAX_MESSAGE). @return 0, or ZT_EINVAL for 0 */
+ZT_EXPORT int zt_broker_set_max_message(zt_broker_t *self, size_t bytes);
+
+/**
+ *  Make a CURVE key pair, as 40-character Z85 strings plus NUL. Any thread.
+ *  @return 0, or ZT_ESYS when libzmq has no CURVE
+ */
+ZT_EXPORT int zt_broker_curve_keypair(char public_key[41], char secret_key[41]);
+
+/**
+ *  Be a CURVE server with this secret key (before bind).
+ *  @return 0; ZT_EINVAL (not a Z85 key); ZT_ESTATE (bound already)
+ */
+ZT_EXPORT int zt_broker_set_curve(zt_broker_t *self, const char *secret_key);
+
+/**
+ *  Let a client or worker public key in; once one key is listed only listed keys get in.
+ *  @return 0; ZT_EINVAL (not a Z85 key); ZT_ENOMEM
+ */
+ZT_EXPORT int zt_broker_allow_key(zt_broker_t *self, const char *public_key);
+
+/**
+ *  Bind the broker and start serving, e.g. "tcp://127.0.0.1:0" (port 0: any free port; see
+ * zt_broker_endpoint). May be called more than once to listen on several endpoints.
+ *  @return 0; ZT_EADDRINUSE; ZT_EINVAL (a malformed endpoint); ZT_ESYS (logged)
+ */
+ZT_EXPORT int zt_broker_bind(zt_broker_t *self, const char *endpoint);
+
+/** The last endpoint bound, with the real port ("tcp://127.0.0.1:40123"); "" before bind. */
+ZT_EXPORT const char *zt_broker_endpoint(const zt_broker_t *self);
+
+/** Fill stats with the broker's counters. @param stats  required */
+ZT_EXPORT void zt_broker_stats(const zt_broker_t *self, zt_broker_stats_t *stats);
+
+#endif

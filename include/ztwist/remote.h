@@ -1,0 +1,150 @@
+/*  ztwist/remote.h - remote workers, the reactor's side: requests to a Majordomo broker as
+ * Deferreds
+ *
+ *  A zt_remote_t is a client connection from the reactor to a Majordomo broker (RFC 7/MDP v0.1,
+ * over ZeroMQ TCP, optionally CURVE-secured). zt_defer_to_remote sends one request to a named
+ * service and returns a Deferred that fires on the reactor thread with the reply's frames, or
+ * fails. Every request ends in exactly one callback or errback:
+ *    - the reply: zt_ok(frames, zt_frames_free), a zt_frames_t the chain owns;
+ *    - a failure whose zt_failure_code says why: ZT_ETIMEDOUT (no reply before the request's
+ * timeout; a ZT_TIMEOUT_ERROR), ZT_ECONNLOST (the worker serving it died and the request was not
+ * safe to retry, or its retries ran out), ZT_ENOTFOUND (the broker knows no such service),
+ * ZT_EFULL (the service's queue at the broker is full), ZT_EUNREACHABLE (the timeout passed and
+ * the broker was never reached), ZT_EACCES (the broker rejected this client's CURVE key),
+ * ZT_ECANCELLED (zt_deferred_cancel, or the client was destroyed), ZT_EPROTO (a malformed reply).
+ *
+ *  Many requests may be in flight on one client; each carries its own id in the MDP envelope, so
+ * replies may come back in any order. A request marked safe_to_retry is sent again, to another
+ * worker, when the broker reports its worker lost.
+ *
+ *  Threads: every function here is for the reactor thread only, except the zt_frames_* calls,
+ * which touch no shared state (a zt_frames_t belongs to one thread at a time).  */
+#ifndef ZTWIST_REMOTE_H
+#define ZTWIST_REMOTE_H
+
+#include <ztwist/common.h>
+#include <ztwist/deferred.h>
+#include <ztwist/reactor.h>
+
+/* ------------------------------------------------------------------------------------------- */
+/* Frames: a multipart message's parts */
+
+/** An ordered list of byte frames: a request's or a reply's body. */
+typedef struct zt_frames zt_frames_t;
+
+/** Create an empty list. @return a list the caller owns, or NULL when out of memory */
+ZT_EXPORT zt_frames_t *zt_frames_new(void);
+
+/** Destroy a list and NULL the pointer. @param self_p  NULL or a NULL list does nothing */
+ZT_EXPORT void zt_frames_destroy(zt_frames_t **self_p);
+
+/** Destroy a list given as a plain pointer: the zt_free_fn of a Deferred's reply value. */
+ZT_EXPORT void zt_frames_free(void *frames);
+
+/**
+ *  Append a copy of size bytes at data.
+ *  @param data  NULL only when size is 0
+ *  @return 0; ZT_EINVAL (data NULL with size > 0); ZT_ENOMEM
+ */
+ZT_EXPORT int zt_frames_add(zt_frames_t *self, const void *data, size_t size);
+
+/** Append a copy of a string, without its NUL. @return as zt_frames_add */
+ZT_EXPORT int zt_frames_add_str(zt_frames_t *self, const char *s);
+
+/** A deep copy. @return a list the caller owns, or NULL when out of memory */
+ZT_EXPORT zt_frames_t *zt_frames_dup(const zt_frames_t *self);
+
+/** How many frames the list holds. */
+ZT_EXPORT size_t zt_frames_count(const zt_frames_t *self);
+
+/** Frame index's bytes, borrowed from the list (valid until it changes); NULL when out of range. */
+ZT_EXPORT const void *zt_frames_data(const zt_frames_t *self, size_t index);
+
+/** Frame index's size; 0 when out of range. */
+ZT_EXPORT size_t zt_frames_size(const zt_frames_t *self, size_t index);
+
+/** Whether frame index holds exactly the string s (without its NUL). */
+ZT_EXPORT bool zt_frames_equal_str(const zt_frames_t *self, size_t index, const char *s);
+
+/* ------------------------------------------------------------------------------------------- */
+/* The client connection */
+
+/** A client connection to a Majordomo broker. */
+typedef struct zt_remote zt_remote_t;
+
+/** Per-request options; a zeroed struct (or NULL) means the defaults. */
+typedef struct zt_remote_options {
+    double timeout;     /* seconds until the request fails; 0 means ZT_REMOTE_DEFAULT_TIMEOUT */
+    bool safe_to_retry; /* the request may run twice: re-send it when its worker is lost */
+    int max_retries;    /* re-sends allowed when safe_to_retry; 0 means ZT_REMOTE_DEFAULT_RETRIES */
+} zt_remote_options_t;
+
+/** The default per-request timeout, in seconds. */
+#define ZT_REMOTE_DEFAULT_TIMEOUT 10.0
+
+/** The default number of re-sends of a request that is safe to retry. */
+#define ZT_REMOTE_DEFAULT_RETRIES 3
+
+/** The client's counters, filled in by zt_remote_stats. */
+typedef struct zt_remote_stats {
+    uint64_t requests;  /* requests accepted by zt_defer_to_remote */
+    uint64_t replies;   /* requests that ended with a reply */
+    uint64_t failures;  /* requests that ended with a failure (timeouts included) */
+    uint64_t timeouts;  /* requests that failed on their timeout */
+    uint64_t retries;   /* re-sends after a lost worker */
+    uint64_t late;      /* replies for requests that had already ended, dropped */
+    uint64_t malformed; /* replies dropped as malformed */
+    uint64_t in_flight; /* requests waiting for their end now */
+    bool connected;     /* whether the connection to the broker is up (handshake done) */
+    bool auth_rejected; /* whether the broker rejected our CURVE key on the last handshake */
+} zt_remote_stats_t;
+
+/**
+ *  Create a client for a reactor. It does no I/O: see zt_remote_connect.
+ *  @return a client the caller owns, or NULL when out of memory or ZeroMQ fails (logged)
+ */
+ZT_EXPORT zt_remote_t *zt_remote_new(zt_reactor_t *reactor);
+
+/**
+ *  Destroy a client and NULL the pointer. Requests still in flight fail with ZT_ECANCELLED ("client
+ * destroyed"), so their errbacks run inside this call. Never call it from one of its Deferreds'
+ * callbacks: schedule it.
+ *  @param self_p  NULL or a NULL client does nothing
+ */
+ZT_EXPORT void zt_remote_destroy(zt_remote_t **self_p);
+
+/**
+ *  Use CURVE: authenticate the broker by its public key and present ours. Call before connect.
+ *  Keys are 40-character Z85 strings (zt_broker_curve_keypair makes them).
+ *  @return 0; ZT_EINVAL (a key is not valid Z85 of 32 bytes); ZT_ESTATE (connected already);
+ * ZT_ESYS (libzmq without CURVE, logged)
+ */
+ZT_EXPORT int zt_remote_set_curve(zt_remote_t *self, const char *server_public,
+                                  const char *public_key, const char *secret_key);
+
+/**
+ *  Connect to a broker, e.g. "tcp://127.0.0.1:5555". ZeroMQ connects (and reconnects) in the
+ * background: requests made before the connection is up wait for it, within their timeouts.
+ *  @return 0; ZT_EINVAL (a malformed endpoint); ZT_ESTATE (connected already); ZT_ESYS (logged)
+ */
+ZT_EXPORT int zt_remote_connect(zt_remote_t *self, const char *endpoint);
+
+/**
+ *  Send a request to a service and get its reply as a Deferred.
+ *  @param reactor    the client's reactor (an assertion)
+ *  @param service    the service's name, 1 to 255 bytes (copied)
+ *  @param request_p  the request's frames; ownership moves to the client on success and *request_p
+ * becomes NULL; NULL or *NULL sends an empty body
+ *  @param options    NULL for the defaults; copied
+ *  @return a Deferred the caller owns (one reference), which fires as the file's comment says; NULL
+ * only when out of memory, service is NULL or invalid, or the client is not connected (then
+ * *request_p is left to the caller)
+ */
+ZT_EXPORT zt_deferred_t *zt_defer_to_remote(zt_reactor_t *reactor, zt_remote_t *client,
+                                            const char *service, zt_frames_t **request_p,
+                                            const zt_remote_options_t *options);
+
+/** Fill stats with the client's counters. @param stats  required */
+ZT_EXPORT void zt_remote_stats(const zt_remote_t *self, zt_remote_stats_t *stats);
+
+#endif

@@ -1,0 +1,471 @@
+/*  tests/bridges/test_mdp_broker.c - the Majordomo broker in a reactor: routing, queues, MMI,
+ * malformed input, heartbeat expiry and CURVE, with workers on threads of this process and raw
+ * ZeroMQ peers playing broken clients and workers.  */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include "bridges/mdp_harness.h"
+
+#include <stdio.h>
+#include <zmq.h>
+
+#define HB 0.05 /* the heartbeat interval the tests use, seconds */
+
+typedef struct fixture {
+    zt_reactor_t *reactor; /* Owned */
+    zt_broker_t *broker;   /* Owned */
+    zt_remote_t *client;   /* Owned */
+    void *ctx;             /* a libzmq context for raw peers; Owned */
+    thread_worker_t tw[3]; /* workers on threads */
+    pthread_mutex_t lock;  /* guards gate_open */
+    pthread_cond_t cond;   /* signalled when the gate opens */
+    bool gate_open;        /* whether gated handlers may return */
+    double interval;       /* the heartbeat interval of the broker and the workers */
+} fixture_t;
+
+static int
+setup_with(void **state, double interval)
+{
+    fixture_t *fx = calloc(1, sizeof *fx);
+    fx->reactor = zt_reactor_new();
+    fx->broker = zt_broker_new(fx->reactor);
+    fx->interval = interval;
+    zt_broker_set_heartbeat(fx->broker, interval, 3);
+    if (zt_broker_bind(fx->broker, "tcp://127.0.0.1:0") != 0)
+        return -1;
+    fx->client = zt_remote_new(fx->reactor);
+    zt_remote_connect(fx->client, zt_broker_endpoint(fx->broker));
+    fx->ctx = zmq_ctx_new();
+    pthread_mutex_init(&fx->lock, NULL);
+    pthread_cond_init(&fx->cond, NULL);
+    *state = fx;
+    return 0;
+}
+
+static int
+setup(void **state)
+{
+    return setup_with(state, HB);
+}
+
+/* For raw workers that fall silent: long enough that the request reaches them first. */
+static int
+setup_slow(void **state)
+{
+    return setup_with(state, 0.25);
+}
+
+static int
+teardown(void **state)
+{
+    fixture_t *fx = *state;
+    pthread_mutex_lock(&fx->lock);
+    fx->gate_open = true;
+    pthread_cond_broadcast(&fx->cond);
+    pthread_mutex_unlock(&fx->lock);
+    for (size_t i = 0; i < sizeof fx->tw / sizeof fx->tw[0]; i++)
+        thread_worker_stop(&fx->tw[i]);
+    zt_remote_destroy(&fx->client);
+    zt_broker_destroy(&fx->broker);
+    zt_reactor_destroy(&fx->reactor);
+    zmq_ctx_term(fx->ctx);
+    pthread_cond_destroy(&fx->cond);
+    pthread_mutex_destroy(&fx->lock);
+    free(fx);
+    return 0;
+}
+
+/* A handler that waits for the fixture's gate, then echoes. */
+static zt_frames_t *
+gated_handler(const zt_frames_t *request, void *arg)
+{
+    fixture_t *fx = arg;
+    pthread_mutex_lock(&fx->lock);
+    while (!fx->gate_open)
+        pthread_cond_wait(&fx->cond, &fx->lock);
+    pthread_mutex_unlock(&fx->lock);
+    return zt_frames_dup(request);
+}
+
+/* A handler that answers with its own name (arg). */
+static zt_frames_t *
+name_handler(const zt_frames_t *request, void *arg)
+{
+    (void)request;
+    zt_frames_t *reply = zt_frames_new();
+    zt_frames_add_str(reply, arg);
+    return reply;
+}
+
+static void
+start_echo(fixture_t *fx, int i, const char *service)
+{
+    assert_int_equal(thread_worker_start(&fx->tw[i], zt_broker_endpoint(fx->broker), service,
+                                         echo_handler, NULL, fx->interval),
+                     0);
+}
+
+/* A raw DEALER connected to the broker, for broken peers. */
+static void *
+raw_peer(fixture_t *fx)
+{
+    void *s = zmq_socket(fx->ctx, ZMQ_DEALER);
+    int linger = 0;
+    zmq_setsockopt(s, ZMQ_LINGER, &linger, sizeof linger);
+    assert_int_equal(zmq_connect(s, zt_broker_endpoint(fx->broker)), 0);
+    return s;
+}
+
+static void
+raw_send(void *s, int count, ...)
+{
+    va_list ap;
+    va_start(ap, count);
+    for (int i = 0; i < count; i++) {
+        const char *frame = va_arg(ap, const char *);
+        size_t size = va_arg(ap, size_t);
+        zmq_send(s, frame, size, i + 1 < count ? ZMQ_SNDMORE : 0);
+    }
+    va_end(ap);
+}
+
+#define F(s) (s), (sizeof(s) - 1) /* a string literal as (data, size) for raw_send */
+
+/* Iterate until the broker's drop counter reaches n. */
+static bool
+run_until_drops(fixture_t *fx, uint64_t n)
+{
+    double deadline = zt_time_now() + 5;
+    zt_broker_stats_t st;
+    zt_broker_stats(fx->broker, &st);
+    while (st.drops < n && zt_time_now() < deadline) {
+        zt_reactor_iterate(fx->reactor, 0.02);
+        zt_broker_stats(fx->broker, &st);
+    }
+    return st.drops == n;
+}
+
+/* ------------------------------------------------------------------------------------------- */
+
+static void
+test_broker_request_to_worker_replies_with_its_frames(void **state)
+{
+    fixture_t *fx = *state;
+    start_echo(fx, 0, "echo");
+    assert_true(run_until_workers(fx->reactor, fx->broker, 1, 5));
+    outcome_t o = {0};
+    zt_frames_t *req = zt_frames_new();
+    zt_frames_add_str(req, "hello");
+    zt_frames_add(req, "", 0);
+    zt_frames_add_str(req, "world");
+    zt_deferred_t *d = zt_defer_to_remote(fx->reactor, fx->client, "echo", &req, NULL);
+    assert_non_null(d);
+    assert_null(req); /* ownership moved */
+    zt_deferred_add_both(d, outcome_record, &o);
+    zt_deferred_unref(&d);
+    assert_true(run_until(fx->reactor, &o.done, 5));
+    assert_int_equal(o.code, 0);
+    assert_int_equal(zt_frames_count(o.reply), 3);
+    assert_true(zt_frames_equal_str(o.reply, 0, "hello"));
+    assert_int_equal(zt_frames_size(o.reply, 1), 0);
+    assert_true(zt_frames_equal_str(o.reply, 2, "world"));
+    zt_broker_stats_t st;
+    zt_broker_stats(fx->broker, &st);
+    assert_int_equal(st.requests, 1);
+    assert_int_equal(st.replies, 1);
+    assert_int_equal(st.drops, 0);
+    zt_frames_destroy(&o.reply);
+}
+
+static void
+test_broker_unknown_service_fails_not_found(void **state)
+{
+    fixture_t *fx = *state;
+    outcome_t o = {0};
+    assert_int_equal(outcome_send(fx->reactor, fx->client, "nobody", "x", NULL, &o), 0);
+    assert_true(run_until(fx->reactor, &o.done, 5));
+    assert_int_equal(o.code, ZT_ENOTFOUND);
+    assert_non_null(strstr(o.message, "nobody"));
+    zt_broker_stats_t st;
+    zt_broker_stats(fx->broker, &st);
+    assert_int_equal(st.unknown_service, 1);
+}
+
+static void
+test_broker_mmi_service_answers_200_404_501(void **state)
+{
+    fixture_t *fx = *state;
+    start_echo(fx, 0, "echo");
+    assert_true(run_until_workers(fx->reactor, fx->broker, 1, 5));
+    outcome_t known = {0}, unknown = {0}, unimplemented = {0};
+    outcome_send(fx->reactor, fx->client, "mmi.service", "echo", NULL, &known);
+    outcome_send(fx->reactor, fx->client, "mmi.service", "nobody", NULL, &unknown);
+    outcome_send(fx->reactor, fx->client, "mmi.other", "echo", NULL, &unimplemented);
+    assert_true(run_until(fx->reactor, &unimplemented.done, 5));
+    assert_true(run_until(fx->reactor, &known.done, 5));
+    assert_true(run_until(fx->reactor, &unknown.done, 5));
+    assert_true(zt_frames_equal_str(known.reply, 0, "200"));
+    assert_true(zt_frames_equal_str(unknown.reply, 0, "404"));
+    assert_true(zt_frames_equal_str(unimplemented.reply, 0, "501"));
+    zt_frames_destroy(&known.reply);
+    zt_frames_destroy(&unknown.reply);
+    zt_frames_destroy(&unimplemented.reply);
+}
+
+static void
+test_broker_idle_workers_least_recently_used_first(void **state)
+{
+    fixture_t *fx = *state;
+    const char *endpoint = zt_broker_endpoint(fx->broker);
+    assert_int_equal(thread_worker_start(&fx->tw[0], endpoint, "who", name_handler, "a", HB), 0);
+    assert_int_equal(thread_worker_start(&fx->tw[1], endpoint, "who", name_handler, "b", HB), 0);
+    assert_true(run_until_workers(fx->reactor, fx->broker, 2, 5));
+    /* One at a time: the worker that just answered goes to the back of the idle list. */
+    char seen[6] = "";
+    for (int i = 0; i < 6; i++) {
+        outcome_t o = {0};
+        outcome_send(fx->reactor, fx->client, "who", NULL, NULL, &o);
+        assert_true(run_until(fx->reactor, &o.done, 5));
+        assert_int_equal(o.code, 0);
+        seen[i] = *(const char *)zt_frames_data(o.reply, 0);
+        zt_frames_destroy(&o.reply);
+    }
+    for (int i = 1; i < 6; i++)
+        assert_true(seen[i] != seen[i - 1]);
+}
+
+static void
+test_broker_full_queue_fails_queue_full(void **state)
+{
+    fixture_t *fx = *state;
+    zt_broker_set_queue_limit(fx->broker, 1);
+    assert_int_equal(thread_worker_start(&fx->tw[0], zt_broker_endpoint(fx->broker), "slow",
+                                         gated_handler, fx, HB),
+                     0);
+    assert_true(run_until_workers(fx->reactor, fx->broker, 1, 5));
+    outcome_t busy = {0}, queued = {0}, refused = {0};
+    outcome_send(fx->reactor, fx->client, "slow", "1", NULL, &busy);
+    outcome_send(fx->reactor, fx->client, "slow", "2", NULL, &queued);
+    outcome_send(fx->reactor, fx->client, "slow", "3", NULL, &refused);
+    assert_true(run_until(fx->reactor, &refused.done, 5));
+    assert_int_equal(refused.code, ZT_EFULL);
+    assert_non_null(strstr(refused.message, "full"));
+    assert_false(busy.done);
+    pthread_mutex_lock(&fx->lock);
+    fx->gate_open = true;
+    pthread_cond_broadcast(&fx->cond);
+    pthread_mutex_unlock(&fx->lock);
+    assert_true(run_until(fx->reactor, &queued.done, 5));
+    assert_true(busy.done);
+    assert_int_equal(busy.code, 0);
+    assert_int_equal(queued.code, 0);
+    assert_true(zt_frames_equal_str(queued.reply, 0, "2"));
+    zt_broker_stats_t st;
+    zt_broker_stats(fx->broker, &st);
+    assert_int_equal(st.queue_full, 1);
+    zt_frames_destroy(&busy.reply);
+    zt_frames_destroy(&queued.reply);
+}
+
+static void
+test_broker_malformed_frames_dropped_counted_and_serving(void **state)
+{
+    fixture_t *fx = *state;
+    zt_broker_set_max_message(fx->broker, 1024);
+    start_echo(fx, 0, "echo");
+    assert_true(run_until_workers(fx->reactor, fx->broker, 1, 5));
+    void *peer = raw_peer(fx);
+    raw_send(peer, 3, F(""), F("MDPX01"), F("echo"));             /* wrong header */
+    raw_send(peer, 2, F(""), F("MDPC01"));                        /* missing service */
+    raw_send(peer, 1, F("no delimiter"));                         /* no empty frame */
+    raw_send(peer, 3, F(""), F("MDPW01"), F("\x09"));             /* unknown command */
+    raw_send(peer, 4, F(""), F("MDPW01"), F("\x04"), F("extra")); /* extra frame */
+    raw_send(peer, 3, F(""), F("MDPW01"), F("\x03\x03"));         /* command of two bytes */
+    static char big[2048];
+    memset(big, 'x', sizeof big);
+    raw_send(peer, 4, F(""), F("MDPC01"), F("echo"), big, sizeof big); /* oversize */
+    assert_true(run_until_drops(fx, 7));
+    outcome_t o = {0};
+    outcome_send(fx->reactor, fx->client, "echo", "still here", NULL, &o);
+    assert_true(run_until(fx->reactor, &o.done, 5));
+    assert_int_equal(o.code, 0);
+    assert_true(zt_frames_equal_str(o.reply, 0, "still here"));
+    zt_frames_destroy(&o.reply);
+    zmq_close(peer);
+}
+
+static void
+test_broker_worker_registering_mmi_service_is_refused(void **state)
+{
+    fixture_t *fx = *state;
+    void *peer = raw_peer(fx);
+    raw_send(peer, 4, F(""), F("MDPW01"), F("\x01"), F("mmi.service"));
+    assert_true(run_until_drops(fx, 1));
+    char buf[16];
+    zmq_pollitem_t item = {peer, 0, ZMQ_POLLIN, 0};
+    assert_int_equal(zmq_poll(&item, 1, 5000), 1);
+    assert_int_equal(zmq_recv(peer, buf, sizeof buf, 0), 0);
+    assert_int_equal(zmq_recv(peer, buf, sizeof buf, 0), 6);
+    assert_int_equal(zmq_recv(peer, buf, sizeof buf, 0), 1);
+    assert_int_equal(buf[0], 0x05); /* DISCONNECT */
+    zt_broker_stats_t st;
+    zt_broker_stats(fx->broker, &st);
+    assert_int_equal(st.workers, 0);
+    zmq_close(peer);
+}
+
+/* A raw worker that announces itself, takes one request and then falls silent. */
+static void *
+silent_worker(fixture_t *fx, const char *service)
+{
+    void *peer = raw_peer(fx);
+    raw_send(peer, 4, F(""), F("MDPW01"), F("\x01"), service, strlen(service));
+    return peer;
+}
+
+static void
+test_broker_silent_worker_expires_and_request_fails_worker_lost(void **state)
+{
+    fixture_t *fx = *state;
+    void *peer = silent_worker(fx, "fragile");
+    assert_true(run_until_workers(fx->reactor, fx->broker, 1, 5));
+    outcome_t o = {0};
+    outcome_send(fx->reactor, fx->client, "fragile", "x", NULL, &o);
+    assert_true(run_until(fx->reactor, &o.done, 5));
+    assert_int_equal(o.code, ZT_ECONNLOST);
+    assert_non_null(strstr(o.message, "worker lost"));
+    zt_broker_stats_t st;
+    zt_broker_stats(fx->broker, &st);
+    assert_int_equal(st.expiries, 1);
+    assert_int_equal(st.workers_lost, 1);
+    assert_int_equal(st.workers, 0);
+    zmq_close(peer);
+}
+
+static void
+test_broker_silent_worker_safe_request_resent_to_another(void **state)
+{
+    fixture_t *fx = *state;
+    void *peer = silent_worker(fx, "echo");
+    assert_true(run_until_workers(fx->reactor, fx->broker, 1, 5));
+    outcome_t o = {0};
+    zt_remote_options_t opts = {.safe_to_retry = true, .timeout = 10};
+    outcome_send(fx->reactor, fx->client, "echo", "again", &opts, &o);
+    /* The silent worker holds the request; a live one joins, the silent one expires. */
+    start_echo(fx, 0, "echo");
+    assert_true(run_until(fx->reactor, &o.done, 5));
+    assert_int_equal(o.code, 0);
+    assert_true(zt_frames_equal_str(o.reply, 0, "again"));
+    zt_remote_stats_t rs;
+    zt_remote_stats(fx->client, &rs);
+    assert_int_equal(rs.retries, 1);
+    assert_int_equal(rs.replies, 1);
+    zt_frames_destroy(&o.reply);
+    zmq_close(peer);
+}
+
+static void
+test_broker_options_reject_bad_values(void **state)
+{
+    fixture_t *fx = *state;
+    assert_int_equal(zt_broker_set_heartbeat(fx->broker, 0, 3), ZT_EINVAL);
+    assert_int_equal(zt_broker_set_heartbeat(fx->broker, 1, 0), ZT_EINVAL);
+    assert_int_equal(zt_broker_set_heartbeat(fx->broker, 1, 3), ZT_ESTATE); /* bound already */
+    assert_int_equal(zt_broker_set_queue_limit(fx->broker, 0), ZT_EINVAL);
+    assert_int_equal(zt_broker_set_max_message(fx->broker, 0), ZT_EINVAL);
+    assert_int_equal(zt_broker_allow_key(fx->broker, "not a key"), ZT_EINVAL);
+    assert_int_equal(zt_broker_set_curve(fx->broker, "short"), ZT_ESTATE); /* bound already */
+    assert_int_equal(zt_broker_bind(fx->broker, "nonsense://x"), ZT_EINVAL);
+    zt_broker_t *other = zt_broker_new(fx->reactor);
+    assert_int_equal(zt_broker_bind(other, zt_broker_endpoint(fx->broker)), ZT_EADDRINUSE);
+    zt_broker_destroy(&other);
+    assert_null(other);
+    zt_broker_destroy(&other); /* NULL is fine */
+}
+
+/* CURVE: a broker that lets in only listed keys. */
+static void
+test_broker_curve_listed_keys_served_other_key_rejected(void **state)
+{
+    fixture_t *fx = *state;
+    char server_pub[41], server_sec[41], worker_pub[41], worker_sec[41];
+    char client_pub[41], client_sec[41], rogue_pub[41], rogue_sec[41];
+    assert_int_equal(zt_broker_curve_keypair(server_pub, server_sec), 0);
+    assert_int_equal(zt_broker_curve_keypair(worker_pub, worker_sec), 0);
+    assert_int_equal(zt_broker_curve_keypair(client_pub, client_sec), 0);
+    assert_int_equal(zt_broker_curve_keypair(rogue_pub, rogue_sec), 0);
+    zt_broker_t *secure = zt_broker_new(fx->reactor);
+    zt_broker_set_heartbeat(secure, HB, 3);
+    assert_int_equal(zt_broker_set_curve(secure, server_sec), 0);
+    assert_int_equal(zt_broker_allow_key(secure, worker_pub), 0);
+    assert_int_equal(zt_broker_allow_key(secure, client_pub), 0);
+    assert_int_equal(zt_broker_bind(secure, "tcp://127.0.0.1:0"), 0);
+    const char *endpoint = zt_broker_endpoint(secure);
+
+    fx->tw[0].worker = zt_mdp_worker_new(endpoint, "echo", echo_handler, NULL);
+    zt_mdp_worker_set_heartbeat(fx->tw[0].worker, HB, 3);
+    assert_int_equal(zt_mdp_worker_set_curve(fx->tw[0].worker, server_pub, worker_pub, worker_sec),
+                     0);
+    assert_int_equal(pthread_create(&fx->tw[0].thread, NULL, thread_worker_main, &fx->tw[0]), 0);
+    fx->tw[0].started = true;
+    assert_true(run_until_workers(fx->reactor, secure, 1, 5));
+
+    zt_remote_t *good = zt_remote_new(fx->reactor);
+    assert_int_equal(zt_remote_set_curve(good, server_pub, client_pub, client_sec), 0);
+    assert_int_equal(zt_remote_connect(good, endpoint), 0);
+    zt_remote_t *rogue = zt_remote_new(fx->reactor);
+    assert_int_equal(zt_remote_set_curve(rogue, server_pub, rogue_pub, rogue_sec), 0);
+    assert_int_equal(zt_remote_connect(rogue, endpoint), 0);
+    assert_int_equal(zt_remote_set_curve(rogue, server_pub, rogue_pub, rogue_sec), ZT_ESTATE);
+
+    outcome_t ok = {0}, denied = {0};
+    outcome_send(fx->reactor, good, "echo", "secret", NULL, &ok);
+    zt_remote_options_t opts = {.timeout = 5};
+    outcome_send(fx->reactor, rogue, "echo", "intrusion", &opts, &denied);
+    assert_true(run_until(fx->reactor, &ok.done, 5));
+    assert_int_equal(ok.code, 0);
+    assert_true(zt_frames_equal_str(ok.reply, 0, "secret"));
+    assert_true(run_until(fx->reactor, &denied.done, 5));
+    assert_int_equal(denied.code, ZT_EACCES);
+    assert_non_null(strstr(denied.message, "CURVE"));
+    zt_broker_stats_t st;
+    zt_broker_stats(secure, &st);
+    assert_true(st.auth_rejected >= 1);
+
+    zt_frames_destroy(&ok.reply);
+    thread_worker_stop(&fx->tw[0]);
+    zt_remote_destroy(&good);
+    zt_remote_destroy(&rogue);
+    zt_broker_destroy(&secure);
+}
+
+int
+main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_broker_request_to_worker_replies_with_its_frames,
+                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(test_broker_unknown_service_fails_not_found, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_broker_mmi_service_answers_200_404_501, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_broker_idle_workers_least_recently_used_first, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_broker_full_queue_fails_queue_full, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_broker_malformed_frames_dropped_counted_and_serving,
+                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(test_broker_worker_registering_mmi_service_is_refused,
+                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(
+            test_broker_silent_worker_expires_and_request_fails_worker_lost, setup_slow, teardown),
+        cmocka_unit_test_setup_teardown(test_broker_silent_worker_safe_request_resent_to_another,
+                                        setup_slow, teardown),
+        cmocka_unit_test_setup_teardown(test_broker_options_reject_bad_values, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_broker_curve_listed_keys_served_other_key_rejected,
+                                        setup, teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
