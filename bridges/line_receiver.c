@@ -313,6 +313,8 @@ s_disconnecting(const zt_line_receiver_t *self)
 static void
 s_data_received(zt_line_receiver_t *self, const char *data, size_t len)
 {
+    if (len == 0 && (self->busy || self->end == self->start))
+        return;
     if (self->busy) {
         /* Bytes from our own buffer (extra handed back by raw_data_received) must be copied
          * before the buffer grows or moves. */
