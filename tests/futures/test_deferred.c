@@ -10,6 +10,7 @@
 
 #include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -2167,6 +2168,117 @@ test_deferred_wait_chain_reachable_from_producer_is_not_freed(void **state)
     zt_deferred_unref(&producer);
 }
 
+/* ---------------------------------------------------------------------------------------------
+ * More edges */
+
+static zt_result_t
+s_chain_next_link(zt_result_t r, void *arg)
+{
+    step_t *step = arg;
+    intptr_t n = zt_result_int(r);
+    if (n < step->n)
+        zt_deferred_add_callback(step->other, s_chain_next_link, step); /* runs after this one */
+    return zt_ok_int(n + 1);
+}
+
+static void
+test_deferred_callbacks_adding_callbacks_run_flat_and_in_order(void **state)
+{
+    fx_t *fx = *state;
+    zt_deferred_t *d = zt_deferred_new();
+    step_t step = {.fx = fx, .name = "n", .n = 100000};
+    zt_deferred_add_callback(d, s_chain_next_link, &step);
+    step.other = d;
+    /* Each link adds the next: 100,000 links run one after another, never nested, while the link
+     * storage is compacted and grown under the runner. */
+    zt_deferred_callback(d, zt_ok_int(0));
+    assert_int_equal(zt_result_int(*zt_deferred_peek(d)), 100001);
+    zt_deferred_unref(&d);
+}
+
+static zt_result_t
+s_cancel_other(zt_result_t r, void *arg)
+{
+    step_t *step = arg;
+    s_note_result(step, r);
+    zt_deferred_cancel(step->other);
+    return r;
+}
+
+static void
+test_deferred_cancel_from_own_callback_does_nothing(void **state)
+{
+    fx_t *fx = *state;
+    zt_deferred_t *d = zt_deferred_new_with_canceller(s_canceller_count, fx);
+    zt_deferred_add_callback(d, s_cancel_other, STEP_D("c", d));
+    zt_deferred_add_callback(d, s_log, STEP("after"));
+    zt_deferred_callback(d, zt_ok_int(3));
+    assert_string_equal(fx->log, "c=3 after=3 ");
+    assert_int_equal(fx->canceller_calls, 0);
+    zt_deferred_unref(&d);
+}
+
+static void
+test_deferred_timeout_of_zero_fires_on_next_advance(void **state)
+{
+    fx_t *fx = *state;
+    zt_deferred_t *d = zt_deferred_new();
+    assert_int_equal(zt_deferred_add_timeout(d, 0, manual_clock_clock(fx->clock)), 0);
+    assert_false(zt_deferred_is_called(d)); /* never before add_timeout returns */
+    zt_deferred_add_errback(d, s_recover, STEP("e"));
+    manual_clock_advance(fx->clock, 0);
+    assert_string_equal(fx->log, "e=!TimeoutError ");
+    zt_deferred_unref(&d);
+}
+
+static void
+test_deferred_timeout_added_to_paused_fired_deferred_runs_at_unpause(void **state)
+{
+    fx_t *fx = *state;
+    zt_deferred_t *d = zt_deferred_succeed(zt_ok_int(2));
+    zt_deferred_pause(d);
+    zt_deferred_add_timeout(d, 1, manual_clock_clock(fx->clock));
+    zt_deferred_add_callback(d, s_log, STEP("c"));
+    manual_clock_advance(fx->clock, 1); /* the cancel finds d fired: nothing happens */
+    assert_string_equal(fx->log, "");
+    zt_deferred_unpause(d);
+    assert_string_equal(fx->log, "c=2 ");
+    zt_deferred_unref(&d);
+}
+
+typedef struct {
+    _Atomic(bool) stop; /* the main thread is done */
+    uint64_t last_seen; /* the last count the reader saw */
+} count_reader_t;
+
+static void *
+s_count_reader(void *arg)
+{
+    count_reader_t *reader = arg;
+    while (!reader->stop)
+        reader->last_seen = zt_deferred_unhandled_count();
+    reader->last_seen = zt_deferred_unhandled_count();
+    return NULL;
+}
+
+static void
+test_deferred_unhandled_count_is_readable_from_another_thread(void **state)
+{
+    fx_t *fx = *state;
+    count_reader_t reader = {.stop = false};
+    pthread_t thread;
+    assert_int_equal(pthread_create(&thread, NULL, s_count_reader, &reader), 0);
+    uint64_t before = zt_deferred_unhandled_count();
+    for (int i = 0; i < 100; i++) {
+        zt_deferred_t *d = zt_deferred_fail(zt_failure_new(ZT_ERROR, "%d", i));
+        zt_deferred_unref(&d);
+    }
+    reader.stop = true;
+    pthread_join(thread, NULL);
+    assert_int_equal(fx->unhandled, 100);
+    assert_int_equal(reader.last_seen, before + 100);
+}
+
 #ifndef NDEBUG
 typedef struct {
     zt_deferred_t *d; /* Borrowed: created on the main thread */
@@ -2455,6 +2567,16 @@ main(int argc, char **argv)
             teardown),
         cmocka_unit_test_setup_teardown(
             test_deferred_wait_chain_reachable_from_producer_is_not_freed, setup, teardown),
+        cmocka_unit_test_setup_teardown(
+            test_deferred_callbacks_adding_callbacks_run_flat_and_in_order, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_deferred_cancel_from_own_callback_does_nothing, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_deferred_timeout_of_zero_fires_on_next_advance, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(
+            test_deferred_timeout_added_to_paused_fired_deferred_runs_at_unpause, setup, teardown),
+        cmocka_unit_test_setup_teardown(
+            test_deferred_unhandled_count_is_readable_from_another_thread, setup, teardown),
 #ifndef NDEBUG
         cmocka_unit_test_setup_teardown(
             test_deferred_debug_build_asserts_on_use_from_another_thread, setup, teardown),
