@@ -11,6 +11,9 @@
  *    - zt_log, zt_log_level, zt_log_set_level
  *    - zt_deferred_unhandled_count
  *    - zt_reactor_call_from_thread, zt_reactor_stop
+ *    - zt_call_in_thread, zt_call_in_thread_with_callback, zt_call_multiple_in_thread,
+ *      zt_blocking_call_from_thread(_timeout) (not on the reactor thread), zt_thread_is_cancelled,
+ *      zt_thread_is_worker
  *    - zt_mdp_worker_stop, zt_mdp_worker_served, zt_broker_curve_keypair, zt_frames_* (a list is
  *      used by one thread at a time)
  */
@@ -31,6 +34,8 @@
 #include <ztwist/test_clock.h>
 #include <ztwist/looping_call.h>
 #include <ztwist/defer_later.h>
+#include <ztwist/pool.h>
+#include <ztwist/threads.h>
 #include <ztwist/protocol.h>
 #include <ztwist/tcp.h>
 #include <ztwist/line_receiver.h>

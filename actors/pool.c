@@ -1,0 +1,1066 @@
+/*  actors/pool.c - the pool of worker actors: queue, dispatch to idle workers, batches, results
+ *
+ *  Design notes.
+ *
+ *  Actors. A worker is a thread plus an inproc PAIR socket pair: the reactor binds one end (polled
+ * with zt_reactor_add_socket) and the worker connects the other. Start handshake: the worker sends
+ * "started" once its socket is connected and is counted as starting until that message arrives,
+ * so the reactor never blocks on a thread start. Stop: the reactor sends "$TERM" to an idle worker,
+ * the worker answers "bye" and returns, and the reactor joins it when the bye arrives (the join is
+ * then immediate). zt_pool_stop does the same for every worker with a deadline.
+ *
+ *  Ownership. Every work item is allocated and freed on the reactor thread, except the items of
+ * calls from other threads, which are allocated there and handed over through the reactor's
+ * mailbox. Between dispatch and the result message an item belongs to its worker: the reactor
+ * reads only its `state` and `cancel` atomics. The pool, the queue and every worker's bookkeeping
+ * are reactor-thread only. A Deferred is touched only on the reactor thread.
+ *
+ *  Dispatch: only idle workers get work. Each worker owns a batch: an array of item pointers plus
+ * one atomic word packing (head, tail). The reactor fills the array while the worker is idle,
+ * stores the range (release) and sends "batch". The worker claims items one at a time by advancing
+ * head with a CAS. When the queue is deep (more items than threads) a batch holds up to S_BATCH_MAX
+ * items, which cuts the messages per item by that factor in both directions; with a shallow queue
+ * each batch is one item. A worker that finds its batch exhausted reports idle; if the queue is
+ * empty then, the reactor steals half of the unclaimed items of the busiest worker's batch by
+ * lowering its tail with a CAS, so an item never waits behind a long task in a batch while another
+ * worker is idle. A claimed item is never taken back.
+ *
+ *  Results go back as messages of item pointers, the result stored in the item. A worker flushes
+ * its results when its batch is exhausted, when S_BATCH_MAX are pending, or, before starting the
+ * next item, when the oldest pending one finished more than S_FLUSH_NS ago. (A result can thus
+ * wait behind one long item of its own batch; batches form only when the queue is deeper than the
+ * threads, where throughput, not latency, is what is asked for.)
+ *
+ *  Exactly once. An item's `state` moves QUEUED -> RUNNING (the worker's claim CAS) -> DONE, or
+ * QUEUED -> CANCELLED (the canceller's CAS): whoever wins the CAS from QUEUED decrements `queued`.
+ * A cancelled item stays where it is as a tombstone; the dispatcher or the worker skips it and the
+ * reactor frees it. A running item's cancel only sets `cancel` (zt_thread_is_cancelled) and the
+ * Deferred fails at once with CancelledError; the late result finds the Deferred called and is
+ * released.
+ *
+ *  Memory ordering. libzmq is not built with ThreadSanitizer, which therefore cannot see the
+ * ordering its pipes provide, so each handover also carries our own: the batch range is stored with
+ * release and claimed with acquire; a worker bumps `results_sent` (release) before sending results
+ * and the reactor loads it (acquire) after receiving them.
+ *
+ *  Back-pressure: `queued` is atomic so that calls from other threads can reserve a place before
+ * their item travels through the mailbox; past max_queued a submission fails with ZT_EFULL.
+ *
+ *  Stop deadline: a worker still running when zt_pool_stop's deadline passes is detached
+ * (orphaned). Its `exit_state` word decides who frees the worker record: the thread when it exits
+ * after being orphaned, the pool otherwise. The orphan releases its remaining items through the
+ * reactor's mailbox (a Deferred may only be touched there); if the reactor is gone they leak, and
+ * that is logged.  */
+#include "actors.h"
+#include "base/zmq_ctx.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <zmq.h>
+
+#define S_BATCH_MAX 64    /* items per batch and results per message */
+#define S_FLUSH_NS 100000 /* a worker holds finished results at most this long between items */
+#define S_READ_BURST 256  /* messages read from one worker per reactor callback */
+#define S_MSG_MAX (8 + 8 * S_BATCH_MAX) /* the largest result message */
+
+_Thread_local zt_reactor_t *zt__actors_reactor;
+
+/* --- work items -------------------------------------------------------------------------- */
+
+enum {
+    S_QUEUED = 0,   /* waiting in the queue or in a batch */
+    S_RUNNING = 1,  /* claimed by a worker */
+    S_DONE = 2,     /* ran; result set; on its way back */
+    S_CANCELLED = 3 /* cancelled before it started: a tombstone */
+};
+
+typedef struct s_work {
+    union {
+        struct {
+            zt_work_fn *fn; /* the work (until it ran) */
+            void *arg;      /* Borrowed: the caller's; Owned calls array for ZT__WORK_MULTIPLE */
+        } call;
+        zt_result_t result; /* Owned: what fn returned, once DONE (ZT__WORK_DEFER only) */
+    } u;
+    union {
+        zt_on_result_fn *on_result; /* ZT__WORK_CALLBACK */
+        zt_deferred_t *d;           /* ZT__WORK_DEFER: Owned reference */
+    } x;
+    struct s_work *next;     /* Borrowed: the next in the reactor's queue */
+    zt_pool_t *pool;         /* Borrowed: the pool (for the canceller) */
+    _Atomic(uint32_t) state; /* S_* */
+    atomic_bool cancel;      /* cancelled or abandoned while running */
+    uint8_t kind;            /* zt__work_kind_t */
+} s_work_t;
+
+/* --- workers ----------------------------------------------------------------------------- */
+
+enum { W_STARTING = 0, W_IDLE = 1, W_BUSY = 2, W_STOPPING = 3 };
+enum { X_RUNNING = 0, X_EXITED = 1, X_ORPHANED = 2 };
+
+typedef struct s_worker {
+    zt_pool_t *pool;                /* Borrowed: the owner (reactor side only) */
+    zt_reactor_t *reactor;          /* Borrowed: where an orphan sends its leftovers */
+    void *sock;                     /* Owned: the reactor's end of the PAIR */
+    pthread_t thread;               /* the worker thread */
+    int state;                      /* W_* (reactor side) */
+    char endpoint[64];              /* the PAIR's inproc endpoint */
+    s_work_t *items[S_BATCH_MAX];   /* the batch: filled by the reactor while idle */
+    _Atomic(uint64_t) range;        /* the batch's unclaimed part: head (low 32), tail (high) */
+    _Atomic(uint64_t) results_sent; /* items sent back; orders the handover for TSan */
+    _Atomic(s_work_t *) current;    /* the item running now, or NULL */
+    atomic_bool orphaned;           /* detached by a stop's deadline */
+    atomic_int exit_state;          /* X_*: who frees this record */
+} s_worker_t;
+
+struct zt_pool {
+    zt_reactor_t *reactor;        /* Borrowed: delivers the results */
+    void *zmq_ctx;                /* Borrowed: the shared context (one reference held) */
+    s_worker_t **workers;         /* Owned: every worker not yet joined */
+    size_t nworkers;              /* workers in the array (any state) */
+    size_t capworkers;            /* slots allocated */
+    size_t nidle;                 /* workers in W_IDLE */
+    size_t nbusy;                 /* workers in W_BUSY */
+    size_t nstarting;             /* workers in W_STARTING */
+    size_t min;                   /* threads kept once started */
+    size_t max;                   /* the most threads */
+    bool started;                 /* the first work arrived: min threads are kept */
+    bool held;                    /* no thread starts until released (reactor not running yet) */
+    atomic_bool stopped;          /* stop was called: no new work */
+    s_work_t *head;               /* Owned: the queue's first item (tombstones included) */
+    s_work_t *tail;               /* Borrowed: the queue's last item */
+    size_t qlen;                  /* items in the queue, tombstones included */
+    _Atomic(uint64_t) queued;     /* accepted, not started nor cancelled (reservations too) */
+    _Atomic(uint64_t) max_queued; /* 0: unbounded */
+    uint64_t completed;           /* items whose result was handled */
+    uint64_t serial;              /* names the worker endpoints: the pool's number */
+    uint64_t next_worker;         /* names the worker endpoints: the worker's number */
+    unsigned delivering;          /* result delivery in progress (user callbacks may run) */
+};
+
+static atomic_uint_fast64_t s_pool_serial; /* numbers the pools' endpoints */
+static _Thread_local s_work_t *s_current;  /* the item the calling worker runs, or NULL */
+static _Thread_local bool s_is_worker;     /* the calling thread is a worker */
+
+static inline uint64_t
+s_pack(uint32_t head, uint32_t tail)
+{
+    return (uint64_t)head | ((uint64_t)tail << 32);
+}
+
+/* --- the worker thread ------------------------------------------------------------------- */
+
+typedef struct s_outbox {
+    uint32_t type;                /* 'R' results, 'I' results and idle, 'S' started, 'X' bye */
+    uint32_t n;                   /* items that follow */
+    s_work_t *items[S_BATCH_MAX]; /* Borrowed: finished items */
+} s_outbox_t;
+_Static_assert(sizeof(s_outbox_t) == S_MSG_MAX, "the message layout is packed");
+
+static void
+s_send_out(s_worker_t *w, void *sock, s_outbox_t *out, uint32_t type)
+{
+    out->type = type;
+    atomic_fetch_add_explicit(&w->results_sent, out->n, memory_order_release);
+    size_t size = 8 + (size_t)out->n * sizeof(s_work_t *);
+    while (zmq_send(sock, out, size, 0) < 0 && zmq_errno() == EINTR) {
+    }
+    out->n = 0;
+}
+
+/* Run one item's work on the worker. */
+static void
+s_run_item(s_worker_t *w, s_work_t *item)
+{
+    atomic_store_explicit(&w->current, item, memory_order_relaxed);
+    s_current = item;
+    zt_work_fn *fn = item->u.call.fn;
+    void *arg = item->u.call.arg;
+    switch ((zt__work_kind_t)item->kind) {
+    case ZT__WORK_CALL: {
+        zt_result_t r = fn(arg);
+        ZT_ASSERT_MSG(r.kind != ZT_RESULT_DEFERRED, "work returned zt_wait_for on a worker");
+        if (zt_is_err(r)) {
+            char buf[256];
+            zt_failure_format(zt_result_failure(r), buf, sizeof buf);
+            ZT_LOG_ERROR("unhandled failure in call_in_thread: %s", buf);
+        }
+        zt_result_release(&r);
+        break;
+    }
+    case ZT__WORK_CALLBACK: {
+        zt_result_t r = fn(arg);
+        ZT_ASSERT_MSG(r.kind != ZT_RESULT_DEFERRED, "work returned zt_wait_for on a worker");
+        item->x.on_result(!zt_is_err(r), r, arg);
+        break;
+    }
+    case ZT__WORK_DEFER: {
+        zt_result_t r = fn(arg);
+        ZT_ASSERT_MSG(r.kind != ZT_RESULT_DEFERRED, "work returned zt_wait_for on a worker");
+        item->u.result = r;
+        break;
+    }
+    case ZT__WORK_MULTIPLE: {
+        zt_thread_call_t *calls = arg;
+        for (zt_thread_call_t *c = calls; c->fn; c++) {
+            zt_result_t r = c->fn(c->arg);
+            ZT_ASSERT_MSG(r.kind != ZT_RESULT_DEFERRED, "work returned zt_wait_for on a worker");
+            if (zt_is_err(r)) {
+                char buf[256];
+                zt_failure_format(zt_result_failure(r), buf, sizeof buf);
+                ZT_LOG_ERROR("unhandled failure in call_multiple_in_thread: %s", buf);
+            }
+            zt_result_release(&r);
+        }
+        free(calls);
+        break;
+    }
+    }
+    s_current = NULL;
+    atomic_store_explicit(&item->state, S_DONE, memory_order_release);
+    atomic_store_explicit(&w->current, NULL, memory_order_relaxed);
+}
+
+static void s_orphan_release(s_worker_t *w, s_work_t *item);
+
+/* Claim the next unclaimed item of the batch, or NULL when it is exhausted. */
+static s_work_t *
+s_claim(s_worker_t *w)
+{
+    uint64_t r = atomic_load_explicit(&w->range, memory_order_acquire);
+    for (;;) {
+        uint32_t head = (uint32_t)r, tail = (uint32_t)(r >> 32);
+        if (head >= tail)
+            return NULL;
+        if (atomic_compare_exchange_weak_explicit(&w->range, &r, s_pack(head + 1, tail),
+                                                  memory_order_acq_rel, memory_order_acquire))
+            return w->items[head];
+    }
+}
+
+static void
+s_run_batch(s_worker_t *w, void *sock, s_outbox_t *out)
+{
+    int64_t first_pending = 0;
+    s_work_t *item;
+    while ((item = s_claim(w)) != NULL) {
+        if (atomic_load_explicit(&w->orphaned, memory_order_acquire)) {
+            s_orphan_release(w, item);
+            continue;
+        }
+        uint32_t expect = S_QUEUED;
+        if (atomic_compare_exchange_strong_explicit(&item->state, &expect, S_RUNNING,
+                                                    memory_order_acq_rel, memory_order_acquire)) {
+            atomic_fetch_sub_explicit(&item->pool->queued, 1, memory_order_relaxed);
+            s_run_item(w, item);
+        }
+        /* A tombstone goes back too: the reactor frees it. */
+        if (atomic_load_explicit(&w->orphaned, memory_order_acquire)) {
+            s_orphan_release(w, item);
+            continue;
+        }
+        if (out->n == 0)
+            first_pending = zt_time_now_ns();
+        out->items[out->n++] = item;
+        if (out->n == S_BATCH_MAX || zt_time_now_ns() - first_pending > S_FLUSH_NS)
+            s_send_out(w, sock, out, 'R');
+    }
+    if (atomic_load_explicit(&w->orphaned, memory_order_acquire)) {
+        for (uint32_t i = 0; i < out->n; i++)
+            s_orphan_release(w, out->items[i]);
+        out->n = 0;
+        return;
+    }
+    s_send_out(w, sock, out, 'I');
+}
+
+static void *
+s_worker_main(void *arg)
+{
+    s_worker_t *w = arg;
+    s_is_worker = true;
+    void *ctx = zt__zmq_ctx_acquire();
+    void *sock = ctx ? zmq_socket(ctx, ZMQ_PAIR) : NULL;
+    /* Unbounded queues, so that a send never waits on a busy reactor; a send to a reactor that
+     * has gone (a detached worker) gives up after a second. */
+    int linger = 0, hwm = 0, timeout = 1000;
+    if (sock) {
+        zmq_setsockopt(sock, ZMQ_LINGER, &linger, sizeof linger);
+        zmq_setsockopt(sock, ZMQ_SNDHWM, &hwm, sizeof hwm);
+        zmq_setsockopt(sock, ZMQ_RCVHWM, &hwm, sizeof hwm);
+        zmq_setsockopt(sock, ZMQ_SNDTIMEO, &timeout, sizeof timeout);
+    }
+    if (!sock || zmq_connect(sock, w->endpoint) != 0) {
+        ZT_LOG_ERROR("pool worker cannot connect: %s", zmq_strerror(zmq_errno()));
+        /* The reactor's end sees nothing; stop's deadline will detach this record. */
+        goto done;
+    }
+    s_outbox_t out = {.n = 0};
+    s_send_out(w, sock, &out, 'S');
+    for (;;) {
+        char cmd[8];
+        int rc = zmq_recv(sock, cmd, sizeof cmd, 0);
+        if (rc < 0) {
+            if (zmq_errno() == EINTR)
+                continue;
+            break;
+        }
+        if (rc >= 1 && cmd[0] == 'B')
+            s_run_batch(w, sock, &out);
+        else if (rc >= 1 && cmd[0] == 'T')
+            break;
+        if (atomic_load_explicit(&w->orphaned, memory_order_acquire))
+            break;
+    }
+    if (!atomic_load_explicit(&w->orphaned, memory_order_acquire))
+        s_send_out(w, sock, &out, 'X');
+done:
+    if (sock)
+        zmq_close(sock);
+    if (ctx)
+        zt__zmq_ctx_release();
+    if (atomic_exchange(&w->exit_state, X_EXITED) == X_ORPHANED)
+        free(w);
+    return NULL;
+}
+
+/* --- orphans --------------------------------------------------------------------------- */
+
+static void
+s_orphan_item_on_reactor(void *arg)
+{
+    s_work_t *item = arg;
+    if (item->kind == ZT__WORK_DEFER) {
+        if (atomic_load(&item->state) == S_DONE)
+            zt_result_release(&item->u.result);
+        if (!zt_deferred_is_called(item->x.d))
+            zt_deferred_errback(item->x.d,
+                                zt_failure_from_code(ZT_ESHUTDOWN, "the pool stopped before the "
+                                                                   "work finished"));
+        zt_deferred_unref(&item->x.d);
+    } else if (item->kind == ZT__WORK_MULTIPLE && atomic_load(&item->state) != S_DONE) {
+        free(item->u.call.arg);
+    }
+    free(item);
+}
+
+/* On an orphaned worker: hand an item back to the reactor thread to be released there. */
+static void
+s_orphan_release(s_worker_t *w, s_work_t *item)
+{
+    if (zt_reactor_call_from_thread(w->reactor, s_orphan_item_on_reactor, item) != 0)
+        ZT_LOG_ERROR("a detached pool worker could not return a work item: leaked");
+}
+
+/* --- the reactor's side ---------------------------------------------------------------- */
+
+static void s_on_worker_msg(zt_reactor_t *r, void *sock, void *arg);
+static void s_dispatch(zt_pool_t *p);
+
+zt_pool_t *
+zt_pool_new(zt_reactor_t *reactor, size_t min, size_t max)
+{
+    if (!reactor || max == 0 || min > max)
+        return NULL;
+    zt_pool_t *self = calloc(1, sizeof *self);
+    if (!self)
+        return NULL;
+    zt__actors_reactor = reactor;
+    self->reactor = reactor;
+    self->min = min;
+    self->max = max;
+    self->serial = atomic_fetch_add(&s_pool_serial, 1);
+    atomic_init(&self->stopped, false);
+    atomic_init(&self->queued, 0);
+    atomic_init(&self->max_queued, 0);
+    self->zmq_ctx = zt__zmq_ctx_acquire();
+    if (!self->zmq_ctx) {
+        free(self);
+        return NULL;
+    }
+    return self;
+}
+
+zt_reactor_t *
+zt_pool_reactor(const zt_pool_t *self)
+{
+    ZT_ASSERT(self);
+    return self->reactor;
+}
+
+/* Start one worker thread. Returns 0, ZT_ENOMEM or ZT_ESYS (logged). */
+static int
+s_start_worker(zt_pool_t *p)
+{
+    if (p->nworkers == p->capworkers) {
+        size_t cap = p->capworkers ? p->capworkers * 2 : 8;
+        s_worker_t **ws = realloc(p->workers, cap * sizeof *ws);
+        if (!ws)
+            return ZT_ENOMEM;
+        p->workers = ws;
+        p->capworkers = cap;
+    }
+    s_worker_t *w = calloc(1, sizeof *w);
+    if (!w)
+        return ZT_ENOMEM;
+    w->pool = p;
+    w->reactor = p->reactor;
+    w->state = W_STARTING;
+    atomic_init(&w->range, 0);
+    atomic_init(&w->results_sent, 0);
+    atomic_init(&w->current, NULL);
+    atomic_init(&w->orphaned, false);
+    atomic_init(&w->exit_state, X_RUNNING);
+    snprintf(w->endpoint, sizeof w->endpoint, "inproc://ztwist-worker-%llu-%llu",
+             (unsigned long long)p->serial, (unsigned long long)p->next_worker++);
+    int linger = 0, hwm = 0;
+    w->sock = zmq_socket(p->zmq_ctx, ZMQ_PAIR);
+    if (!w->sock)
+        goto failed;
+    zmq_setsockopt(w->sock, ZMQ_LINGER, &linger, sizeof linger);
+    zmq_setsockopt(w->sock, ZMQ_SNDHWM, &hwm, sizeof hwm);
+    zmq_setsockopt(w->sock, ZMQ_RCVHWM, &hwm, sizeof hwm);
+    if (zmq_bind(w->sock, w->endpoint) != 0)
+        goto failed;
+    if (zt_reactor_add_socket(p->reactor, w->sock, s_on_worker_msg, w) != 0) {
+        zmq_close(w->sock);
+        free(w);
+        return ZT_ENOMEM;
+    }
+    if (pthread_create(&w->thread, NULL, s_worker_main, w) != 0) {
+        ZT_LOG_ERROR("pool: cannot start a worker thread");
+        zt_reactor_remove_socket(p->reactor, w->sock);
+        zmq_close(w->sock);
+        free(w);
+        return ZT_ESYS;
+    }
+    p->workers[p->nworkers++] = w;
+    p->nstarting++;
+    return 0;
+failed:
+    ZT_LOG_ERROR("pool: cannot open a worker socket: %s", zmq_strerror(zmq_errno()));
+    if (w->sock)
+        zmq_close(w->sock);
+    free(w);
+    return ZT_ESYS;
+}
+
+/* Join a worker that said bye (or exited) and forget it. */
+static void
+s_reap_worker(zt_pool_t *p, s_worker_t *w)
+{
+    pthread_join(w->thread, NULL);
+    zt_reactor_remove_socket(p->reactor, w->sock);
+    zmq_close(w->sock);
+    for (size_t i = 0; i < p->nworkers; i++) {
+        if (p->workers[i] == w) {
+            p->workers[i] = p->workers[--p->nworkers];
+            break;
+        }
+    }
+    free(w);
+}
+
+static void
+s_set_state(zt_pool_t *p, s_worker_t *w, int state)
+{
+    size_t *counts[] = {&p->nstarting, &p->nidle, &p->nbusy, NULL};
+    if (w->state != W_STOPPING)
+        (*counts[w->state])--;
+    w->state = state;
+    if (state != W_STOPPING)
+        (*counts[state])++;
+}
+
+static void
+s_send_cmd(s_worker_t *w, char cmd)
+{
+    while (zmq_send(w->sock, &cmd, 1, 0) < 0 && zmq_errno() == EINTR) {
+    }
+}
+
+/* End idle workers above max (or all of them while stopping). */
+static void
+s_trim(zt_pool_t *p, bool all)
+{
+    for (size_t i = 0; i < p->nworkers; i++) {
+        s_worker_t *w = p->workers[i];
+        size_t live = p->nidle + p->nbusy + p->nstarting;
+        if (w->state != W_IDLE || (!all && live <= p->max))
+            continue;
+        s_set_state(p, w, W_STOPPING);
+        s_send_cmd(w, 'T');
+    }
+}
+
+/* Free a tombstone (an item cancelled before it started). */
+static void
+s_free_tombstone(s_work_t *item)
+{
+    if (item->kind == ZT__WORK_DEFER)
+        zt_deferred_unref(&item->x.d);
+    else if (item->kind == ZT__WORK_MULTIPLE)
+        free(item->u.call.arg);
+    free(item);
+}
+
+static s_work_t *
+s_pop(zt_pool_t *p)
+{
+    while (p->head) {
+        s_work_t *item = p->head;
+        p->head = item->next;
+        if (!p->head)
+            p->tail = NULL;
+        p->qlen--;
+        if (atomic_load_explicit(&item->state, memory_order_acquire) == S_CANCELLED) {
+            s_free_tombstone(item);
+            continue;
+        }
+        return item;
+    }
+    return NULL;
+}
+
+static void
+s_give_batch(s_worker_t *w, uint32_t n)
+{
+    atomic_store_explicit(&w->range, s_pack(0, n), memory_order_release);
+    s_set_state(w->pool, w, W_BUSY);
+    s_send_cmd(w, 'B');
+}
+
+/* Take up to half of the unclaimed items of the busiest worker's batch for idle worker w. */
+static bool
+s_steal(zt_pool_t *p, s_worker_t *w)
+{
+    s_worker_t *victim = NULL;
+    uint32_t best = 0;
+    for (size_t i = 0; i < p->nworkers; i++) {
+        s_worker_t *v = p->workers[i];
+        if (v->state != W_BUSY)
+            continue;
+        uint64_t r = atomic_load_explicit(&v->range, memory_order_acquire);
+        uint32_t rem = (uint32_t)(r >> 32) - (uint32_t)r;
+        if ((uint32_t)(r >> 32) > (uint32_t)r && rem > best) {
+            best = rem;
+            victim = v;
+        }
+    }
+    if (!victim)
+        return false;
+    uint64_t r = atomic_load_explicit(&victim->range, memory_order_acquire);
+    for (;;) {
+        uint32_t head = (uint32_t)r, tail = (uint32_t)(r >> 32);
+        if (head >= tail)
+            return false;
+        uint32_t k = (tail - head + 1) / 2;
+        if (atomic_compare_exchange_weak_explicit(&victim->range, &r, s_pack(head, tail - k),
+                                                  memory_order_acq_rel, memory_order_acquire)) {
+            memcpy(w->items, &victim->items[tail - k], k * sizeof w->items[0]);
+            s_give_batch(w, k);
+            return true;
+        }
+    }
+}
+
+static void
+s_dispatch(zt_pool_t *p)
+{
+    while (p->nidle > 0) {
+        s_worker_t *w = NULL;
+        for (size_t i = 0; i < p->nworkers && !w; i++)
+            if (p->workers[i]->state == W_IDLE)
+                w = p->workers[i];
+        size_t threads = p->nidle + p->nbusy + p->nstarting;
+        size_t k = (p->qlen + threads - 1) / threads;
+        if (k > S_BATCH_MAX)
+            k = S_BATCH_MAX;
+        uint32_t n = 0;
+        s_work_t *item;
+        while (n < k && (item = s_pop(p)) != NULL)
+            w->items[n++] = item;
+        if (n > 0)
+            s_give_batch(w, n);
+        else if (!s_steal(p, w))
+            break;
+    }
+    /* Grow: a thread for each waiting item no idle or starting thread will take. */
+    while (!p->held && p->qlen > p->nstarting && p->nidle + p->nbusy + p->nstarting < p->max &&
+           !atomic_load(&p->stopped)) {
+        if (s_start_worker(p) != 0)
+            break;
+    }
+}
+
+/* Deliver one finished item on the reactor thread. */
+static void
+s_deliver(zt_pool_t *p, s_work_t *item)
+{
+    if (atomic_load_explicit(&item->state, memory_order_acquire) == S_CANCELLED) {
+        s_free_tombstone(item);
+        return;
+    }
+    p->completed++;
+    if (item->kind == ZT__WORK_DEFER) {
+        zt_deferred_t *d = item->x.d;
+        if (zt_deferred_is_called(d))
+            zt_result_release(&item->u.result); /* cancelled while running: discard */
+        else
+            zt_deferred_callback(d, item->u.result);
+        zt_deferred_unref(&d);
+    }
+    free(item);
+}
+
+/* Handle one message from worker w. Returns false when w was reaped. */
+static bool
+s_handle_msg(zt_pool_t *p, s_worker_t *w, const s_outbox_t *msg, size_t size)
+{
+    if (size < 8)
+        return true;
+    atomic_load_explicit(&w->results_sent, memory_order_acquire);
+    uint32_t n = msg->n;
+    if (n > S_BATCH_MAX || size != 8 + n * sizeof(s_work_t *))
+        return true;
+    p->delivering++;
+    for (uint32_t i = 0; i < n; i++)
+        s_deliver(p, msg->items[i]);
+    p->delivering--;
+    switch (msg->type) {
+    case 'S':
+    case 'I':
+        if (w->state != W_STOPPING)
+            s_set_state(p, w, W_IDLE);
+        if (atomic_load(&p->stopped) && p->qlen == 0)
+            break;
+        s_trim(p, false);
+        break;
+    case 'X':
+        s_reap_worker(p, w);
+        return false;
+    default:
+        break;
+    }
+    return true;
+}
+
+/* Read what worker w sent; returns false when w was reaped. */
+static bool
+s_read_worker(zt_pool_t *p, s_worker_t *w)
+{
+    s_outbox_t msg;
+    for (int i = 0; i < S_READ_BURST; i++) {
+        int rc = zmq_recv(w->sock, &msg, sizeof msg, ZMQ_DONTWAIT);
+        if (rc < 0)
+            break;
+        if (!s_handle_msg(p, w, &msg, (size_t)rc))
+            return false;
+    }
+    return true;
+}
+
+static void
+s_on_worker_msg(zt_reactor_t *r, void *sock, void *arg)
+{
+    (void)sock;
+    s_worker_t *w = arg;
+    zt_pool_t *p = w->pool;
+    zt__actors_reactor = r;
+    s_read_worker(p, w);
+    s_dispatch(p);
+}
+
+/* --- submission ------------------------------------------------------------------------ */
+
+int
+zt__pool_reserve(zt_pool_t *p)
+{
+    if (atomic_load(&p->stopped))
+        return ZT_ESHUTDOWN;
+    uint64_t bound = atomic_load_explicit(&p->max_queued, memory_order_relaxed);
+    uint64_t before = atomic_fetch_add_explicit(&p->queued, 1, memory_order_relaxed);
+    if (bound > 0 && before >= bound) {
+        atomic_fetch_sub_explicit(&p->queued, 1, memory_order_relaxed);
+        return ZT_EFULL;
+    }
+    return 0;
+}
+
+void
+zt__pool_unreserve(zt_pool_t *p)
+{
+    atomic_fetch_sub_explicit(&p->queued, 1, memory_order_relaxed);
+}
+
+/* Queue an item (a place is reserved) and hand work to idle workers. */
+static int
+s_enqueue(zt_pool_t *p, s_work_t *item)
+{
+    if (p->held) {
+        item->next = NULL;
+        if (p->tail)
+            p->tail->next = item;
+        else
+            p->head = item;
+        p->tail = item;
+        p->qlen++;
+        return 0;
+    }
+    if (!p->started) {
+        p->started = true;
+        while (p->nworkers < p->min)
+            if (s_start_worker(p) != 0)
+                break;
+    }
+    if (p->nworkers == 0) {
+        int rc = s_start_worker(p);
+        if (rc != 0)
+            return rc;
+    }
+    item->next = NULL;
+    if (p->tail)
+        p->tail->next = item;
+    else
+        p->head = item;
+    p->tail = item;
+    p->qlen++;
+    s_dispatch(p);
+    return 0;
+}
+
+static s_work_t *
+s_new_item(zt_pool_t *p, zt__work_kind_t kind, zt_work_fn *fn, void *arg)
+{
+    s_work_t *item = malloc(sizeof *item);
+    if (!item)
+        return NULL;
+    item->u.call.fn = fn;
+    item->u.call.arg = arg;
+    item->x.d = NULL;
+    item->next = NULL;
+    item->pool = p;
+    atomic_init(&item->state, S_QUEUED);
+    atomic_init(&item->cancel, false);
+    item->kind = (uint8_t)kind;
+    return item;
+}
+
+int
+zt__pool_submit_reserved(zt_pool_t *p, zt__work_kind_t kind, zt_work_fn *fn, void *arg,
+                         zt_on_result_fn *on_result)
+{
+    ZT_ASSERT(kind != ZT__WORK_DEFER);
+    zt__actors_reactor = p->reactor;
+    if (atomic_load(&p->stopped)) {
+        zt__pool_unreserve(p);
+        return ZT_ESHUTDOWN;
+    }
+    s_work_t *item = s_new_item(p, kind, fn, arg);
+    if (!item) {
+        zt__pool_unreserve(p);
+        return ZT_ENOMEM;
+    }
+    if (kind == ZT__WORK_CALLBACK)
+        item->x.on_result = on_result;
+    int rc = s_enqueue(p, item);
+    if (rc != 0) {
+        zt__pool_unreserve(p);
+        free(item);
+    }
+    return rc;
+}
+
+static int
+s_submit(zt_pool_t *p, zt__work_kind_t kind, zt_work_fn *fn, void *arg, zt_on_result_fn *on_result)
+{
+    int rc = zt__pool_reserve(p);
+    if (rc != 0)
+        return rc;
+    return zt__pool_submit_reserved(p, kind, fn, arg, on_result);
+}
+
+int
+zt_pool_call_in_thread(zt_pool_t *self, zt_work_fn *fn, void *arg)
+{
+    ZT_ASSERT(self);
+    if (!fn)
+        return ZT_EINVAL;
+    return s_submit(self, ZT__WORK_CALL, fn, arg, NULL);
+}
+
+int
+zt_pool_call_in_thread_with_callback(zt_pool_t *self, zt_on_result_fn *on_result, zt_work_fn *fn,
+                                     void *arg)
+{
+    ZT_ASSERT(self);
+    if (!fn || !on_result)
+        return ZT_EINVAL;
+    return s_submit(self, ZT__WORK_CALLBACK, fn, arg, on_result);
+}
+
+/* The Deferred's canceller: unstarted work leaves the queue; running work is told. */
+static void
+s_cancel(zt_deferred_t *d, void *arg)
+{
+    (void)d;
+    s_work_t *item = arg;
+    uint32_t expect = S_QUEUED;
+    if (atomic_compare_exchange_strong_explicit(&item->state, &expect, S_CANCELLED,
+                                                memory_order_acq_rel, memory_order_acquire))
+        atomic_fetch_sub_explicit(&item->pool->queued, 1, memory_order_relaxed);
+    else
+        atomic_store_explicit(&item->cancel, true, memory_order_relaxed);
+    /* Not fired here: the Deferred fails with CancelledError. */
+}
+
+zt_deferred_t *
+zt_pool_defer(zt_pool_t *self, zt_work_fn *fn, void *arg)
+{
+    ZT_ASSERT(self);
+    zt__actors_reactor = self->reactor;
+    if (!fn)
+        return zt_deferred_fail(zt_failure_from_code(ZT_EINVAL, "defer_to_thread without a "
+                                                                "function"));
+    int rc = zt__pool_reserve(self);
+    if (rc == ZT_EFULL)
+        return zt_deferred_fail(zt_failure_new(ZT_QUEUE_OVERFLOW,
+                                               "the pool's queue is full "
+                                               "(%llu items)",
+                                               (unsigned long long)atomic_load(&self->max_queued)));
+    if (rc != 0)
+        return zt_deferred_fail(zt_failure_from_code(rc, "the pool is stopped"));
+    s_work_t *item = s_new_item(self, ZT__WORK_DEFER, fn, arg);
+    zt_deferred_t *d = item ? zt_deferred_new_with_canceller(s_cancel, item) : NULL;
+    if (!d) {
+        free(item);
+        zt__pool_unreserve(self);
+        return zt_deferred_fail(zt_failure_from_code(ZT_ENOMEM, "defer_to_thread"));
+    }
+    item->x.d = zt_deferred_ref(d);
+    rc = s_enqueue(self, item);
+    if (rc != 0) {
+        zt__pool_unreserve(self);
+        zt_deferred_unref(&item->x.d);
+        free(item);
+        /* Nothing can cancel it now that the item is gone: fail it. */
+        zt_deferred_errback(d, zt_failure_from_code(rc, "cannot start a pool thread"));
+    }
+    return d;
+}
+
+/* --- size, bound, stats ------------------------------------------------------------------ */
+
+void
+zt__pool_set_held(zt_pool_t *p, bool held)
+{
+    p->held = held;
+    if (!held && p->qlen > 0 && !atomic_load(&p->stopped)) {
+        /* Start as the first submission would have. */
+        s_work_t *first = p->head;
+        p->head = first->next;
+        if (!p->head)
+            p->tail = NULL;
+        p->qlen--;
+        if (s_enqueue(p, first) != 0)
+            ZT_LOG_ERROR("pool: cannot start a thread for the work queued before the run");
+    }
+}
+
+size_t
+zt__pool_min(const zt_pool_t *p)
+{
+    return p->min;
+}
+
+int
+zt_pool_adjust_size(zt_pool_t *self, size_t min, size_t max)
+{
+    ZT_ASSERT(self);
+    if (max == 0 || min > max)
+        return ZT_EINVAL;
+    if (atomic_load(&self->stopped))
+        return ZT_ESHUTDOWN;
+    self->min = min;
+    self->max = max;
+    if (self->started) {
+        while (self->nidle + self->nbusy + self->nstarting < min)
+            if (s_start_worker(self) != 0)
+                break;
+    }
+    s_trim(self, false);
+    s_dispatch(self);
+    return 0;
+}
+
+void
+zt_pool_set_max_queued(zt_pool_t *self, size_t max_queued)
+{
+    ZT_ASSERT(self);
+    atomic_store(&self->max_queued, (uint64_t)max_queued);
+}
+
+void
+zt_pool_stats(const zt_pool_t *self, zt_pool_stats_t *stats)
+{
+    ZT_ASSERT(self && stats);
+    *stats = (zt_pool_stats_t){
+        .queued = atomic_load_explicit(&self->queued, memory_order_relaxed),
+        .working = self->nbusy,
+        .idle = self->nidle,
+        .total = self->nworkers,
+        .completed = self->completed,
+    };
+}
+
+bool
+zt_thread_is_cancelled(void)
+{
+    return s_current && atomic_load_explicit(&s_current->cancel, memory_order_relaxed);
+}
+
+bool
+zt_thread_is_worker(void)
+{
+    return s_is_worker;
+}
+
+/* --- stop ------------------------------------------------------------------------------ */
+
+/* Poll every worker's socket for up to timeout_ms and handle what arrived. */
+static void
+s_poll_workers(zt_pool_t *p, long timeout_ms)
+{
+    size_t n = p->nworkers;
+    if (n == 0)
+        return;
+    zmq_pollitem_t *items = calloc(n, sizeof *items);
+    s_worker_t **ws = malloc(n * sizeof *ws);
+    if (!items || !ws) {
+        free(items);
+        free(ws);
+        return;
+    }
+    for (size_t i = 0; i < n; i++) {
+        ws[i] = p->workers[i];
+        items[i] = (zmq_pollitem_t){.socket = ws[i]->sock, .events = ZMQ_POLLIN};
+    }
+    if (zmq_poll(items, (int)n, timeout_ms) > 0) {
+        for (size_t i = 0; i < n; i++)
+            if (items[i].revents & ZMQ_POLLIN)
+                s_read_worker(p, ws[i]);
+    }
+    free(items);
+    free(ws);
+}
+
+static long
+s_remaining_ms(int64_t deadline_ns)
+{
+    int64_t left = deadline_ns - zt_time_now_ns();
+    return left <= 0 ? 0 : (long)((left + 999999) / 1000000);
+}
+
+int
+zt_pool_stop(zt_pool_t *self, double timeout)
+{
+    ZT_ASSERT(self);
+    ZT_ASSERT_MSG(self->delivering == 0, "zt_pool_stop called from a callback of the pool");
+    if (atomic_exchange(&self->stopped, true))
+        return ZT_EALREADY;
+    if (timeout < 0)
+        timeout = ZT_POOL_STOP_TIMEOUT;
+    int64_t deadline = zt_time_now_ns() + (int64_t)(timeout * 1e9);
+    /* Finish the queued work: keep dispatching and delivering until nothing is left. */
+    while ((self->qlen > 0 || self->nbusy > 0) && s_remaining_ms(deadline) > 0) {
+        if (self->qlen > 0 && self->nworkers == 0 && s_start_worker(self) != 0)
+            break;
+        s_dispatch(self);
+        s_poll_workers(self, s_remaining_ms(deadline));
+    }
+    /* End every worker: $TERM to the idle, then wait for the byes. */
+    while (self->nworkers > 0 && s_remaining_ms(deadline) > 0) {
+        s_trim(self, true);
+        s_poll_workers(self, s_remaining_ms(deadline));
+    }
+    int rc = 0;
+    /* Past the deadline: drop what never started, detach what still runs. */
+    size_t dropped = 0;
+    s_work_t *item;
+    while ((item = s_pop(self)) != NULL) {
+        uint32_t expect = S_QUEUED;
+        atomic_compare_exchange_strong(&item->state, &expect, S_CANCELLED);
+        atomic_fetch_sub(&self->queued, 1);
+        if (item->kind == ZT__WORK_DEFER)
+            zt_deferred_errback(item->x.d, zt_failure_from_code(ZT_ESHUTDOWN, "the pool stopped "
+                                                                              "before the work "
+                                                                              "started"));
+        else
+            dropped++;
+        s_free_tombstone(item);
+    }
+    while (self->nworkers > 0) {
+        s_worker_t *w = self->workers[self->nworkers - 1];
+        rc = ZT_ETIMEDOUT;
+        /* Take back the unclaimed part of its batch. */
+        uint64_t r = atomic_load(&w->range);
+        while (!atomic_compare_exchange_weak(&w->range, &r, s_pack((uint32_t)r, (uint32_t)r))) {
+        }
+        uint32_t head = (uint32_t)r, tail = (uint32_t)(r >> 32);
+        for (uint32_t i = head; i < tail; i++) {
+            s_work_t *it = w->items[i];
+            uint32_t expect = S_QUEUED;
+            if (atomic_compare_exchange_strong(&it->state, &expect, S_CANCELLED)) {
+                atomic_fetch_sub(&self->queued, 1);
+                if (it->kind == ZT__WORK_DEFER)
+                    zt_deferred_errback(it->x.d, zt_failure_from_code(ZT_ESHUTDOWN, "the pool "
+                                                                                    "stopped"));
+                else
+                    dropped++;
+            }
+            s_free_tombstone(it);
+        }
+        s_work_t *cur = atomic_load(&w->current);
+        if (cur)
+            atomic_store(&cur->cancel, true);
+        atomic_store(&w->orphaned, true);
+        if (s_read_worker(self, w)) { /* results sent already are delivered */
+            char term = 'T';
+            zmq_send(w->sock, &term, 1, ZMQ_DONTWAIT);
+            zt_reactor_remove_socket(self->reactor, w->sock);
+            zmq_close(w->sock);
+            self->nworkers--;
+            if (atomic_exchange(&w->exit_state, X_ORPHANED) == X_EXITED) {
+                pthread_join(w->thread, NULL);
+                free(w);
+            } else {
+                pthread_detach(w->thread);
+            }
+        }
+    }
+    if (rc != 0)
+        ZT_LOG_ERROR("pool stop: threads still running after %.3f s were detached", timeout);
+    if (dropped > 0)
+        ZT_LOG_WARNING("pool stop: %zu calls never ran", dropped);
+    self->nidle = self->nbusy = self->nstarting = 0;
+    return rc;
+}
+
+void
+zt_pool_destroy(zt_pool_t **self_p)
+{
+    if (!self_p || !*self_p)
+        return;
+    zt_pool_t *self = *self_p;
+    if (!atomic_load(&self->stopped))
+        zt_pool_stop(self, ZT_POOL_STOP_TIMEOUT);
+    free(self->workers);
+    if (self->zmq_ctx)
+        zt__zmq_ctx_release();
+    free(self);
+    *self_p = NULL;
+}
