@@ -10,9 +10,11 @@
  * tens of registrations a reactor has; timeouts are whole milliseconds, rounded up, so the loop
  * never wakes early and spins.
  *
- *  A pass, as Twisted's mainLoop iteration: the reactor thread's own queued calls, the due timers,
- * then the poll and the ready callbacks, with up to ZT__MAILBOX_BATCH mailbox calls. What a pass
- * schedules runs on the next pass; the poll does not sleep when something is queued.
+ *  A pass: the poll (bounded by the nearest timer, not sleeping when calls are queued or due), the
+ * ready I/O callbacks with up to ZT__MAILBOX_BATCH mailbox calls, the reactor thread's own queued
+ * calls, then the due timers. Twisted's mainLoop runs timers before the poll; polling first means
+ * one iterate(-1) waits for the next event and runs it, whatever it is. What a pass schedules runs
+ * on the next pass.
  *
  *  Removal during a pass. Removing a registration marks its slot removed (the callback is not
  * called again, not even later in this pass) and the slots are swept after the dispatch, so the
@@ -374,9 +376,9 @@ s_pass(zt_reactor_t *r, long timeout_ms)
     ZT_ASSERT_MSG(!r->in_pass, "zt_reactor_iterate called from inside a reactor callback");
     r->in_pass = true;
     r->stats.passes++;
+    int rc = s_poll_and_dispatch(r, timeout_ms);
     zt__local_run(r);
     zt__timers_run_due(r);
-    int rc = s_poll_and_dispatch(r, timeout_ms);
     if (r->regs_dirty)
         s_reg_sweep(r);
     r->in_pass = false;
@@ -429,9 +431,8 @@ int
 zt_reactor_run(zt_reactor_t *self)
 {
     ZT_ASSERT(self);
-    if (self->ran)
+    if (self->ran || self->in_run)
         return ZT_ESTATE;
-    self->ran = true;
     atomic_store(&self->owner, zt__thread_id());
     self->in_run = true;
     int rc = zt__events_fire(self, "startup", NULL);
@@ -444,6 +445,14 @@ zt_reactor_run(zt_reactor_t *self)
             s_start_shutdown(self);
     }
     self->running = false;
+    if (self->crashed) {
+        /* Twisted's crash: no shutdown, and run may be called again. */
+        self->crashed = false;
+        self->loop_exit = false;
+        self->in_run = false;
+        return 0;
+    }
+    self->ran = true;
     zt__mailbox_quiesce(self);
     self->in_run = false;
     return 0;
@@ -477,9 +486,10 @@ zt_reactor_crash(zt_reactor_t *self)
 {
     ZT_ASSERT(self);
     ZT__ASSERT_REACTOR_THREAD(self);
-    if (!self->in_run)
+    if (!self->in_run || self->shutdown_started)
         return ZT_ESTATE;
     self->loop_exit = true;
+    self->crashed = true;
     return 0;
 }
 

@@ -110,12 +110,13 @@ struct zt_reactor {
     size_t capregs;             /* slots allocated */
     bool regs_dirty;            /* some slot is marked removed */
     bool in_pass;               /* a pass is running (iterate is not reentrant) */
-    bool ran;                   /* run has been called once */
+    bool ran;                   /* run returned after a stop: it cannot run again */
     bool in_run;                /* run is inside its loop */
     bool running;               /* Twisted's `running`: from during-startup to during-shutdown */
     atomic_bool stop_requested; /* stop was called */
     bool shutdown_started;      /* the shutdown event has been fired */
     bool loop_exit;             /* the loop ends after this pass */
+    bool crashed;               /* the loop ends because of zt_reactor_crash */
     double shutdown_timeout;    /* seconds before the shutdown event is cut short */
     zt_delayed_call_t *shutdown_deadline; /* Borrowed: the internal deadline timer, or NULL */
     zt__event_t *events;                  /* Owned: the system events by name */

@@ -1,17 +1,18 @@
 /*  ztwist/reactor.h - the reactor: the actor that owns the program's state and runs every callback
  *
  *  One thread runs the reactor (zt_reactor_run). Each pass of its loop, like Twisted's mainLoop:
- *    1. runs the calls queued by zt_reactor_call_from_thread from the reactor thread itself, then
- *       the timed calls (zt_reactor_call_later) that are due, in (time, scheduling order);
- *    2. sleeps in the kernel (zmq_poll) until the nearest timer, a registered ZeroMQ socket or fd
- *       is ready, or a message arrives in the mailbox, then runs the ready callbacks and a batch of
- *       mailbox calls.
+ *    1. sleeps in the kernel (zmq_poll) until the nearest timer, a registered ZeroMQ socket or fd
+ *       is ready, or a message arrives in the mailbox (it does not sleep when calls are due), then
+ *       runs the ready callbacks and a batch of mailbox calls;
+ *    2. runs the calls queued by zt_reactor_call_from_thread from the reactor thread itself, then
+ *       the timed calls (zt_reactor_call_later) that are due, in (time, scheduling order).
  *  Anything scheduled during a pass (call_later(0), a reset, a call_from_thread on the reactor
  *  thread) waits for the next pass, so a callback never runs inside the call that scheduled it.
  *
  *  Lifecycle: new -> run (fires the "startup" system event, then loops) -> stop (fires "shutdown":
  *  before, during, after; bounded by the shutdown timeout) -> run returns -> destroy. A reactor
- * runs once, as in Twisted: run on a reactor that has run returns ZT_ESTATE. zt_reactor_iterate
+ * runs once, as in Twisted: run on a reactor that has stopped returns ZT_ESTATE (after a crash it
+ * may run again). zt_reactor_iterate
  * runs one pass without the system events, for tests and for embedding in another loop.
  *
  *  Threads: every function here is for the reactor thread only -- the thread that created the
@@ -94,7 +95,8 @@ ZT_EXPORT void zt_reactor_destroy(zt_reactor_t **self_p);
  *  Run the reactor on the calling thread until it stops: fire "startup", loop, and when
  * zt_reactor_stop is called fire "shutdown" and return. The calling thread becomes the reactor
  * thread. When nothing is due the thread sleeps in the kernel.
- *  @return 0 after a stop; ZT_ESTATE when the reactor is running or has run already
+ *  @return 0 after a stop or a crash; ZT_ESTATE when the reactor is running, or has stopped
+ * already (a reactor is not restartable after a stop, as in Twisted)
  */
 ZT_EXPORT int zt_reactor_run(zt_reactor_t *self);
 
@@ -109,14 +111,16 @@ ZT_EXPORT int zt_reactor_stop(zt_reactor_t *self);
 
 /**
  *  Leave the loop after the current pass without firing "shutdown" (Twisted's crash). For tests
- * and emergencies; the reactor still cannot run again.
- *  @return 0, or ZT_ESTATE when it is not running
+ * and emergencies. As in Twisted, run may be called again after a crash: it fires "startup" again
+ * (its triggers ran once, so only ones added since run).
+ *  @return 0; ZT_ESTATE when run is not in its loop or shutdown has begun
  */
 ZT_EXPORT int zt_reactor_crash(zt_reactor_t *self);
 
 /**
- *  Run one pass: the due calls, then wait up to timeout seconds for I/O, a message or the nearest
- * timer, and run what became ready. Fires no system event. Not reentrant: never call it from a
+ *  Run one pass: wait up to timeout seconds for I/O, a message or the nearest timer (no wait when
+ * a call is due), and run what is ready and due. So `while (!done) zt_reactor_iterate(r, -1);`
+ * waits for events one pass at a time. Fires no system event. Not reentrant: never call it from a
  * callback of the same reactor (an assertion).
  *  @param timeout  the longest wait in seconds; 0 polls without sleeping; < 0 waits until something
  * happens
