@@ -35,7 +35,9 @@
  *  - Unhandled failures are reported exactly once, in s_destroy, when the last reference goes and
  *    the result is a Failure. A Failure handed on (to a waiter, a chained Deferred, an errback) is
  *    no longer this Deferred's and is not reported by it.
- *  - Threads: none. A debug build records the creating thread and asserts on every entry point.
+ *  - Threads: a Deferred belongs to the thread that created it; a debug build records that thread
+ *    and asserts it on every entry point. The unhandled handler, the strict flag and the unhandled
+ *    count are process-wide atomics, so the count may be read from any thread.
  */
 #include "futures.h"
 
