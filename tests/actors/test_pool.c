@@ -1,0 +1,669 @@
+/*  tests/actors/test_pool.c - the pool of worker actors (Twisted's test_threadpool.py, and what
+ * ztwist adds: batches that never hold work back from an idle worker, cancellation, back-pressure,
+ * a stop with a deadline)
+ *
+ *  Each test owns a reactor and a pool and drives the reactor with zt_reactor_iterate until what it
+ * waits for has happened or a deadline has passed (then the test fails). Work that must stay busy
+ * waits on the fixture's gate, which the test opens: no sleep is used to order anything.  */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <ztwist.h>
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <time.h>
+
+#define DEADLINE 20.0 /* seconds a test waits for something before it fails */
+
+ZT_FAILURE_TYPE(test_error, "TestError", ZT_ERROR);
+
+typedef struct fixture {
+    zt_reactor_t *r;                /* the reactor */
+    zt_pool_t *pool;                /* the pool under test */
+    pthread_t reactor_thread;       /* the thread that runs the reactor */
+    pthread_mutex_t lock;           /* guards the gate */
+    pthread_cond_t cond;            /* signals the gate */
+    bool open;                      /* the gate is open: blocked work may return */
+    int arrived;                    /* work that reached the gate */
+    atomic_int ran;                 /* work functions that ran */
+    atomic_int ran_special;         /* runs of the one function a test singles out */
+    atomic_int freed;               /* values freed by count_free */
+    atomic_bool saw_cancelled;      /* zt_thread_is_cancelled() seen by work */
+    atomic_bool on_worker;          /* work saw zt_thread_is_worker() */
+    atomic_int callbacks;           /* on_result calls */
+    atomic_bool callback_success;   /* on_result's success flag */
+    atomic_long callback_value;     /* on_result's value */
+    atomic_bool callback_on_worker; /* on_result ran on a worker */
+    int started;                    /* work that told the reactor it started (reactor thread) */
+    int fired;                      /* Deferreds fired with a value */
+    int failed;                     /* Deferreds failed */
+    intptr_t value;                 /* the last value */
+    int code;                       /* the last failure's code */
+    const zt_failure_type_t *why;   /* the last failure's type */
+    bool fired_on_reactor;          /* every callback ran on the reactor thread */
+} fixture_t;
+
+static int
+setup(void **state)
+{
+    fixture_t *fx = calloc(1, sizeof *fx);
+    assert_non_null(fx);
+    fx->r = zt_reactor_new();
+    assert_non_null(fx->r);
+    fx->reactor_thread = pthread_self();
+    pthread_mutex_init(&fx->lock, NULL);
+    pthread_cond_init(&fx->cond, NULL);
+    fx->fired_on_reactor = true;
+    *state = fx;
+    return 0;
+}
+
+static int
+teardown(void **state)
+{
+    fixture_t *fx = *state;
+    zt_pool_destroy(&fx->pool);
+    assert_null(fx->pool);
+    zt_reactor_destroy(&fx->r);
+    pthread_cond_destroy(&fx->cond);
+    pthread_mutex_destroy(&fx->lock);
+    free(fx);
+    return 0;
+}
+
+/* Run the reactor until cond holds; false when DEADLINE passed first. */
+static bool
+run_until(fixture_t *fx, bool (*cond)(fixture_t *))
+{
+    double end = zt_time_now() + DEADLINE;
+    while (!cond(fx)) {
+        if (zt_time_now() > end)
+            return false;
+        zt_reactor_iterate(fx->r, 0.01);
+    }
+    return true;
+}
+
+/* --- the gate ----------------------------------------------------------------------------- */
+
+static void
+gate_wait(fixture_t *fx)
+{
+    struct timespec until;
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_sec += (time_t)DEADLINE;
+    pthread_mutex_lock(&fx->lock);
+    fx->arrived++;
+    while (!fx->open && pthread_cond_timedwait(&fx->cond, &fx->lock, &until) == 0) {
+    }
+    pthread_mutex_unlock(&fx->lock);
+}
+
+static void
+gate_open(fixture_t *fx)
+{
+    pthread_mutex_lock(&fx->lock);
+    fx->open = true;
+    pthread_cond_broadcast(&fx->cond);
+    pthread_mutex_unlock(&fx->lock);
+}
+
+static int
+gate_arrived(fixture_t *fx)
+{
+    pthread_mutex_lock(&fx->lock);
+    int n = fx->arrived;
+    pthread_mutex_unlock(&fx->lock);
+    return n;
+}
+
+/* --- work ----------------------------------------------------------------------------------- */
+
+static zt_result_t
+work_seven(void *arg)
+{
+    fixture_t *fx = arg;
+    atomic_fetch_add(&fx->ran, 1);
+    atomic_store(&fx->on_worker, zt_thread_is_worker());
+    return zt_ok_int(7);
+}
+
+static zt_result_t
+work_special(void *arg)
+{
+    fixture_t *fx = arg;
+    atomic_fetch_add(&fx->ran_special, 1);
+    return zt_ok_int(1);
+}
+
+static zt_result_t
+work_fail(void *arg)
+{
+    fixture_t *fx = arg;
+    atomic_fetch_add(&fx->ran, 1);
+    return zt_err(zt_failure_new(&test_error, "work failed on purpose"));
+}
+
+static zt_result_t
+work_block(void *arg)
+{
+    fixture_t *fx = arg;
+    gate_wait(fx);
+    atomic_fetch_add(&fx->ran_special, 1);
+    return zt_ok_int(1);
+}
+
+static void
+count_free(void *value)
+{
+    fixture_t *fx = value;
+    atomic_fetch_add(&fx->freed, 1);
+}
+
+static zt_result_t
+work_value_with_destructor(void *arg)
+{
+    return zt_ok(arg, count_free);
+}
+
+static void
+on_started(void *arg)
+{
+    fixture_t *fx = arg;
+    fx->started++;
+}
+
+/* Tells the reactor it started, waits at the gate, reports whether it was cancelled meanwhile and
+ * returns a value with a destructor. */
+static zt_result_t
+work_watch_cancel(void *arg)
+{
+    fixture_t *fx = arg;
+    assert_int_equal(zt_reactor_call_from_thread(fx->r, on_started, fx), 0);
+    gate_wait(fx);
+    atomic_store(&fx->saw_cancelled, zt_thread_is_cancelled());
+    return zt_ok(fx, count_free);
+}
+
+/* --- callbacks ------------------------------------------------------------------------------ */
+
+static zt_result_t
+on_value(zt_result_t result, void *arg)
+{
+    fixture_t *fx = arg;
+    fx->fired++;
+    fx->value = zt_result_int(result);
+    fx->fired_on_reactor &= pthread_equal(pthread_self(), fx->reactor_thread) != 0;
+    return result;
+}
+
+static zt_result_t
+on_failure(zt_result_t result, void *arg)
+{
+    fixture_t *fx = arg;
+    fx->failed++;
+    fx->code = zt_failure_code(zt_result_failure(result));
+    fx->why = zt_failure_type(zt_result_failure(result));
+    fx->fired_on_reactor &= pthread_equal(pthread_self(), fx->reactor_thread) != 0;
+    zt_result_release(&result);
+    return zt_ok_none();
+}
+
+static void
+watch(fixture_t *fx, zt_deferred_t **d_p)
+{
+    assert_non_null(*d_p);
+    assert_int_equal(zt_deferred_add_callbacks(*d_p, on_value, on_failure, fx), 0);
+    zt_deferred_unref(d_p);
+}
+
+static void
+on_result(bool success, zt_result_t result, void *arg)
+{
+    fixture_t *fx = arg;
+    atomic_store(&fx->callback_success, success);
+    atomic_store(&fx->callback_value, (long)zt_result_int(result));
+    atomic_store(&fx->callback_on_worker, zt_thread_is_worker());
+    zt_result_release(&result);
+    atomic_fetch_add(&fx->callbacks, 1);
+}
+
+/* --- conditions ----------------------------------------------------------------------------- */
+
+static bool
+one_fired(fixture_t *fx)
+{
+    return fx->fired + fx->failed >= 1;
+}
+
+static bool
+one_callback(fixture_t *fx)
+{
+    return atomic_load(&fx->callbacks) >= 1;
+}
+
+static bool
+one_started(fixture_t *fx)
+{
+    return fx->started >= 1;
+}
+
+static bool
+one_arrived(fixture_t *fx)
+{
+    return gate_arrived(fx) >= 1;
+}
+
+static bool
+three_arrived(fixture_t *fx)
+{
+    return gate_arrived(fx) >= 3;
+}
+
+static bool
+one_freed(fixture_t *fx)
+{
+    return atomic_load(&fx->freed) >= 1;
+}
+
+static bool
+hundred_ran(fixture_t *fx)
+{
+    return atomic_load(&fx->ran) >= 100;
+}
+
+static bool
+all_fired(fixture_t *fx)
+{
+    return fx->fired + fx->failed >= (int)atomic_load(&fx->ran_special) &&
+           fx->fired + fx->failed > 0 && atomic_load(&fx->ran_special) > 0;
+}
+
+static bool
+ten_thousand_fired(fixture_t *fx)
+{
+    return fx->fired >= 10000;
+}
+
+static bool
+one_thread_left(fixture_t *fx)
+{
+    zt_pool_stats_t st;
+    zt_pool_stats(fx->pool, &st);
+    return st.total == 1;
+}
+
+/* --- tests ---------------------------------------------------------------------------------- */
+
+static void
+test_pool_new_with_bad_bounds_returns_null(void **state)
+{
+    fixture_t *fx = *state;
+    assert_null(zt_pool_new(NULL, 0, 4));
+    assert_null(zt_pool_new(fx->r, 0, 0));
+    assert_null(zt_pool_new(fx->r, 5, 4));
+    zt_pool_t *pool = zt_pool_new(fx->r, 2, 2);
+    assert_non_null(pool);
+    assert_ptr_equal(zt_pool_reactor(pool), fx->r);
+    zt_pool_stats_t st;
+    zt_pool_stats(pool, &st);
+    assert_int_equal(st.total, 0); /* lazy: no thread before the first work */
+    zt_pool_destroy(&pool);
+    assert_null(pool);
+    zt_pool_destroy(&pool); /* NULL is fine */
+}
+
+static void
+test_pool_defer_fires_on_reactor_thread_with_work_result(void **state)
+{
+    fixture_t *fx = *state;
+    fx->pool = zt_pool_new(fx->r, 0, 4);
+    zt_deferred_t *d = zt_pool_defer(fx->pool, work_seven, fx);
+    assert_false(zt_deferred_is_called(d));
+    watch(fx, &d);
+    assert_true(run_until(fx, one_fired));
+    assert_int_equal(fx->fired, 1);
+    assert_int_equal(fx->value, 7);
+    assert_true(fx->fired_on_reactor);
+    assert_true(atomic_load(&fx->on_worker));
+    assert_false(zt_thread_is_worker());
+    zt_pool_stats_t st;
+    zt_pool_stats(fx->pool, &st);
+    assert_int_equal(st.completed, 1);
+    assert_int_equal(st.queued, 0);
+}
+
+static void
+test_pool_defer_failure_reaches_errback(void **state)
+{
+    fixture_t *fx = *state;
+    fx->pool = zt_pool_new(fx->r, 0, 4);
+    zt_deferred_t *d = zt_pool_defer(fx->pool, work_fail, fx);
+    watch(fx, &d);
+    assert_true(run_until(fx, one_fired));
+    assert_int_equal(fx->failed, 1);
+    assert_ptr_equal(fx->why, &test_error);
+    assert_true(fx->fired_on_reactor);
+}
+
+static void
+test_pool_defer_without_fn_fails_with_einval(void **state)
+{
+    fixture_t *fx = *state;
+    fx->pool = zt_pool_new(fx->r, 0, 4);
+    zt_deferred_t *d = zt_pool_defer(fx->pool, NULL, fx);
+    watch(fx, &d);
+    assert_int_equal(fx->failed, 1);
+    assert_int_equal(fx->code, ZT_EINVAL);
+    assert_int_equal(zt_pool_call_in_thread(fx->pool, NULL, fx), ZT_EINVAL);
+    assert_int_equal(zt_pool_call_in_thread_with_callback(fx->pool, NULL, work_seven, fx),
+                     ZT_EINVAL);
+    assert_int_equal(zt_pool_call_in_thread_with_callback(fx->pool, on_result, NULL, fx),
+                     ZT_EINVAL);
+}
+
+static void
+test_pool_defer_value_destructor_runs_once(void **state)
+{
+    fixture_t *fx = *state;
+    fx->pool = zt_pool_new(fx->r, 0, 2);
+    zt_deferred_t *d = zt_pool_defer(fx->pool, work_value_with_destructor, fx);
+    assert_int_equal(zt_deferred_add_callback(d, on_value, fx), 0);
+    assert_true(run_until(fx, one_fired));
+    assert_int_equal(atomic_load(&fx->freed), 0); /* the Deferred still holds it */
+    zt_deferred_unref(&d);
+    assert_int_equal(atomic_load(&fx->freed), 1);
+}
+
+static void
+test_pool_call_in_thread_with_callback_runs_on_result_on_worker(void **state)
+{
+    fixture_t *fx = *state;
+    fx->pool = zt_pool_new(fx->r, 0, 2);
+    assert_int_equal(zt_pool_call_in_thread_with_callback(fx->pool, on_result, work_seven, fx), 0);
+    assert_true(run_until(fx, one_callback));
+    assert_true(atomic_load(&fx->callback_success));
+    assert_int_equal(atomic_load(&fx->callback_value), 7);
+    assert_true(atomic_load(&fx->callback_on_worker));
+
+    atomic_store(&fx->callbacks, 0);
+    assert_int_equal(zt_pool_call_in_thread_with_callback(fx->pool, on_result, work_fail, fx), 0);
+    assert_true(run_until(fx, one_callback));
+    assert_false(atomic_load(&fx->callback_success));
+}
+
+static void
+test_pool_call_in_thread_runs_work_and_counts_it(void **state)
+{
+    fixture_t *fx = *state;
+    fx->pool = zt_pool_new(fx->r, 0, 3);
+    for (int i = 0; i < 100; i++)
+        assert_int_equal(zt_pool_call_in_thread(fx->pool, work_seven, fx), 0);
+    assert_true(run_until(fx, hundred_ran));
+    zt_pool_stats_t st;
+    zt_pool_stats(fx->pool, &st);
+    assert_true(st.total >= 1 && st.total <= 3);
+    assert_int_equal(zt_pool_stop(fx->pool, 10), 0);
+    zt_pool_stats(fx->pool, &st);
+    assert_int_equal(st.completed, 100);
+    assert_int_equal(st.total, 0);
+}
+
+/* The heart of "only idle workers get work": one item of a deep batch blocks; every other item
+ * must still finish, taken back from that worker's batch by the idle one. */
+static void
+test_pool_long_task_in_batch_does_not_hold_back_others(void **state)
+{
+    fixture_t *fx = *state;
+    fx->pool = zt_pool_new(fx->r, 0, 2);
+    for (int i = 0; i < 101; i++) {
+        int rc = i == 5 ? zt_pool_call_in_thread(fx->pool, work_block, fx)
+                        : zt_pool_call_in_thread(fx->pool, work_seven, fx);
+        assert_int_equal(rc, 0);
+    }
+    assert_true(run_until(fx, hundred_ran));
+    assert_int_equal(atomic_load(&fx->ran_special), 0); /* the long one still runs */
+    gate_open(fx);
+    assert_int_equal(zt_pool_stop(fx->pool, 10), 0);
+    assert_int_equal(atomic_load(&fx->ran_special), 1);
+}
+
+static void
+test_pool_cancel_before_start_removes_work_from_queue(void **state)
+{
+    fixture_t *fx = *state;
+    fx->pool = zt_pool_new(fx->r, 0, 1);
+    zt_deferred_t *blocker = zt_pool_defer(fx->pool, work_block, fx);
+    zt_deferred_t *d = zt_pool_defer(fx->pool, work_special, fx);
+    assert_true(run_until(fx, one_arrived));
+    zt_deferred_add_callbacks(d, on_value, on_failure, fx);
+    zt_deferred_cancel(d);
+    assert_int_equal(fx->failed, 1);
+    assert_ptr_equal(fx->why, ZT_CANCELLED_ERROR);
+    zt_pool_stats_t st;
+    zt_pool_stats(fx->pool, &st);
+    assert_int_equal(st.queued, 0);
+    gate_open(fx);
+    fx->failed = 0;
+    watch(fx, &blocker);
+    assert_true(run_until(fx, one_fired));
+    assert_int_equal(zt_pool_stop(fx->pool, 10), 0);
+    assert_int_equal(atomic_load(&fx->ran_special), 1); /* only the blocker ran */
+    zt_pool_stats(fx->pool, &st);
+    assert_int_equal(st.completed, 1);
+    zt_deferred_unref(&d);
+}
+
+static void
+test_pool_cancel_while_running_sets_flag_and_discards_result(void **state)
+{
+    fixture_t *fx = *state;
+    fx->pool = zt_pool_new(fx->r, 0, 1);
+    zt_deferred_t *d = zt_pool_defer(fx->pool, work_watch_cancel, fx);
+    assert_int_equal(zt_deferred_add_callbacks(d, on_value, on_failure, fx), 0);
+    assert_true(run_until(fx, one_started));
+    zt_deferred_cancel(d);
+    assert_int_equal(fx->failed, 1); /* at once, without waiting for the work */
+    assert_ptr_equal(fx->why, ZT_CANCELLED_ERROR);
+    gate_open(fx);
+    assert_true(run_until(fx, one_freed)); /* the late result is freed, not delivered */
+    assert_true(atomic_load(&fx->saw_cancelled));
+    assert_int_equal(fx->fired, 0);
+    assert_int_equal(atomic_load(&fx->freed), 1);
+    zt_deferred_unref(&d);
+}
+
+static void
+test_pool_max_queued_bound_returns_efull_and_queue_overflow(void **state)
+{
+    fixture_t *fx = *state;
+    fx->pool = zt_pool_new(fx->r, 0, 1);
+    zt_pool_set_max_queued(fx->pool, 2);
+    assert_int_equal(zt_pool_call_in_thread(fx->pool, work_block, fx), 0);
+    assert_true(run_until(fx, one_arrived));
+    assert_int_equal(zt_pool_call_in_thread(fx->pool, work_seven, fx), 0);
+    assert_int_equal(zt_pool_call_in_thread(fx->pool, work_seven, fx), 0);
+    assert_int_equal(zt_pool_call_in_thread(fx->pool, work_seven, fx), ZT_EFULL);
+    assert_int_equal(zt_pool_call_in_thread_with_callback(fx->pool, on_result, work_seven, fx),
+                     ZT_EFULL);
+    zt_deferred_t *d = zt_pool_defer(fx->pool, work_seven, fx);
+    watch(fx, &d);
+    assert_int_equal(fx->failed, 1);
+    assert_ptr_equal(fx->why, ZT_QUEUE_OVERFLOW);
+    assert_int_equal(fx->code, ZT_EFULL);
+    zt_pool_stats_t st;
+    zt_pool_stats(fx->pool, &st);
+    assert_int_equal(st.queued, 2);
+    assert_int_equal(st.working, 1);
+    gate_open(fx);
+    assert_int_equal(zt_pool_stop(fx->pool, 10), 0);
+    assert_int_equal(atomic_load(&fx->ran), 2); /* the two accepted, not the refused */
+}
+
+static void
+test_pool_grows_on_demand_up_to_max(void **state)
+{
+    fixture_t *fx = *state;
+    fx->pool = zt_pool_new(fx->r, 0, 3);
+    for (int i = 0; i < 4; i++)
+        assert_int_equal(zt_pool_call_in_thread(fx->pool, work_block, fx), 0);
+    assert_true(run_until(fx, three_arrived)); /* three run at once: three threads */
+    zt_pool_stats_t st;
+    zt_pool_stats(fx->pool, &st);
+    assert_int_equal(st.total, 3);
+    assert_int_equal(st.working, 3);
+    assert_int_equal(st.idle, 0);
+    assert_int_equal(st.queued, 1);
+    gate_open(fx);
+    assert_int_equal(zt_pool_stop(fx->pool, 10), 0);
+    assert_int_equal(atomic_load(&fx->ran_special), 4);
+}
+
+static void
+test_pool_adjust_size_shrinks_to_new_max_and_rejects_bad_bounds(void **state)
+{
+    fixture_t *fx = *state;
+    fx->pool = zt_pool_new(fx->r, 0, 3);
+    for (int i = 0; i < 3; i++)
+        assert_int_equal(zt_pool_call_in_thread(fx->pool, work_block, fx), 0);
+    assert_true(run_until(fx, three_arrived));
+    assert_int_equal(zt_pool_adjust_size(fx->pool, 0, 0), ZT_EINVAL);
+    assert_int_equal(zt_pool_adjust_size(fx->pool, 3, 2), ZT_EINVAL);
+    assert_int_equal(zt_pool_adjust_size(fx->pool, 1, 1), 0);
+    gate_open(fx);
+    assert_true(run_until(fx, one_thread_left));
+    assert_int_equal(zt_pool_stop(fx->pool, 10), 0);
+    assert_int_equal(zt_pool_adjust_size(fx->pool, 1, 2), ZT_ESHUTDOWN);
+}
+
+static void
+test_pool_adjust_size_min_starts_threads_once_started(void **state)
+{
+    fixture_t *fx = *state;
+    fx->pool = zt_pool_new(fx->r, 0, 4);
+    assert_int_equal(zt_pool_adjust_size(fx->pool, 2, 4), 0);
+    zt_pool_stats_t st;
+    zt_pool_stats(fx->pool, &st);
+    assert_int_equal(st.total, 0); /* not started yet: still lazy */
+    zt_deferred_t *d = zt_pool_defer(fx->pool, work_seven, fx);
+    watch(fx, &d);
+    assert_true(run_until(fx, one_fired));
+    zt_pool_stats(fx->pool, &st);
+    assert_int_equal(st.total, 2);
+}
+
+static void
+test_pool_stop_finishes_queued_work_and_refuses_new_work(void **state)
+{
+    fixture_t *fx = *state;
+    fx->pool = zt_pool_new(fx->r, 0, 2);
+    for (int i = 0; i < 50; i++) {
+        zt_deferred_t *d = zt_pool_defer(fx->pool, work_seven, fx);
+        watch(fx, &d);
+    }
+    assert_int_equal(zt_pool_stop(fx->pool, 10), 0);
+    assert_int_equal(fx->fired, 50); /* delivered inside stop */
+    assert_int_equal(atomic_load(&fx->ran), 50);
+    assert_int_equal(zt_pool_call_in_thread(fx->pool, work_seven, fx), ZT_ESHUTDOWN);
+    zt_deferred_t *d = zt_pool_defer(fx->pool, work_seven, fx);
+    watch(fx, &d);
+    assert_int_equal(fx->failed, 1);
+    assert_int_equal(fx->code, ZT_ESHUTDOWN);
+    assert_int_equal(zt_pool_stop(fx->pool, 10), ZT_EALREADY);
+    zt_pool_stats_t st;
+    zt_pool_stats(fx->pool, &st);
+    assert_int_equal(st.total, 0);
+    assert_int_equal(st.completed, 50);
+}
+
+static void
+test_pool_stop_deadline_detaches_stuck_worker(void **state)
+{
+    fixture_t *fx = *state;
+    fx->pool = zt_pool_new(fx->r, 0, 1);
+    zt_deferred_t *d = zt_pool_defer(fx->pool, work_watch_cancel, fx);
+    zt_deferred_t *queued = zt_pool_defer(fx->pool, work_special, fx);
+    assert_true(run_until(fx, one_started));
+    assert_int_equal(zt_pool_stop(fx->pool, 0.05), ZT_ETIMEDOUT);
+    /* The work that never started failed at once; the running one is told it is cancelled. */
+    watch(fx, &queued);
+    assert_int_equal(fx->failed, 1);
+    assert_int_equal(fx->code, ZT_ESHUTDOWN);
+    watch(fx, &d);
+    assert_int_equal(fx->failed, 1);
+    gate_open(fx);
+    fx->failed = 0;
+    assert_true(run_until(fx, one_fired)); /* the orphan hands its item back */
+    assert_int_equal(fx->failed, 1);
+    assert_int_equal(fx->code, ZT_ESHUTDOWN);
+    assert_true(atomic_load(&fx->saw_cancelled));
+    assert_int_equal(atomic_load(&fx->freed), 1); /* its late result was released */
+    assert_int_equal(atomic_load(&fx->ran_special), 0);
+}
+
+static void
+test_pool_ten_thousand_defers_each_fire_once(void **state)
+{
+    fixture_t *fx = *state;
+    fx->pool = zt_pool_new(fx->r, 0, 4);
+    for (int i = 0; i < 10000; i++) {
+        zt_deferred_t *d = zt_pool_defer(fx->pool, work_seven, fx);
+        watch(fx, &d);
+    }
+    assert_true(run_until(fx, ten_thousand_fired));
+    assert_int_equal(fx->fired, 10000);
+    assert_int_equal(fx->failed, 0);
+    assert_int_equal(atomic_load(&fx->ran), 10000);
+    assert_true(fx->fired_on_reactor);
+    zt_pool_stats_t st;
+    zt_pool_stats(fx->pool, &st);
+    assert_int_equal(st.completed, 10000);
+    assert_int_equal(st.queued, 0);
+    assert_true(st.total <= 4);
+    assert_int_equal(st.idle + st.working, st.total);
+}
+
+static void
+test_pool_results_of_all_work_arrive_before_stop_returns(void **state)
+{
+    fixture_t *fx = *state;
+    fx->pool = zt_pool_new(fx->r, 0, 1);
+    zt_deferred_t *d = zt_pool_defer(fx->pool, work_block, fx);
+    watch(fx, &d);
+    assert_true(run_until(fx, one_arrived));
+    gate_open(fx);
+    assert_int_equal(zt_pool_stop(fx->pool, 10), 0);
+    assert_true(all_fired(fx));
+}
+
+int
+main(void)
+{
+#define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
+    const struct CMUnitTest tests[] = {
+        T(test_pool_new_with_bad_bounds_returns_null),
+        T(test_pool_defer_fires_on_reactor_thread_with_work_result),
+        T(test_pool_defer_failure_reaches_errback),
+        T(test_pool_defer_without_fn_fails_with_einval),
+        T(test_pool_defer_value_destructor_runs_once),
+        T(test_pool_call_in_thread_with_callback_runs_on_result_on_worker),
+        T(test_pool_call_in_thread_runs_work_and_counts_it),
+        T(test_pool_long_task_in_batch_does_not_hold_back_others),
+        T(test_pool_cancel_before_start_removes_work_from_queue),
+        T(test_pool_cancel_while_running_sets_flag_and_discards_result),
+        T(test_pool_max_queued_bound_returns_efull_and_queue_overflow),
+        T(test_pool_grows_on_demand_up_to_max),
+        T(test_pool_adjust_size_shrinks_to_new_max_and_rejects_bad_bounds),
+        T(test_pool_adjust_size_min_starts_threads_once_started),
+        T(test_pool_stop_finishes_queued_work_and_refuses_new_work),
+        T(test_pool_stop_deadline_detaches_stuck_worker),
+        T(test_pool_ten_thousand_defers_each_fire_once),
+        T(test_pool_results_of_all_work_arrive_before_stop_returns),
+    };
+#undef T
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
