@@ -1,0 +1,102 @@
+/*  tools/ztwist_broker.c - the standalone Majordomo broker
+ *
+ *      ztwist-broker --bind tcp://HOST:PORT [--bind ...] [--heartbeat-ms N] [--liveness N]
+ *                    [--queue-limit N] [--curve-secret KEY --allow PUBLIC_KEY ...]
+ *                    [--keygen]
+ *
+ *  Runs a zt_broker_t in a reactor until SIGINT or SIGTERM, then prints its counters. It prints
+ * "ztwist-broker: listening on ENDPOINT" (with the real port when PORT is 0) on stdout once bound.
+ * --keygen prints a new CURVE key pair ("public secret") and exits. */
+#include <ztwist.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static int
+usage(void)
+{
+    fprintf(stderr, "usage: ztwist-broker --bind tcp://HOST:PORT [--bind ...] [--heartbeat-ms N] "
+                    "[--liveness N] [--queue-limit N] [--curve-secret KEY] [--allow PUBLIC_KEY]... "
+                    "| --keygen\n");
+    return 2;
+}
+
+int
+main(int argc, char **argv)
+{
+    const char *binds[16];
+    int bind_count = 0;
+    long heartbeat_ms = 2500;
+    int liveness = 3;
+    long queue_limit = ZT_BROKER_QUEUE_LIMIT;
+    const char *secret = NULL;
+    const char *allowed[256];
+    int allowed_count = 0;
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--bind") == 0 && i + 1 < argc && bind_count < 16)
+            binds[bind_count++] = argv[++i];
+        else if (strcmp(argv[i], "--heartbeat-ms") == 0 && i + 1 < argc)
+            heartbeat_ms = atol(argv[++i]);
+        else if (strcmp(argv[i], "--liveness") == 0 && i + 1 < argc)
+            liveness = atoi(argv[++i]);
+        else if (strcmp(argv[i], "--queue-limit") == 0 && i + 1 < argc)
+            queue_limit = atol(argv[++i]);
+        else if (strcmp(argv[i], "--curve-secret") == 0 && i + 1 < argc)
+            secret = argv[++i];
+        else if (strcmp(argv[i], "--allow") == 0 && i + 1 < argc && allowed_count < 256)
+            allowed[allowed_count++] = argv[++i];
+        else if (strcmp(argv[i], "--keygen") == 0) {
+            char pub[41], sec[41];
+            if (zt_broker_curve_keypair(pub, sec) != 0)
+                return 1;
+            printf("%s %s\n", pub, sec);
+            return 0;
+        } else
+            return usage();
+    }
+    if (bind_count == 0 || heartbeat_ms < 1 || liveness < 1 || queue_limit < 1)
+        return usage();
+
+    zt_reactor_t *reactor = zt_reactor_new();
+    zt_broker_t *broker = reactor ? zt_broker_new(reactor) : NULL;
+    int rc = 1;
+    if (!broker)
+        goto done;
+    if (zt_broker_set_heartbeat(broker, heartbeat_ms / 1000.0, liveness) != 0 ||
+        zt_broker_set_queue_limit(broker, (size_t)queue_limit) != 0)
+        goto done;
+    if (secret && zt_broker_set_curve(broker, secret) != 0) {
+        fprintf(stderr, "ztwist-broker: --curve-secret is not a Z85 key\n");
+        goto done;
+    }
+    for (int i = 0; i < allowed_count; i++)
+        if (zt_broker_allow_key(broker, allowed[i]) != 0) {
+            fprintf(stderr, "ztwist-broker: --allow %s is not a Z85 key\n", allowed[i]);
+            goto done;
+        }
+    for (int i = 0; i < bind_count; i++) {
+        int err = zt_broker_bind(broker, binds[i]);
+        if (err != 0) {
+            fprintf(stderr, "ztwist-broker: cannot bind %s: %s\n", binds[i], zt_strerror(err));
+            goto done;
+        }
+        printf("ztwist-broker: listening on %s\n", zt_broker_endpoint(broker));
+    }
+    fflush(stdout);
+    zt_reactor_handle_signals(reactor);
+    zt_reactor_run(reactor);
+    zt_broker_stats_t st;
+    zt_broker_stats(broker, &st);
+    printf("ztwist-broker: %llu requests, %llu replies, %llu dropped, %llu expired workers, "
+           "%llu lost requests, %llu queue full, %llu unknown service, %llu keys rejected\n",
+           (unsigned long long)st.requests, (unsigned long long)st.replies,
+           (unsigned long long)st.drops, (unsigned long long)st.expiries,
+           (unsigned long long)st.workers_lost, (unsigned long long)st.queue_full,
+           (unsigned long long)st.unknown_service, (unsigned long long)st.auth_rejected);
+    rc = 0;
+done:
+    zt_broker_destroy(&broker);
+    zt_reactor_destroy(&reactor);
+    return rc;
+}
