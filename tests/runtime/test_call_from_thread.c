@@ -1,0 +1,352 @@
+/*  tests/runtime/test_call_from_thread.c - zt_reactor_call_from_thread and a stop from another
+ * thread, after Twisted's callFromThread tests (test_internet.py, test_threads.py): order, wake-up,
+ * calls before run, calls after shutdown and destroy, and a 4-producer stress run  */
+#include <ztwist.h>
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <cmocka.h>
+
+enum { PRODUCERS = 4, PER_PRODUCER = 50000 };
+
+typedef struct fixture fixture_t;
+
+/* One call's identity: which producer sent it and its sequence number in that producer. */
+typedef struct {
+    fixture_t *fx; /* Borrowed */
+    int producer;  /* 0 .. PRODUCERS-1, or -1 for the reactor thread */
+    int seq;       /* order within its producer */
+} call_t;
+
+struct fixture {
+    zt_reactor_t *reactor;        /* the reactor under test */
+    int order[64];                /* small tests: tags in the order they ran */
+    int count;                    /* small tests: how many ran */
+    int next_seq[PRODUCERS];      /* stress: the next sequence number expected from each producer */
+    long received;                /* stress: calls received */
+    long expected;                /* stress: calls to receive before stopping */
+    bool out_of_order;            /* stress: a call arrived out of order or twice */
+    call_t *calls;                /* stress: every call's identity, PRODUCERS x PER_PRODUCER */
+    pthread_t threads[PRODUCERS]; /* producer threads */
+    atomic_int refused;           /* calls refused with ZT_ESHUTDOWN */
+    atomic_bool go;               /* producers may start */
+};
+
+static int
+setup(void **state)
+{
+    fixture_t *fx = calloc(1, sizeof *fx);
+    fx->reactor = zt_reactor_new();
+    assert_non_null(fx->reactor);
+    *state = fx;
+    return 0;
+}
+
+static int
+teardown(void **state)
+{
+    fixture_t *fx = *state;
+    zt_reactor_destroy(&fx->reactor);
+    free(fx->calls);
+    free(fx);
+    return 0;
+}
+
+static void
+s_record(void *arg)
+{
+    call_t *c = arg;
+    c->fx->order[c->fx->count++] = c->seq;
+}
+
+static void
+s_stop(void *arg)
+{
+    fixture_t *fx = arg;
+    assert_int_equal(zt_reactor_stop(fx->reactor), 0);
+}
+
+static void
+test_call_from_thread_on_reactor_thread_is_queued_not_inline(void **state)
+{
+    fixture_t *fx = *state;
+    call_t c = {fx, -1, 1};
+    assert_int_equal(zt_reactor_call_from_thread(fx->reactor, s_record, &c), 0);
+    assert_int_equal(fx->count, 0);
+    assert_int_equal(zt_reactor_iterate(fx->reactor, 0), 0);
+    assert_int_equal(fx->count, 1);
+}
+
+static void
+s_queue_another(void *arg)
+{
+    call_t *c = arg;
+    s_record(c);
+    assert_int_equal(zt_reactor_call_from_thread(c->fx->reactor, s_record, c + 1), 0);
+}
+
+static void
+test_call_from_thread_queued_by_a_call_runs_next_pass(void **state)
+{
+    fixture_t *fx = *state;
+    call_t c[2] = {{fx, -1, 1}, {fx, -1, 2}};
+    assert_int_equal(zt_reactor_call_from_thread(fx->reactor, s_queue_another, &c[0]), 0);
+    assert_int_equal(zt_reactor_iterate(fx->reactor, 0), 0);
+    assert_int_equal(fx->count, 1);
+    assert_int_equal(zt_reactor_iterate(fx->reactor, 0), 0);
+    assert_int_equal(fx->count, 2);
+}
+
+static void
+test_call_from_thread_null_fn_is_refused(void **state)
+{
+    fixture_t *fx = *state;
+    assert_int_equal(zt_reactor_call_from_thread(fx->reactor, NULL, NULL), ZT_EINVAL);
+}
+
+static void
+test_call_from_thread_calls_before_run_run_after_startup_in_order(void **state)
+{
+    /* Twisted's test_scheduledThreadsNotRunUntilReactorRuns and test_threadsAreRunInScheduledOrder.
+     */
+    fixture_t *fx = *state;
+    call_t c[5];
+    for (int i = 0; i < 5; i++) {
+        c[i] = (call_t){fx, -1, i + 1};
+        assert_int_equal(zt_reactor_call_from_thread(fx->reactor, s_record, &c[i]), 0);
+    }
+    call_t started = {fx, -1, 100};
+    assert_int_equal(zt_reactor_call_when_running(fx->reactor, s_record, &started, NULL), 0);
+    assert_int_equal(zt_reactor_call_from_thread(fx->reactor, s_stop, fx), 0);
+    assert_int_equal(fx->count, 0);
+    assert_int_equal(zt_reactor_run(fx->reactor), 0);
+    assert_int_equal(fx->count, 6);
+    assert_int_equal(fx->order[0], 100);
+    for (int i = 0; i < 5; i++)
+        assert_int_equal(fx->order[i + 1], i + 1);
+}
+
+static void
+test_call_from_thread_after_run_returned_is_refused(void **state)
+{
+    fixture_t *fx = *state;
+    assert_int_equal(zt_reactor_stop(fx->reactor), 0); /* before run: run starts, then stops */
+    assert_int_equal(zt_reactor_run(fx->reactor), 0);
+    call_t c = {fx, -1, 1};
+    assert_int_equal(zt_reactor_call_from_thread(fx->reactor, s_record, &c), ZT_ESHUTDOWN);
+    assert_int_equal(zt_reactor_stop(fx->reactor), ZT_ESHUTDOWN);
+    assert_int_equal(zt_reactor_run(fx->reactor), ZT_ESTATE);
+    assert_int_equal(fx->count, 0);
+}
+
+static void
+test_call_from_thread_after_destroy_is_refused(void **state)
+{
+    fixture_t *fx = *state;
+    zt_reactor_t *stale = fx->reactor;
+    zt_reactor_destroy(&fx->reactor);
+    assert_null(fx->reactor);
+    call_t c = {fx, -1, 1};
+    /* The pointer dangles but is never dereferenced: the registry refuses it. */
+    assert_int_equal(zt_reactor_call_from_thread(stale, s_record, &c), ZT_ESHUTDOWN);
+    assert_int_equal(zt_reactor_stop(stale), ZT_ESHUTDOWN);
+}
+
+/* --- from other threads --------------------------------------------------------------- */
+
+typedef struct {
+    fixture_t *fx;         /* Borrowed */
+    int index;             /* which producer */
+    int count;             /* how many calls to make */
+    zt_reactor_fn *fn;     /* what to call */
+    zt_reactor_t *reactor; /* Borrowed: where to call, when it may be destroyed meanwhile */
+} producer_t;
+
+static void
+s_check_order(void *arg)
+{
+    call_t *c = arg;
+    fixture_t *fx = c->fx;
+    if (c->seq != fx->next_seq[c->producer])
+        fx->out_of_order = true;
+    fx->next_seq[c->producer] = c->seq + 1;
+    if (++fx->received == fx->expected)
+        assert_int_equal(zt_reactor_stop(fx->reactor), 0);
+}
+
+static void *
+s_produce(void *arg)
+{
+    producer_t *p = arg;
+    fixture_t *fx = p->fx;
+    while (!atomic_load(&fx->go))
+        ;
+    for (int i = 0; i < p->count; i++) {
+        call_t *c = &fx->calls[p->index * PER_PRODUCER + i];
+        *c = (call_t){fx, p->index, i};
+        int rc = zt_reactor_call_from_thread(fx->reactor, p->fn, c);
+        assert_int_equal(rc, 0);
+    }
+    return NULL;
+}
+
+static void
+s_start_producers(fixture_t *fx, producer_t *p, int n, int count)
+{
+    fx->calls = calloc((size_t)PRODUCERS * PER_PRODUCER, sizeof *fx->calls);
+    fx->expected = (long)n * count;
+    for (int i = 0; i < n; i++) {
+        p[i] = (producer_t){fx, i, count, s_check_order, fx->reactor};
+        assert_int_equal(pthread_create(&fx->threads[i], NULL, s_produce, &p[i]), 0);
+    }
+}
+
+static void
+test_call_from_thread_four_producers_each_call_once_in_order(void **state)
+{
+    fixture_t *fx = *state;
+    producer_t p[PRODUCERS];
+    s_start_producers(fx, p, PRODUCERS, PER_PRODUCER);
+    atomic_store(&fx->go, true);
+    assert_int_equal(zt_reactor_run(fx->reactor), 0); /* the last call stops it */
+    for (int i = 0; i < PRODUCERS; i++)
+        pthread_join(fx->threads[i], NULL);
+    assert_false(fx->out_of_order);
+    assert_int_equal(fx->received, (long)PRODUCERS * PER_PRODUCER);
+    for (int i = 0; i < PRODUCERS; i++)
+        assert_int_equal(fx->next_seq[i], PER_PRODUCER);
+    zt_reactor_stats_t stats;
+    zt_reactor_stats(fx->reactor, &stats);
+    assert_int_equal(stats.mailbox_received, (uint64_t)PRODUCERS * PER_PRODUCER);
+}
+
+static void
+test_call_from_thread_producers_that_exited_before_run_lose_nothing(void **state)
+{
+    fixture_t *fx = *state;
+    producer_t p[PRODUCERS];
+    s_start_producers(fx, p, PRODUCERS, 1000);
+    atomic_store(&fx->go, true);
+    for (int i = 0; i < PRODUCERS; i++)
+        pthread_join(fx->threads[i], NULL); /* their PUSH sockets are closed at thread exit */
+    assert_int_equal(zt_reactor_run(fx->reactor), 0);
+    assert_false(fx->out_of_order);
+    assert_int_equal(fx->received, (long)PRODUCERS * 1000);
+}
+
+static void *
+s_stop_from_thread(void *arg)
+{
+    fixture_t *fx = arg;
+    while (!atomic_load(&fx->go))
+        ;
+    assert_int_equal(zt_reactor_stop(fx->reactor), 0);
+    return NULL;
+}
+
+static void
+s_go(void *arg)
+{
+    fixture_t *fx = arg;
+    atomic_store(&fx->go, true);
+}
+
+static void
+test_call_from_thread_stop_from_another_thread_wakes_and_stops(void **state)
+{
+    /* The reactor sleeps with nothing to do; only the other thread's stop can end run. */
+    fixture_t *fx = *state;
+    pthread_t t;
+    assert_int_equal(pthread_create(&t, NULL, s_stop_from_thread, fx), 0);
+    assert_int_equal(zt_reactor_call_when_running(fx->reactor, s_go, fx, NULL), 0);
+    assert_int_equal(zt_reactor_run(fx->reactor), 0);
+    pthread_join(t, NULL);
+}
+
+static void *
+s_until_refused(void *arg)
+{
+    producer_t *p = arg;
+    fixture_t *fx = p->fx;
+    zt_reactor_t *r = p->reactor;
+    atomic_store(&fx->go, true);
+    for (;;) {
+        int rc = zt_reactor_call_from_thread(r, p->fn, fx);
+        if (rc == ZT_ESHUTDOWN)
+            break;
+        assert_int_equal(rc, 0);
+    }
+    atomic_fetch_add(&fx->refused, 1);
+    return NULL;
+}
+
+static void
+s_nothing(void *arg)
+{
+    (void)arg;
+}
+
+static void
+test_call_from_thread_racing_destroy_is_refused_without_crash(void **state)
+{
+    fixture_t *fx = *state;
+    producer_t p[2];
+    for (int i = 0; i < 2; i++) {
+        p[i] = (producer_t){fx, i, 0, s_nothing, fx->reactor};
+        assert_int_equal(pthread_create(&fx->threads[i], NULL, s_until_refused, &p[i]), 0);
+    }
+    while (!atomic_load(&fx->go))
+        ;
+    assert_int_equal(zt_reactor_iterate(fx->reactor, 0), 0);
+    zt_log_set_level(ZT_LOG_ERROR); /* destroy warns about the calls it dropped */
+    zt_reactor_destroy(&fx->reactor);
+    zt_log_set_level(ZT_LOG_INFO);
+    for (int i = 0; i < 2; i++)
+        pthread_join(fx->threads[i], NULL);
+    assert_int_equal(atomic_load(&fx->refused), 2);
+}
+
+static void
+test_call_from_thread_two_reactors_from_one_thread_stay_apart(void **state)
+{
+    fixture_t *fx = *state;
+    fixture_t other = {.reactor = zt_reactor_new()};
+    assert_non_null(other.reactor);
+    call_t a = {fx, -1, 1}, b = {&other, -1, 2};
+    assert_int_equal(zt_reactor_call_from_thread(fx->reactor, s_record, &a), 0);
+    assert_int_equal(zt_reactor_call_from_thread(other.reactor, s_record, &b), 0);
+    assert_int_equal(zt_reactor_iterate(fx->reactor, 0), 0);
+    assert_int_equal(zt_reactor_iterate(other.reactor, 0), 0);
+    assert_int_equal(fx->count, 1);
+    assert_int_equal(other.count, 1);
+    assert_int_equal(fx->order[0], 1);
+    assert_int_equal(other.order[0], 2);
+    zt_reactor_destroy(&other.reactor);
+}
+
+int
+main(void)
+{
+    const struct CMUnitTest tests[] = {
+#define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
+        T(test_call_from_thread_on_reactor_thread_is_queued_not_inline),
+        T(test_call_from_thread_queued_by_a_call_runs_next_pass),
+        T(test_call_from_thread_null_fn_is_refused),
+        T(test_call_from_thread_calls_before_run_run_after_startup_in_order),
+        T(test_call_from_thread_after_run_returned_is_refused),
+        T(test_call_from_thread_after_destroy_is_refused),
+        T(test_call_from_thread_four_producers_each_call_once_in_order),
+        T(test_call_from_thread_producers_that_exited_before_run_lose_nothing),
+        T(test_call_from_thread_stop_from_another_thread_wakes_and_stops),
+        T(test_call_from_thread_racing_destroy_is_refused_without_crash),
+        T(test_call_from_thread_two_reactors_from_one_thread_stay_apart),
+#undef T
+    };
+    return cmocka_run_group_tests_name("call_from_thread", tests, NULL, NULL);
+}
