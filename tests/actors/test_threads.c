@@ -1,0 +1,761 @@
+/*  tests/actors/test_threads.c - Twisted's thread API on the real reactor (after Twisted's
+ * test_threads.py): call_in_thread from any thread, call_multiple_in_thread, defer_to_thread,
+ * blocking_call_from_thread with its deadline and its shutdown and same-thread failures, the
+ * reactor's pool and its size
+ *
+ *  Each test runs the fixture's reactor: the test body is a call_when_running callback, work on the
+ * workers reports back with zt_reactor_call_from_thread, and the test stops the reactor when what
+ * it waits for has happened. A deadline timer stops a test that would otherwise wait forever (the
+ * test then fails). Work that must stay busy waits on a gate the test opens.  */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <ztwist.h>
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <time.h>
+
+#define DEADLINE 20.0 /* seconds a test may run before the deadline timer stops it */
+#define MAX_CALLS 8   /* calls recorded by call_multiple tests */
+
+ZT_FAILURE_TYPE(test_error, "TestError", ZT_ERROR);
+
+typedef struct fixture fixture_t;
+typedef void body_fn(fixture_t *fx);
+
+struct fixture {
+    zt_reactor_t *r;              /* the reactor */
+    pthread_t reactor_thread;     /* the thread that runs it */
+    body_fn *body;                /* the test's body, run once the reactor runs */
+    bool timed_out;               /* the deadline timer fired */
+    pthread_mutex_t lock;         /* guards the gate and the recorded calls */
+    pthread_cond_t cond;          /* signals the gate */
+    bool open;                    /* the gate is open */
+    int expected;                 /* arrivals the test waits for before it goes on */
+    int arrived;                  /* work that reported its arrival (reactor thread) */
+    atomic_bool on_worker;        /* work ran on a worker thread */
+    atomic_bool in_reactor;       /* a reactor-side function ran on the reactor thread */
+    atomic_int ran;               /* work that ran */
+    int order[MAX_CALLS];         /* call_multiple: the index of each call, in run order */
+    pthread_t threads[MAX_CALLS]; /* call_multiple: the thread of each call */
+    int ncalls;                   /* calls recorded */
+    zt_result_t got;              /* what blocking_call_from_thread returned to the worker */
+    double timeout;               /* the blocking call's deadline for the worker; 0: default */
+    zt_deferred_t *pending;       /* a Deferred f returns (our reference), or NULL */
+    int rc[4];                    /* return codes seen by another thread */
+    int fired;                    /* Deferreds fired with a value */
+    int failed;                   /* Deferreds failed */
+    intptr_t value;               /* their last value */
+    int code;                     /* their last failure's code */
+    const zt_failure_type_t *why; /* their last failure's type */
+    bool fired_on_reactor;        /* every Deferred callback ran on the reactor thread */
+    zt_pool_t *pool;              /* a pool of the test's own, or NULL */
+};
+
+static int
+setup(void **state)
+{
+    fixture_t *fx = calloc(1, sizeof *fx);
+    assert_non_null(fx);
+    fx->r = zt_reactor_new();
+    assert_non_null(fx->r);
+    fx->reactor_thread = pthread_self();
+    pthread_mutex_init(&fx->lock, NULL);
+    pthread_cond_init(&fx->cond, NULL);
+    fx->fired_on_reactor = true;
+    fx->got = zt_ok_none();
+    *state = fx;
+    return 0;
+}
+
+static int
+teardown(void **state)
+{
+    fixture_t *fx = *state;
+    zt_pool_destroy(&fx->pool);
+    zt_reactor_destroy(&fx->r);
+    zt_result_release(&fx->got);
+    zt_deferred_unref(&fx->pending);
+    pthread_cond_destroy(&fx->cond);
+    pthread_mutex_destroy(&fx->lock);
+    free(fx);
+    return 0;
+}
+
+static void
+on_deadline(void *arg)
+{
+    fixture_t *fx = arg;
+    fx->timed_out = true;
+    pthread_mutex_lock(&fx->lock);
+    fx->open = true; /* let blocked work go, so that the pool can stop */
+    pthread_cond_broadcast(&fx->cond);
+    pthread_mutex_unlock(&fx->lock);
+    zt_reactor_stop(fx->r);
+}
+
+static void
+run_body(void *arg)
+{
+    fixture_t *fx = arg;
+    fx->body(fx);
+}
+
+/* Run the reactor with body as its first callback, and a deadline. */
+static void
+run(fixture_t *fx, body_fn *body)
+{
+    fx->body = body;
+    zt_delayed_call_t *deadline = NULL;
+    assert_int_equal(zt_reactor_call_later(fx->r, DEADLINE, on_deadline, fx, &deadline), 0);
+    assert_int_equal(zt_reactor_call_when_running(fx->r, run_body, fx, NULL), 0);
+    assert_int_equal(zt_reactor_run(fx->r), 0);
+    if (zt_delayed_call_is_active(deadline))
+        zt_delayed_call_cancel(deadline);
+    zt_delayed_call_release(&deadline);
+    assert_false(fx->timed_out);
+}
+
+static void
+stop(void *arg)
+{
+    fixture_t *fx = arg;
+    zt_reactor_stop(fx->r);
+}
+
+/* --- the gate ----------------------------------------------------------------------------- */
+
+static void
+gate_wait(fixture_t *fx)
+{
+    struct timespec until;
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_sec += (time_t)DEADLINE;
+    pthread_mutex_lock(&fx->lock);
+    while (!fx->open && pthread_cond_timedwait(&fx->cond, &fx->lock, &until) == 0) {
+    }
+    pthread_mutex_unlock(&fx->lock);
+}
+
+static void
+gate_open(fixture_t *fx)
+{
+    pthread_mutex_lock(&fx->lock);
+    fx->open = true;
+    pthread_cond_broadcast(&fx->cond);
+    pthread_mutex_unlock(&fx->lock);
+}
+
+/* --- work ----------------------------------------------------------------------------------- */
+
+static zt_result_t
+work_report_and_stop(void *arg)
+{
+    fixture_t *fx = arg;
+    atomic_store(&fx->on_worker, zt_thread_is_worker());
+    atomic_fetch_add(&fx->ran, 1);
+    assert_int_equal(zt_reactor_call_from_thread(fx->r, stop, fx), 0);
+    return zt_ok_none();
+}
+
+static zt_result_t
+work_count(void *arg)
+{
+    fixture_t *fx = arg;
+    atomic_fetch_add(&fx->ran, 1);
+    return zt_ok_int(3);
+}
+
+static zt_result_t
+work_fail(void *arg)
+{
+    (void)arg;
+    return zt_err(zt_failure_new(&test_error, "failed on purpose"));
+}
+
+static void
+on_arrival(void *arg)
+{
+    fixture_t *fx = arg;
+    if (++fx->arrived == fx->expected)
+        fx->body(fx); /* the body's second half */
+}
+
+/* Reports its arrival, then waits at the gate. */
+static zt_result_t
+work_arrive_and_block(void *arg)
+{
+    fixture_t *fx = arg;
+    assert_int_equal(zt_reactor_call_from_thread(fx->r, on_arrival, fx), 0);
+    gate_wait(fx);
+    atomic_fetch_add(&fx->ran, 1);
+    return zt_ok_none();
+}
+
+/* --- Deferred callbacks --------------------------------------------------------------------- */
+
+static zt_result_t
+on_value_stop(zt_result_t result, void *arg)
+{
+    fixture_t *fx = arg;
+    fx->fired++;
+    fx->value = zt_result_int(result);
+    fx->fired_on_reactor &= pthread_equal(pthread_self(), fx->reactor_thread) != 0;
+    zt_reactor_stop(fx->r);
+    return result;
+}
+
+static zt_result_t
+on_failure_stop(zt_result_t result, void *arg)
+{
+    fixture_t *fx = arg;
+    fx->failed++;
+    fx->code = zt_failure_code(zt_result_failure(result));
+    fx->why = zt_failure_type(zt_result_failure(result));
+    fx->fired_on_reactor &= pthread_equal(pthread_self(), fx->reactor_thread) != 0;
+    zt_result_release(&result);
+    zt_reactor_stop(fx->r);
+    return zt_ok_none();
+}
+
+static void
+watch_and_stop(fixture_t *fx, zt_deferred_t **d_p)
+{
+    assert_non_null(*d_p);
+    assert_int_equal(zt_deferred_add_callbacks(*d_p, on_value_stop, on_failure_stop, fx), 0);
+    zt_deferred_unref(d_p);
+}
+
+/* --- call_in_thread ------------------------------------------------------------------------- */
+
+static void
+body_call_in_thread(fixture_t *fx)
+{
+    assert_int_equal(zt_call_in_thread(fx->r, work_report_and_stop, fx), 0);
+}
+
+static void
+test_threads_call_in_thread_runs_fn_on_a_worker(void **state)
+{
+    fixture_t *fx = *state;
+    run(fx, body_call_in_thread);
+    assert_int_equal(atomic_load(&fx->ran), 1);
+    assert_true(atomic_load(&fx->on_worker));
+}
+
+static void *
+other_thread_calls_in_thread(void *arg)
+{
+    fixture_t *fx = arg;
+    fx->rc[0] = zt_call_in_thread(fx->r, work_report_and_stop, fx);
+    return NULL;
+}
+
+static void
+body_call_from_other_thread(fixture_t *fx)
+{
+    pthread_t t;
+    assert_int_equal(pthread_create(&t, NULL, other_thread_calls_in_thread, fx), 0);
+    pthread_join(t, NULL); /* call_in_thread does not wait for the reactor */
+    assert_int_equal(fx->rc[0], 0);
+}
+
+static void
+test_threads_call_in_thread_from_another_thread_runs(void **state)
+{
+    fixture_t *fx = *state;
+    run(fx, body_call_from_other_thread);
+    assert_int_equal(atomic_load(&fx->ran), 1);
+    assert_true(atomic_load(&fx->on_worker));
+}
+
+static void
+test_threads_calls_with_bad_arguments_return_einval(void **state)
+{
+    fixture_t *fx = *state;
+    assert_int_equal(zt_call_in_thread(fx->r, NULL, fx), ZT_EINVAL);
+    assert_int_equal(zt_call_in_thread_with_callback(fx->r, NULL, work_count, fx), ZT_EINVAL);
+    zt_thread_call_t calls[2] = {{.fn = work_count, .arg = fx}, {.fn = NULL, .arg = fx}};
+    assert_int_equal(zt_call_multiple_in_thread(fx->r, NULL, 1), ZT_EINVAL);
+    assert_int_equal(zt_call_multiple_in_thread(fx->r, calls, 0), ZT_EINVAL);
+    assert_int_equal(zt_call_multiple_in_thread(fx->r, calls, 2), ZT_EINVAL);
+    assert_int_equal(zt_reactor_suggest_thread_pool_size(fx->r, 0), ZT_EINVAL);
+    zt_result_t r = zt_blocking_call_from_thread(fx->r, NULL, fx);
+    assert_int_equal(zt_failure_code(zt_result_failure(r)), ZT_EINVAL);
+    zt_result_release(&r);
+    assert_int_equal(atomic_load(&fx->ran), 0);
+}
+
+static void
+on_result_stop(bool success, zt_result_t result, void *arg)
+{
+    fixture_t *fx = arg;
+    fx->rc[0] = success ? 1 : -1;
+    fx->rc[1] = (int)zt_result_int(result);
+    fx->rc[2] = zt_thread_is_worker();
+    zt_result_release(&result);
+    assert_int_equal(zt_reactor_call_from_thread(fx->r, stop, fx), 0);
+}
+
+static void
+body_call_with_callback(fixture_t *fx)
+{
+    assert_int_equal(zt_call_in_thread_with_callback(fx->r, on_result_stop, work_count, fx), 0);
+}
+
+static void
+test_threads_call_in_thread_with_callback_runs_on_result_in_worker(void **state)
+{
+    fixture_t *fx = *state;
+    run(fx, body_call_with_callback);
+    assert_int_equal(fx->rc[0], 1);
+    assert_int_equal(fx->rc[1], 3);
+    assert_int_equal(fx->rc[2], 1);
+}
+
+static zt_result_t
+record_call(fixture_t *fx, int index)
+{
+    pthread_mutex_lock(&fx->lock);
+    fx->order[fx->ncalls] = index;
+    fx->threads[fx->ncalls] = pthread_self();
+    fx->ncalls++;
+    pthread_mutex_unlock(&fx->lock);
+    return zt_ok_none();
+}
+
+static zt_result_t
+call_zero(void *arg)
+{
+    return record_call(arg, 0);
+}
+
+static zt_result_t
+call_one_fails(void *arg)
+{
+    record_call(arg, 1);
+    return zt_err(zt_failure_new(&test_error, "a failing call does not stop the list"));
+}
+
+static zt_result_t
+call_two_stops(void *arg)
+{
+    fixture_t *fx = arg;
+    record_call(fx, 2);
+    assert_int_equal(zt_reactor_call_from_thread(fx->r, stop, fx), 0);
+    return zt_ok_none();
+}
+
+static void
+body_call_multiple(fixture_t *fx)
+{
+    zt_thread_call_t calls[] = {
+        {.fn = call_zero, .arg = fx},
+        {.fn = call_one_fails, .arg = fx},
+        {.fn = call_two_stops, .arg = fx},
+    };
+    assert_int_equal(zt_call_multiple_in_thread(fx->r, calls, 3), 0);
+}
+
+static void
+test_threads_call_multiple_in_thread_runs_calls_in_order_on_one_thread(void **state)
+{
+    fixture_t *fx = *state;
+    run(fx, body_call_multiple);
+    assert_int_equal(fx->ncalls, 3);
+    for (int i = 0; i < 3; i++) {
+        assert_int_equal(fx->order[i], i);
+        assert_true(pthread_equal(fx->threads[i], fx->threads[0]));
+    }
+    assert_false(pthread_equal(fx->threads[0], fx->reactor_thread));
+}
+
+/* --- defer_to_thread ------------------------------------------------------------------------ */
+
+static void
+body_defer(fixture_t *fx)
+{
+    zt_deferred_t *d = zt_defer_to_thread(fx->r, work_count, fx);
+    watch_and_stop(fx, &d);
+}
+
+static void
+test_threads_defer_to_thread_fires_with_result_on_reactor_thread(void **state)
+{
+    fixture_t *fx = *state;
+    run(fx, body_defer);
+    assert_int_equal(fx->fired, 1);
+    assert_int_equal(fx->value, 3);
+    assert_true(fx->fired_on_reactor);
+}
+
+static void
+body_defer_fail(fixture_t *fx)
+{
+    zt_deferred_t *d = zt_defer_to_thread(fx->r, work_fail, fx);
+    watch_and_stop(fx, &d);
+}
+
+static void
+test_threads_defer_to_thread_failure_reaches_errback(void **state)
+{
+    fixture_t *fx = *state;
+    run(fx, body_defer_fail);
+    assert_int_equal(fx->failed, 1);
+    assert_ptr_equal(fx->why, &test_error);
+    assert_true(fx->fired_on_reactor);
+}
+
+static void
+body_defer_pool(fixture_t *fx)
+{
+    fx->pool = zt_pool_new(fx->r, 0, 1);
+    assert_non_null(fx->pool);
+    zt_deferred_t *d = zt_defer_to_thread_pool(fx->r, fx->pool, work_count, fx);
+    watch_and_stop(fx, &d);
+}
+
+static void
+test_threads_defer_to_thread_pool_uses_the_given_pool(void **state)
+{
+    fixture_t *fx = *state;
+    run(fx, body_defer_pool);
+    assert_int_equal(fx->fired, 1);
+    zt_pool_stats_t st;
+    zt_pool_stats(fx->pool, &st);
+    assert_int_equal(st.completed, 1);
+}
+
+static void
+body_defer_before_run(fixture_t *fx)
+{
+    (void)fx; /* everything was queued before run */
+}
+
+static void
+test_threads_work_queued_before_run_runs_once_running(void **state)
+{
+    fixture_t *fx = *state;
+    zt_deferred_t *d = zt_defer_to_thread(fx->r, work_count, fx);
+    watch_and_stop(fx, &d);
+    zt_pool_stats_t st;
+    zt_pool_stats(zt_reactor_get_thread_pool(fx->r), &st);
+    assert_int_equal(st.total, 0); /* as Twisted: the pool starts when the reactor runs */
+    assert_int_equal(st.queued, 1);
+    run(fx, body_defer_before_run);
+    assert_int_equal(fx->fired, 1);
+    assert_int_equal(fx->value, 3);
+}
+
+/* --- blocking_call_from_thread --------------------------------------------------------------- */
+
+static zt_result_t
+f_value(void *arg)
+{
+    fixture_t *fx = arg;
+    atomic_store(&fx->in_reactor, pthread_equal(pthread_self(), fx->reactor_thread) != 0);
+    return zt_ok_int(42);
+}
+
+static zt_result_t
+f_failure(void *arg)
+{
+    (void)arg;
+    return zt_err(zt_failure_new(&test_error, "f failed"));
+}
+
+static void
+fire_pending(void *arg)
+{
+    fixture_t *fx = arg;
+    zt_deferred_callback(fx->pending, zt_ok_int(9));
+}
+
+static void
+fail_pending(void *arg)
+{
+    fixture_t *fx = arg;
+    zt_deferred_errback(fx->pending, zt_failure_new(&test_error, "the Deferred failed"));
+}
+
+static zt_result_t
+f_deferred_fired_later(void *arg)
+{
+    fixture_t *fx = arg;
+    fx->pending = zt_deferred_new();
+    assert_int_equal(zt_reactor_call_later(fx->r, 0.001, fire_pending, fx, NULL), 0);
+    return zt_wait_for(zt_deferred_ref(fx->pending));
+}
+
+static zt_result_t
+f_deferred_failed_later(void *arg)
+{
+    fixture_t *fx = arg;
+    fx->pending = zt_deferred_new();
+    assert_int_equal(zt_reactor_call_later(fx->r, 0.001, fail_pending, fx, NULL), 0);
+    return zt_wait_for(zt_deferred_ref(fx->pending));
+}
+
+/* Never fires on its own. */
+static zt_result_t
+f_deferred_never(void *arg)
+{
+    fixture_t *fx = arg;
+    fx->pending = zt_deferred_new();
+    return zt_wait_for(zt_deferred_ref(fx->pending));
+}
+
+/* Never fires on its own, and asks the reactor to stop. */
+static zt_result_t
+f_deferred_never_then_stop(void *arg)
+{
+    fixture_t *fx = arg;
+    zt_reactor_stop(fx->r);
+    return f_deferred_never(fx);
+}
+
+static zt_maybe_fn *s_blocking_f; /* the function the worker below calls into the reactor */
+
+static zt_result_t
+work_blocking_call(void *arg)
+{
+    fixture_t *fx = arg;
+    fx->got = fx->timeout > 0
+                  ? zt_blocking_call_from_thread_timeout(fx->r, fx->timeout, s_blocking_f, fx)
+                  : zt_blocking_call_from_thread(fx->r, s_blocking_f, fx);
+    zt_reactor_call_from_thread(fx->r, stop, fx); /* fails harmlessly once shutting down */
+    return zt_ok_none();
+}
+
+static void
+body_blocking(fixture_t *fx)
+{
+    assert_int_equal(zt_call_in_thread(fx->r, work_blocking_call, fx), 0);
+}
+
+static void
+test_threads_blocking_call_from_thread_returns_value(void **state)
+{
+    fixture_t *fx = *state;
+    s_blocking_f = f_value;
+    run(fx, body_blocking);
+    assert_false(zt_is_err(fx->got));
+    assert_int_equal(zt_result_int(fx->got), 42);
+    assert_true(atomic_load(&fx->in_reactor));
+}
+
+static void
+test_threads_blocking_call_from_thread_waits_for_deferred_result(void **state)
+{
+    fixture_t *fx = *state;
+    s_blocking_f = f_deferred_fired_later;
+    run(fx, body_blocking);
+    assert_false(zt_is_err(fx->got));
+    assert_int_equal(zt_result_int(fx->got), 9);
+}
+
+static void
+test_threads_blocking_call_from_thread_returns_failure_of_f(void **state)
+{
+    fixture_t *fx = *state;
+    s_blocking_f = f_failure;
+    run(fx, body_blocking);
+    assert_true(zt_is_err(fx->got));
+    assert_ptr_equal(zt_failure_type(zt_result_failure(fx->got)), &test_error);
+}
+
+static void
+test_threads_blocking_call_from_thread_returns_failure_of_deferred(void **state)
+{
+    fixture_t *fx = *state;
+    s_blocking_f = f_deferred_failed_later;
+    run(fx, body_blocking);
+    assert_true(zt_is_err(fx->got));
+    assert_ptr_equal(zt_failure_type(zt_result_failure(fx->got)), &test_error);
+}
+
+static void
+test_threads_blocking_call_past_deadline_fails_with_etimedout(void **state)
+{
+    fixture_t *fx = *state;
+    s_blocking_f = f_deferred_never;
+    fx->timeout = 0.05;
+    run(fx, body_blocking);
+    assert_true(zt_is_err(fx->got));
+    assert_int_equal(zt_failure_code(zt_result_failure(fx->got)), ZT_ETIMEDOUT);
+    /* The Deferred was cancelled by the shutdown; the late result went nowhere. */
+    assert_true(zt_deferred_is_called(fx->pending));
+}
+
+static void
+test_threads_blocking_call_pending_at_shutdown_fails_with_eshutdown(void **state)
+{
+    fixture_t *fx = *state;
+    s_blocking_f = f_deferred_never_then_stop;
+    run(fx, body_blocking);
+    assert_true(zt_is_err(fx->got));
+    assert_int_equal(zt_failure_code(zt_result_failure(fx->got)), ZT_ESHUTDOWN);
+}
+
+static void
+body_blocking_on_reactor(fixture_t *fx)
+{
+    assert_non_null(zt_reactor_get_thread_pool(fx->r)); /* the thread API is in use here */
+    fx->got = zt_blocking_call_from_thread(fx->r, f_value, fx);
+    zt_reactor_stop(fx->r);
+}
+
+static void
+test_threads_blocking_call_on_reactor_thread_fails_at_once_with_edeadlk(void **state)
+{
+    fixture_t *fx = *state;
+    run(fx, body_blocking_on_reactor);
+    assert_true(zt_is_err(fx->got));
+    assert_int_equal(zt_failure_code(zt_result_failure(fx->got)), ZT_EDEADLK);
+    assert_false(atomic_load(&fx->in_reactor)); /* f never ran */
+}
+
+static void *
+other_thread_blocking_call(void *arg)
+{
+    fixture_t *fx = arg;
+    fx->got = zt_blocking_call_from_thread(fx->r, f_value, fx);
+    fx->rc[0] = zt_call_in_thread(fx->r, work_count, fx);
+    return NULL;
+}
+
+static void
+test_threads_calls_after_reactor_stopped_fail_with_eshutdown(void **state)
+{
+    fixture_t *fx = *state;
+    fx->body = NULL;
+    assert_int_equal(zt_reactor_stop(fx->r), 0); /* run shuts down right after startup */
+    assert_int_equal(zt_reactor_run(fx->r), 0);
+    pthread_t t;
+    assert_int_equal(pthread_create(&t, NULL, other_thread_blocking_call, fx), 0);
+    pthread_join(t, NULL);
+    assert_true(zt_is_err(fx->got));
+    assert_int_equal(zt_failure_code(zt_result_failure(fx->got)), ZT_ESHUTDOWN);
+    assert_int_equal(fx->rc[0], ZT_ESHUTDOWN);
+    assert_false(atomic_load(&fx->in_reactor));
+}
+
+/* --- the reactor's pool ---------------------------------------------------------------------- */
+
+static void
+body_suggest(fixture_t *fx)
+{
+    if (fx->arrived == 0) { /* first half: five blockers on a pool of five */
+        assert_int_equal(zt_reactor_suggest_thread_pool_size(fx->r, 5), 0);
+        fx->expected = 5;
+        for (int i = 0; i < 5; i++)
+            assert_int_equal(zt_call_in_thread(fx->r, work_arrive_and_block, fx), 0);
+        return;
+    }
+    /* second half: all five run at once */
+    zt_pool_stats_t st;
+    zt_pool_stats(zt_reactor_get_thread_pool(fx->r), &st);
+    fx->rc[0] = (int)st.total;
+    fx->rc[1] = (int)st.working;
+    gate_open(fx);
+    zt_reactor_stop(fx->r);
+}
+
+static void
+test_threads_suggest_thread_pool_size_lets_pool_grow_to_it(void **state)
+{
+    fixture_t *fx = *state;
+    run(fx, body_suggest);
+    assert_int_equal(fx->rc[0], 5);
+    assert_int_equal(fx->rc[1], 5);
+    assert_int_equal(atomic_load(&fx->ran), 5); /* finished during the shutdown */
+}
+
+static void
+body_stop_with_queue(fixture_t *fx)
+{
+    assert_int_equal(zt_reactor_suggest_thread_pool_size(fx->r, 2), 0);
+    for (int i = 0; i < 20; i++)
+        assert_int_equal(zt_call_in_thread(fx->r, work_count, fx), 0);
+    zt_reactor_stop(fx->r);
+}
+
+static void
+test_threads_reactor_pool_finishes_queued_work_during_shutdown(void **state)
+{
+    fixture_t *fx = *state;
+    run(fx, body_stop_with_queue);
+    assert_int_equal(atomic_load(&fx->ran), 20);
+    assert_int_equal(zt_call_in_thread(fx->r, work_count, fx), ZT_ESHUTDOWN);
+}
+
+static void *
+other_thread_overflows(void *arg)
+{
+    fixture_t *fx = arg;
+    fx->rc[0] = zt_call_in_thread(fx->r, work_count, fx);
+    fx->rc[1] = zt_call_in_thread(fx->r, work_count, fx);
+    return NULL;
+}
+
+static void
+body_overflow(fixture_t *fx)
+{
+    if (fx->arrived == 0) {
+        zt_pool_t *pool = zt_reactor_get_thread_pool(fx->r);
+        assert_int_equal(zt_pool_adjust_size(pool, 0, 1), 0);
+        zt_pool_set_max_queued(pool, 1);
+        fx->expected = 1;
+        assert_int_equal(zt_call_in_thread(fx->r, work_arrive_and_block, fx), 0);
+        return;
+    }
+    pthread_t t;
+    assert_int_equal(pthread_create(&t, NULL, other_thread_overflows, fx), 0);
+    pthread_join(t, NULL);
+    gate_open(fx);
+    zt_reactor_stop(fx->r);
+}
+
+static void
+test_threads_call_in_thread_from_another_thread_past_bound_returns_efull(void **state)
+{
+    fixture_t *fx = *state;
+    run(fx, body_overflow);
+    assert_int_equal(fx->rc[0], 0);
+    assert_int_equal(fx->rc[1], ZT_EFULL);
+    assert_int_equal(atomic_load(&fx->ran), 2); /* the blocker and the one accepted */
+}
+
+int
+main(void)
+{
+#define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
+    const struct CMUnitTest tests[] = {
+        T(test_threads_call_in_thread_runs_fn_on_a_worker),
+        T(test_threads_call_in_thread_from_another_thread_runs),
+        T(test_threads_calls_with_bad_arguments_return_einval),
+        T(test_threads_call_in_thread_with_callback_runs_on_result_in_worker),
+        T(test_threads_call_multiple_in_thread_runs_calls_in_order_on_one_thread),
+        T(test_threads_defer_to_thread_fires_with_result_on_reactor_thread),
+        T(test_threads_defer_to_thread_failure_reaches_errback),
+        T(test_threads_defer_to_thread_pool_uses_the_given_pool),
+        T(test_threads_work_queued_before_run_runs_once_running),
+        T(test_threads_blocking_call_from_thread_returns_value),
+        T(test_threads_blocking_call_from_thread_waits_for_deferred_result),
+        T(test_threads_blocking_call_from_thread_returns_failure_of_f),
+        T(test_threads_blocking_call_from_thread_returns_failure_of_deferred),
+        T(test_threads_blocking_call_past_deadline_fails_with_etimedout),
+        T(test_threads_blocking_call_pending_at_shutdown_fails_with_eshutdown),
+        T(test_threads_blocking_call_on_reactor_thread_fails_at_once_with_edeadlk),
+        T(test_threads_calls_after_reactor_stopped_fail_with_eshutdown),
+        T(test_threads_suggest_thread_pool_size_lets_pool_grow_to_it),
+        T(test_threads_reactor_pool_finishes_queued_work_during_shutdown),
+        T(test_threads_call_in_thread_from_another_thread_past_bound_returns_efull),
+    };
+#undef T
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
