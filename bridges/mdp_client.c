@@ -467,9 +467,11 @@ s_on_monitor(zt_reactor_t *reactor, void *socket, void *arg)
             self->stats.auth_rejected = false;
         } else if (kind == ZMQ_EVENT_DISCONNECTED) {
             self->stats.connected = false;
-        } else if (kind == ZMQ_EVENT_HANDSHAKE_FAILED_AUTH ||
-                   kind == ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL ||
+        } else if (kind == ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL ||
                    kind == ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL) {
+            /* A broken or interrupted handshake (a peer going away): ZeroMQ retries by itself. */
+            ZT_LOG_DEBUG("remote: handshake with %s failed (event %u)", self->endpoint, kind);
+        } else if (kind == ZMQ_EVENT_HANDSHAKE_FAILED_AUTH) {
             bool first = !self->stats.auth_rejected;
             self->stats.connected = false;
             self->stats.auth_rejected = true;

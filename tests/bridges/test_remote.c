@@ -1,0 +1,439 @@
+/*  tests/bridges/test_remote.c - zt_defer_to_remote against echo_worker processes on loopback:
+ * a worker killed or frozen mid-request, a broker restarted, timeouts, an unreachable broker,
+ * cancel, many requests in flight, CURVE keys of worker processes, and the argument checks. The
+ * broker runs in this process's reactor; the workers are real processes (examples/echo_worker).  */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include "bridges/mdp_harness.h"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <spawn.h>
+#include <stdio.h>
+#include <sys/wait.h>
+
+extern char **environ;
+
+#define HB_MS "50" /* the heartbeat interval of the tests, as echo_worker's --heartbeat-ms */
+#define HB 0.05    /* the same, in seconds, for the broker */
+
+typedef struct fixture {
+    zt_reactor_t *reactor; /* Owned */
+    zt_broker_t *broker;   /* Owned */
+    zt_remote_t *client;   /* Owned */
+    char endpoint[256];    /* where the broker listens */
+    pid_t pids[8];         /* worker processes; 0 when none or reaped */
+    int npids;             /* slots used */
+} fixture_t;
+
+static int
+setup(void **state)
+{
+    fixture_t *fx = calloc(1, sizeof *fx);
+    fx->reactor = zt_reactor_new();
+    fx->broker = zt_broker_new(fx->reactor);
+    zt_broker_set_heartbeat(fx->broker, HB, 3);
+    if (zt_broker_bind(fx->broker, "tcp://127.0.0.1:0") != 0)
+        return -1;
+    snprintf(fx->endpoint, sizeof fx->endpoint, "%s", zt_broker_endpoint(fx->broker));
+    fx->client = zt_remote_new(fx->reactor);
+    zt_remote_connect(fx->client, fx->endpoint);
+    *state = fx;
+    return 0;
+}
+
+static int
+teardown(void **state)
+{
+    fixture_t *fx = *state;
+    for (int i = 0; i < fx->npids; i++)
+        if (fx->pids[i] > 0) {
+            kill(fx->pids[i], SIGKILL);
+            waitpid(fx->pids[i], NULL, 0);
+        }
+    zt_remote_destroy(&fx->client);
+    zt_broker_destroy(&fx->broker);
+    zt_reactor_destroy(&fx->reactor);
+    free(fx);
+    return 0;
+}
+
+/* Start an echo_worker process; extra arguments end with NULL. Returns its slot. */
+static int
+spawn_worker(fixture_t *fx, const char *delay_ms, ...)
+{
+    char *argv[20] = {ZT_ECHO_WORKER,   "--broker", fx->endpoint, "--service",     "echo",
+                      "--heartbeat-ms", HB_MS,      "--delay-ms", (char *)delay_ms};
+    int argc = 9;
+    va_list ap;
+    va_start(ap, delay_ms);
+    for (char *a = va_arg(ap, char *); a && argc < 19; a = va_arg(ap, char *))
+        argv[argc++] = a;
+    va_end(ap);
+    argv[argc] = NULL;
+    posix_spawn_file_actions_t actions;
+    posix_spawn_file_actions_init(&actions);
+    posix_spawn_file_actions_addopen(&actions, 2, "/dev/null", O_WRONLY, 0);
+    pid_t pid = 0;
+    assert_int_equal(posix_spawn(&pid, ZT_ECHO_WORKER, &actions, NULL, argv, environ), 0);
+    posix_spawn_file_actions_destroy(&actions);
+    fx->pids[fx->npids] = pid;
+    return fx->npids++;
+}
+
+static void
+kill_worker(fixture_t *fx, int slot, int sig)
+{
+    kill(fx->pids[slot], sig);
+    if (sig == SIGKILL) {
+        waitpid(fx->pids[slot], NULL, 0);
+        fx->pids[slot] = 0;
+    }
+}
+
+/* Iterate until the broker has handed every queued request to a worker. */
+static bool
+run_until_dispatched(fixture_t *fx, uint64_t requests)
+{
+    double deadline = zt_time_now() + 5;
+    zt_broker_stats_t st;
+    zt_broker_stats(fx->broker, &st);
+    while ((st.requests < requests || st.queued > 0) && zt_time_now() < deadline) {
+        zt_reactor_iterate(fx->reactor, 0.01);
+        zt_broker_stats(fx->broker, &st);
+    }
+    return st.requests >= requests && st.queued == 0;
+}
+
+/* Bind a new broker on the fixture's endpoint: the old listener closes in ZeroMQ's I/O thread, so
+ * the port may still be taken for a moment; retry until a deadline. */
+static void
+rebind(fixture_t *fx)
+{
+    double deadline = zt_time_now() + 10;
+    int rc;
+    while ((rc = zt_broker_bind(fx->broker, fx->endpoint)) == ZT_EADDRINUSE &&
+           zt_time_now() < deadline)
+        zt_reactor_iterate(fx->reactor, 0.02);
+    assert_int_equal(rc, 0);
+}
+
+/* ------------------------------------------------------------------------------------------- */
+
+static void
+killed_mid_request(fixture_t *fx, bool safe, outcome_t *o)
+{
+    int slow = spawn_worker(fx, "60000", NULL); /* holds its request for a minute */
+    assert_true(run_until_workers(fx->reactor, fx->broker, 1, 10));
+    zt_remote_options_t opts = {.safe_to_retry = safe, .timeout = 10};
+    outcome_send(fx->reactor, fx->client, "echo", "precious", &opts, o);
+    assert_true(run_until_dispatched(fx, 1));
+    spawn_worker(fx, "0", NULL);
+    assert_true(run_until_workers(fx->reactor, fx->broker, 2, 10));
+    kill_worker(fx, slow, SIGKILL);
+    assert_true(run_until(fx->reactor, &o->done, 10));
+    assert_int_equal(o->fired, 1);
+}
+
+static void
+test_remote_worker_killed_mid_request_safe_request_completes_elsewhere(void **state)
+{
+    fixture_t *fx = *state;
+    outcome_t o = {0};
+    killed_mid_request(fx, true, &o);
+    assert_int_equal(o.code, 0);
+    assert_true(zt_frames_equal_str(o.reply, 0, "precious"));
+    zt_remote_stats_t rs;
+    zt_remote_stats(fx->client, &rs);
+    assert_int_equal(rs.retries, 1);
+    zt_broker_stats_t st;
+    zt_broker_stats(fx->broker, &st);
+    assert_int_equal(st.workers_lost, 1);
+    zt_frames_destroy(&o.reply);
+}
+
+static void
+test_remote_worker_killed_mid_request_unsafe_request_fails_worker_lost(void **state)
+{
+    fixture_t *fx = *state;
+    outcome_t o = {0};
+    killed_mid_request(fx, false, &o);
+    assert_int_equal(o.code, ZT_ECONNLOST);
+    assert_non_null(strstr(o.message, "worker lost"));
+    zt_remote_stats_t rs;
+    zt_remote_stats(fx->client, &rs);
+    assert_int_equal(rs.retries, 0);
+    assert_int_equal(rs.failures, 1);
+}
+
+static void
+test_remote_frozen_worker_expires_by_heartbeat(void **state)
+{
+    fixture_t *fx = *state;
+    int w = spawn_worker(fx, "0", NULL);
+    assert_true(run_until_workers(fx->reactor, fx->broker, 1, 10));
+    kill_worker(fx, w, SIGSTOP); /* alive, connected, silent */
+    assert_true(run_until_workers(fx->reactor, fx->broker, 0, 10));
+    zt_broker_stats_t st;
+    zt_broker_stats(fx->broker, &st);
+    assert_int_equal(st.expiries, 1);
+    kill_worker(fx, w, SIGCONT); /* it hears DISCONNECT or times out, reconnects, serves */
+    assert_true(run_until_workers(fx->reactor, fx->broker, 1, 10));
+    outcome_t o = {0};
+    outcome_send(fx->reactor, fx->client, "echo", "back", NULL, &o);
+    assert_true(run_until(fx->reactor, &o.done, 10));
+    assert_int_equal(o.code, 0);
+    zt_frames_destroy(&o.reply);
+}
+
+static void
+test_remote_broker_restarted_worker_reconnects_and_serves(void **state)
+{
+    fixture_t *fx = *state;
+    spawn_worker(fx, "0", NULL);
+    assert_true(run_until_workers(fx->reactor, fx->broker, 1, 10));
+    outcome_t before = {0};
+    outcome_send(fx->reactor, fx->client, "echo", "before", NULL, &before);
+    assert_true(run_until(fx->reactor, &before.done, 10));
+    assert_int_equal(before.code, 0);
+    zt_broker_destroy(&fx->broker);
+    fx->broker = zt_broker_new(fx->reactor);
+    zt_broker_set_heartbeat(fx->broker, HB, 3);
+    rebind(fx);
+    assert_true(run_until_workers(fx->reactor, fx->broker, 1, 10));
+    outcome_t after = {0};
+    outcome_send(fx->reactor, fx->client, "echo", "after", NULL, &after);
+    assert_true(run_until(fx->reactor, &after.done, 10));
+    assert_int_equal(after.code, 0);
+    assert_true(zt_frames_equal_str(after.reply, 0, "after"));
+    zt_frames_destroy(&before.reply);
+    zt_frames_destroy(&after.reply);
+}
+
+static void
+test_remote_slow_worker_request_times_out_and_late_reply_dropped(void **state)
+{
+    fixture_t *fx = *state;
+    spawn_worker(fx, "300", NULL);
+    assert_true(run_until_workers(fx->reactor, fx->broker, 1, 10));
+    outcome_t o = {0};
+    zt_remote_options_t opts = {.timeout = 0.05};
+    outcome_send(fx->reactor, fx->client, "echo", "slow", &opts, &o);
+    assert_true(run_until(fx->reactor, &o.done, 10));
+    assert_int_equal(o.code, ZT_ETIMEDOUT);
+    assert_non_null(strstr(o.message, "no reply"));
+    zt_remote_stats_t rs = {0};
+    double deadline = zt_time_now() + 10;
+    while (rs.late == 0 && zt_time_now() < deadline) {
+        zt_reactor_iterate(fx->reactor, 0.02);
+        zt_remote_stats(fx->client, &rs);
+    }
+    assert_int_equal(rs.late, 1);
+    assert_int_equal(rs.timeouts, 1);
+    assert_int_equal(o.fired, 1);
+}
+
+static void
+test_remote_unreachable_broker_fails_unreachable(void **state)
+{
+    fixture_t *fx = *state;
+    /* Port 1 (tcpmux) has no listener on a loopback interface. */
+    zt_remote_t *lost = zt_remote_new(fx->reactor);
+    assert_int_equal(zt_remote_connect(lost, "tcp://127.0.0.1:1"), 0);
+    outcome_t o = {0};
+    zt_remote_options_t opts = {.timeout = 0.2};
+    outcome_send(fx->reactor, lost, "echo", "anyone?", &opts, &o);
+    assert_true(run_until(fx->reactor, &o.done, 10));
+    assert_int_equal(o.code, ZT_EUNREACHABLE);
+    assert_non_null(strstr(o.message, "unreachable"));
+    zt_remote_destroy(&lost);
+}
+
+static void
+test_remote_cancel_fails_cancelled_once(void **state)
+{
+    fixture_t *fx = *state;
+    spawn_worker(fx, "100", NULL);
+    assert_true(run_until_workers(fx->reactor, fx->broker, 1, 10));
+    outcome_t o = {0};
+    zt_frames_t *req = zt_frames_new();
+    zt_frames_add_str(req, "never mind");
+    zt_deferred_t *d = zt_defer_to_remote(fx->reactor, fx->client, "echo", &req, NULL);
+    zt_deferred_add_both(d, outcome_record, &o);
+    zt_deferred_cancel(d);
+    zt_deferred_unref(&d);
+    assert_true(o.done);
+    assert_int_equal(o.code, ZT_ECANCELLED);
+    zt_remote_stats_t rs = {0};
+    double deadline = zt_time_now() + 10;
+    while (rs.late == 0 && zt_time_now() < deadline) {
+        zt_reactor_iterate(fx->reactor, 0.02);
+        zt_remote_stats(fx->client, &rs);
+    }
+    assert_int_equal(rs.late, 1); /* the reply came and found nobody */
+    assert_int_equal(rs.in_flight, 0);
+    assert_int_equal(o.fired, 1);
+}
+
+static void
+test_remote_many_in_flight_each_gets_its_own_reply(void **state)
+{
+    fixture_t *fx = *state;
+    spawn_worker(fx, "0", "--threads", "2", NULL);
+    spawn_worker(fx, "0", "--threads", "2", NULL);
+    assert_true(run_until_workers(fx->reactor, fx->broker, 4, 10));
+    enum { N = 200 };
+    outcome_t *o = calloc(N, sizeof *o);
+    for (int i = 0; i < N; i++) {
+        char body[32];
+        snprintf(body, sizeof body, "request %d", i);
+        assert_int_equal(outcome_send(fx->reactor, fx->client, "echo", body, NULL, &o[i]), 0);
+    }
+    assert_true(run_until(fx->reactor, &o[N - 1].done, 10));
+    for (int i = 0; i < N; i++) {
+        assert_true(run_until(fx->reactor, &o[i].done, 10));
+        char body[32];
+        snprintf(body, sizeof body, "request %d", i);
+        assert_int_equal(o[i].code, 0);
+        assert_int_equal(o[i].fired, 1);
+        assert_true(zt_frames_equal_str(o[i].reply, 0, body));
+        zt_frames_destroy(&o[i].reply);
+    }
+    free(o);
+}
+
+static void
+test_remote_destroy_fails_pending_requests_cancelled(void **state)
+{
+    fixture_t *fx = *state;
+    outcome_t o = {0};
+    spawn_worker(fx, "60000", NULL);
+    assert_true(run_until_workers(fx->reactor, fx->broker, 1, 10));
+    outcome_send(fx->reactor, fx->client, "echo", "pending", NULL, &o);
+    assert_false(o.done);
+    zt_remote_destroy(&fx->client);
+    assert_null(fx->client);
+    assert_true(o.done);
+    assert_int_equal(o.code, ZT_ECANCELLED);
+    assert_non_null(strstr(o.message, "destroyed"));
+}
+
+static void
+test_remote_invalid_arguments_refused(void **state)
+{
+    fixture_t *fx = *state;
+    zt_frames_t *req = zt_frames_new();
+    assert_null(zt_defer_to_remote(fx->reactor, fx->client, NULL, &req, NULL));
+    assert_null(zt_defer_to_remote(fx->reactor, fx->client, "", &req, NULL));
+    char longname[300];
+    memset(longname, 'x', sizeof longname - 1);
+    longname[sizeof longname - 1] = '\0';
+    assert_null(zt_defer_to_remote(fx->reactor, fx->client, longname, &req, NULL));
+    assert_non_null(req); /* refused: still the caller's */
+    zt_remote_t *unconnected = zt_remote_new(fx->reactor);
+    assert_null(zt_defer_to_remote(fx->reactor, unconnected, "echo", &req, NULL));
+    assert_int_equal(zt_remote_set_curve(unconnected, "bad", "bad", "bad"), ZT_EINVAL);
+    assert_int_equal(zt_remote_connect(unconnected, NULL), ZT_EINVAL);
+    assert_int_equal(zt_remote_connect(unconnected, "nonsense://"), ZT_EINVAL);
+    zt_remote_destroy(&unconnected);
+    assert_int_equal(zt_remote_connect(fx->client, fx->endpoint), ZT_ESTATE);
+    /* Frames: copies, bounds and edge cases. */
+    assert_int_equal(zt_frames_add(req, NULL, 3), ZT_EINVAL);
+    assert_int_equal(zt_frames_add(req, NULL, 0), 0);
+    assert_int_equal(zt_frames_count(req), 1);
+    assert_int_equal(zt_frames_size(req, 0), 0);
+    assert_non_null(zt_frames_data(req, 0));
+    assert_null(zt_frames_data(req, 1));
+    assert_int_equal(zt_frames_size(req, 1), 0);
+    assert_false(zt_frames_equal_str(req, 1, ""));
+    zt_frames_destroy(&req);
+    assert_null(req);
+    zt_frames_destroy(&req);
+    assert_null(zt_mdp_worker_new(fx->endpoint, "mmi.service", echo_handler, NULL));
+    assert_null(zt_mdp_worker_new(fx->endpoint, "echo", NULL, NULL));
+    assert_null(zt_mdp_worker_new(NULL, "echo", echo_handler, NULL));
+    zt_mdp_worker_t *w = zt_mdp_worker_new(fx->endpoint, "echo", echo_handler, NULL);
+    assert_int_equal(zt_mdp_worker_set_heartbeat(w, 0, 3), ZT_EINVAL);
+    assert_int_equal(zt_mdp_worker_set_reconnect(w, 1, 0.5), ZT_EINVAL);
+    assert_int_equal(zt_mdp_worker_set_curve(w, "a", "b", "c"), ZT_EINVAL);
+    assert_int_equal(zt_mdp_worker_stop(w), 0); /* before run: run returns at once */
+    assert_int_equal(zt_mdp_worker_run(w), 0);
+    zt_mdp_worker_destroy(&w);
+}
+
+static void
+test_remote_curve_worker_processes_listed_key_serves_other_refused(void **state)
+{
+    fixture_t *fx = *state;
+    char server_pub[41], server_sec[41], worker_pub[41], worker_sec[41], rogue_pub[41],
+        rogue_sec[41], client_pub[41], client_sec[41];
+    zt_broker_curve_keypair(server_pub, server_sec);
+    zt_broker_curve_keypair(worker_pub, worker_sec);
+    zt_broker_curve_keypair(rogue_pub, rogue_sec);
+    zt_broker_curve_keypair(client_pub, client_sec);
+    zt_remote_destroy(&fx->client);
+    zt_broker_destroy(&fx->broker);
+    fx->broker = zt_broker_new(fx->reactor);
+    zt_broker_set_heartbeat(fx->broker, HB, 3);
+    zt_broker_set_curve(fx->broker, server_sec);
+    zt_broker_allow_key(fx->broker, worker_pub);
+    zt_broker_allow_key(fx->broker, client_pub);
+    rebind(fx);
+    spawn_worker(fx, "0", "--curve", server_pub, rogue_pub, rogue_sec, NULL);
+    zt_broker_stats_t st = {0};
+    double deadline = zt_time_now() + 10;
+    while (st.auth_rejected == 0 && zt_time_now() < deadline) {
+        zt_reactor_iterate(fx->reactor, 0.02);
+        zt_broker_stats(fx->broker, &st);
+    }
+    assert_true(st.auth_rejected >= 1);
+    assert_int_equal(st.workers, 0);
+    spawn_worker(fx, "0", "--curve", server_pub, worker_pub, worker_sec, NULL);
+    assert_true(run_until_workers(fx->reactor, fx->broker, 1, 10));
+    fx->client = zt_remote_new(fx->reactor);
+    zt_remote_set_curve(fx->client, server_pub, client_pub, client_sec);
+    zt_remote_connect(fx->client, fx->endpoint);
+    outcome_t o = {0};
+    outcome_send(fx->reactor, fx->client, "echo", "sealed", NULL, &o);
+    assert_true(run_until(fx->reactor, &o.done, 10));
+    assert_int_equal(o.code, 0);
+    assert_true(zt_frames_equal_str(o.reply, 0, "sealed"));
+    zt_broker_stats(fx->broker, &st);
+    assert_int_equal(st.workers, 1); /* the rogue never got in */
+    zt_frames_destroy(&o.reply);
+}
+
+int
+main(void)
+{
+    signal(SIGPIPE, SIG_IGN);
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(
+            test_remote_worker_killed_mid_request_safe_request_completes_elsewhere, setup,
+            teardown),
+        cmocka_unit_test_setup_teardown(
+            test_remote_worker_killed_mid_request_unsafe_request_fails_worker_lost, setup,
+            teardown),
+        cmocka_unit_test_setup_teardown(test_remote_frozen_worker_expires_by_heartbeat, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_remote_broker_restarted_worker_reconnects_and_serves,
+                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(
+            test_remote_slow_worker_request_times_out_and_late_reply_dropped, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_remote_unreachable_broker_fails_unreachable, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_remote_cancel_fails_cancelled_once, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_remote_many_in_flight_each_gets_its_own_reply, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_remote_destroy_fails_pending_requests_cancelled, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_remote_invalid_arguments_refused, setup, teardown),
+        cmocka_unit_test_setup_teardown(
+            test_remote_curve_worker_processes_listed_key_serves_other_refused, setup, teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
