@@ -79,6 +79,7 @@ s_find_locked(zt_reactor_t *r)
 
 static void s_finish(s_blocking_t *req, zt_result_t result, bool drop_ref);
 static void s_unlink_pending(s_record_t *rec, s_blocking_t *req);
+static void s_blocking_unref(s_blocking_t *req);
 
 /* The "during shutdown" trigger: forget the reactor, wake its waiters, stop its pool. */
 static zt_result_t
@@ -104,6 +105,9 @@ s_on_shutdown(void *arg)
     /* Blocking calls whose Deferred is pending: cancel it; their requests are done already. */
     while (rec->pending) {
         s_blocking_t *req = rec->pending;
+        pthread_mutex_lock(&req->lock);
+        req->refs++; /* the cancel below may drop the reactor side's reference */
+        pthread_mutex_unlock(&req->lock);
         zt_deferred_t *d = zt_deferred_ref(req->d);
         zt_deferred_cancel(d);
         if (req->linked) { /* the cancel did not fire it: let go of it */
@@ -111,6 +115,7 @@ s_on_shutdown(void *arg)
             zt_deferred_unref(&req->d);
             s_finish(req, zt_ok_none(), true);
         }
+        s_blocking_unref(req);
         zt_deferred_unref(&d);
     }
     if (rec->pool) {
