@@ -100,6 +100,7 @@ struct zt_reactor {
     void *mailbox;              /* Owned: the PULL socket other threads' PUSH sockets feed */
     char endpoint[64];          /* the mailbox's inproc endpoint */
     void *zmq_ctx;              /* Borrowed: the shared context (one reference held) */
+    atomic_uint_fast64_t tsan_sync; /* under TSan: released by senders, acquired by the reactor */
     /* --- reactor thread only --- */
     zt__call_queue_t local;     /* calls from the reactor thread for the next pass */
     zt__call_queue_t local_run; /* the batch of local calls the current pass runs */
@@ -128,6 +129,17 @@ struct zt_reactor {
     size_t nnames;             /* named callbacks */
     zt_reactor_stats_t stats;  /* counters (timers_pending and registrations computed on read) */
 };
+
+/* ThreadSanitizer cannot see the ordering libzmq's lock-free pipes give a message's sender and
+ * receiver (libzmq is not instrumented), so under TSan the mailbox adds an atomic release/acquire
+ * pair that states it (see mailbox.c). Other builds rely on libzmq's own barriers. */
+#if defined(__SANITIZE_THREAD__)
+#define ZT__TSAN 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define ZT__TSAN 1
+#endif
+#endif
 
 /* A small integer naming the calling thread, unique in the process; any thread. */
 uint64_t zt__thread_id(void);
