@@ -1,0 +1,578 @@
+/*  tests/runtime/test_reactor.c - the reactor's lifecycle, I/O registrations, signals, counters and
+ * slow-callback watchdog, after Twisted's ReactorBase tests (test_core.py, test_base.py)  */
+#include <ztwist.h>
+
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/time.h>
+#include <unistd.h>
+#include <zmq.h>
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <cmocka.h>
+
+typedef struct {
+    zt_reactor_t *reactor;   /* the reactor under test */
+    int fds[2];              /* a pipe: [0] read end, [1] write end */
+    int calls;               /* callbacks counted by the tests */
+    int other_calls;         /* a second counter */
+    int warnings;            /* warnings logged */
+    char last_warning[1024]; /* the last warning */
+    bool shutdown_ran;       /* a shutdown trigger ran */
+} fixture_t;
+
+static void
+s_log(zt_log_level_t level, const char *file, int line, const char *func, const char *message,
+      void *arg)
+{
+    (void)file, (void)line, (void)func;
+    fixture_t *fx = arg;
+    if (level == ZT_LOG_WARNING) {
+        fx->warnings++;
+        snprintf(fx->last_warning, sizeof fx->last_warning, "%s", message);
+    }
+}
+
+static int
+setup(void **state)
+{
+    fixture_t *fx = calloc(1, sizeof *fx);
+    zt_log_set_handler(s_log, fx);
+    fx->reactor = zt_reactor_new();
+    assert_non_null(fx->reactor);
+    assert_int_equal(pipe(fx->fds), 0);
+    *state = fx;
+    return 0;
+}
+
+static int
+teardown(void **state)
+{
+    fixture_t *fx = *state;
+    zt_reactor_destroy(&fx->reactor);
+    zt_log_set_handler(NULL, NULL);
+    close(fx->fds[0]);
+    close(fx->fds[1]);
+    free(fx);
+    return 0;
+}
+
+static void
+s_stop(void *arg)
+{
+    fixture_t *fx = arg;
+    fx->calls++;
+    assert_int_equal(zt_reactor_stop(fx->reactor), 0);
+}
+
+/* --- lifecycle ---------------------------------------------------------------------------- */
+
+static void
+test_reactor_destroy_accepts_null(void **state)
+{
+    (void)state;
+    zt_reactor_t *r = NULL;
+    zt_reactor_destroy(&r);
+    zt_reactor_destroy(NULL);
+    r = zt_reactor_new();
+    assert_non_null(r);
+    zt_reactor_destroy(&r);
+    assert_null(r);
+}
+
+static void
+test_reactor_run_returns_after_stop_from_callback(void **state)
+{
+    fixture_t *fx = *state;
+    assert_false(zt_reactor_is_running(fx->reactor));
+    assert_int_equal(zt_reactor_call_when_running(fx->reactor, s_stop, fx, NULL), 0);
+    assert_int_equal(zt_reactor_run(fx->reactor), 0);
+    assert_int_equal(fx->calls, 1);
+    assert_false(zt_reactor_is_running(fx->reactor));
+}
+
+static void
+test_reactor_run_after_stop_returns_estate(void **state)
+{
+    /* Twisted's test_runAfterStop: a reactor is not restartable. */
+    fixture_t *fx = *state;
+    assert_int_equal(zt_reactor_call_when_running(fx->reactor, s_stop, fx, NULL), 0);
+    assert_int_equal(zt_reactor_run(fx->reactor), 0);
+    assert_int_equal(zt_reactor_run(fx->reactor), ZT_ESTATE);
+    assert_int_equal(zt_reactor_stop(fx->reactor), ZT_ESHUTDOWN);
+}
+
+static void
+s_stop_twice(void *arg)
+{
+    fixture_t *fx = arg;
+    assert_int_equal(zt_reactor_stop(fx->reactor), 0);
+    /* Twisted's test_stopWhenAlreadyStopped. */
+    assert_int_equal(zt_reactor_stop(fx->reactor), ZT_ESTATE);
+    fx->calls++;
+}
+
+static void
+test_reactor_second_stop_returns_estate(void **state)
+{
+    fixture_t *fx = *state;
+    assert_int_equal(zt_reactor_call_when_running(fx->reactor, s_stop_twice, fx, NULL), 0);
+    assert_int_equal(zt_reactor_run(fx->reactor), 0);
+    assert_int_equal(fx->calls, 1);
+}
+
+static zt_result_t
+s_shutdown_trigger(void *arg)
+{
+    fixture_t *fx = arg;
+    fx->shutdown_ran = true;
+    return zt_ok_none();
+}
+
+static void
+test_reactor_stop_before_run_shuts_down_after_startup(void **state)
+{
+    fixture_t *fx = *state;
+    assert_int_equal(zt_reactor_add_system_event_trigger(fx->reactor, ZT_PHASE_BEFORE, "shutdown",
+                                                         s_shutdown_trigger, fx, NULL),
+                     0);
+    assert_int_equal(zt_reactor_stop(fx->reactor), 0);
+    assert_int_equal(zt_reactor_run(fx->reactor), 0);
+    assert_true(fx->shutdown_ran);
+}
+
+static void
+test_reactor_timer_wakes_a_running_reactor(void **state)
+{
+    fixture_t *fx = *state;
+    assert_int_equal(zt_reactor_call_later(fx->reactor, 0.001, s_stop, fx, NULL), 0);
+    assert_int_equal(zt_reactor_run(fx->reactor), 0);
+    assert_int_equal(fx->calls, 1);
+}
+
+static void
+s_count(void *arg)
+{
+    (*(int *)arg)++;
+}
+
+static void
+test_reactor_iterate_zero_returns_with_a_far_timer_pending(void **state)
+{
+    /* Twisted's test_iterate: iterate(0) does not block. */
+    fixture_t *fx = *state;
+    zt_delayed_call_t *c = NULL;
+    assert_int_equal(zt_reactor_call_later(fx->reactor, 1000, s_count, &fx->calls, &c), 0);
+    assert_int_equal(zt_reactor_iterate(fx->reactor, 0), 0);
+    assert_int_equal(fx->calls, 0);
+    assert_int_equal(zt_delayed_call_cancel(c), 0);
+    zt_delayed_call_release(&c);
+}
+
+static double
+s_cpu_seconds(void)
+{
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    return (double)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
+           (double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
+}
+
+static void
+test_reactor_idle_iterate_sleeps_in_the_kernel(void **state)
+{
+    /* Not a timing race: a busy-waiting loop would burn about as much CPU as wall time. */
+    fixture_t *fx = *state;
+    double cpu0 = s_cpu_seconds();
+    double wall0 = zt_time_now();
+    assert_int_equal(zt_reactor_iterate(fx->reactor, 0.2), 0);
+    double wall = zt_time_now() - wall0;
+    double cpu = s_cpu_seconds() - cpu0;
+    assert_true(wall >= 0.19);
+    assert_true(cpu < wall / 4);
+}
+
+static void
+test_reactor_seconds_follows_the_monotonic_clock(void **state)
+{
+    fixture_t *fx = *state;
+    double before = zt_time_now();
+    double now = zt_reactor_seconds(fx->reactor);
+    assert_true(now >= before);
+    assert_true(now <= zt_time_now());
+    const zt_clock_t *clock = zt_reactor_clock(fx->reactor);
+    assert_true(zt_clock_seconds(clock) >= now);
+}
+
+/* --- I/O registrations ------------------------------------------------------------------ */
+
+static void
+s_on_readable(zt_reactor_t *r, int fd, void *arg)
+{
+    fixture_t *fx = arg;
+    assert_ptr_equal(r, fx->reactor);
+    char buf[16];
+    assert_true(read(fd, buf, sizeof buf) > 0);
+    fx->calls++;
+}
+
+static void
+test_reactor_reader_called_when_readable(void **state)
+{
+    fixture_t *fx = *state;
+    assert_int_equal(zt_reactor_add_reader(fx->reactor, fx->fds[0], s_on_readable, fx), 0);
+    assert_int_equal(zt_reactor_iterate(fx->reactor, 0), 0);
+    assert_int_equal(fx->calls, 0);
+    assert_int_equal(write(fx->fds[1], "x", 1), 1);
+    assert_int_equal(zt_reactor_iterate(fx->reactor, -1), 0);
+    assert_int_equal(fx->calls, 1);
+    assert_int_equal(zt_reactor_remove_reader(fx->reactor, fx->fds[0]), 0);
+}
+
+static void
+s_read_once(zt_reactor_t *r, int fd, void *arg)
+{
+    fixture_t *fx = arg;
+    (void)r;
+    fx->calls++;
+    assert_int_equal(zt_reactor_remove_reader(fx->reactor, fd), 0); /* leaves the data unread */
+}
+
+static void
+test_reactor_reader_removed_in_own_callback_is_not_called_again(void **state)
+{
+    fixture_t *fx = *state;
+    assert_int_equal(zt_reactor_add_reader(fx->reactor, fx->fds[0], s_read_once, fx), 0);
+    assert_int_equal(write(fx->fds[1], "x", 1), 1);
+    assert_int_equal(zt_reactor_iterate(fx->reactor, -1), 0);
+    assert_int_equal(zt_reactor_iterate(fx->reactor, 0), 0);
+    assert_int_equal(fx->calls, 1);
+    assert_int_equal(zt_reactor_remove_reader(fx->reactor, fx->fds[0]), ZT_ENOTFOUND);
+}
+
+static void
+s_remove_writer(zt_reactor_t *r, int fd, void *arg)
+{
+    fixture_t *fx = arg;
+    (void)r, (void)fd;
+    fx->calls++;
+    assert_int_equal(zt_reactor_remove_writer(fx->reactor, fx->fds[1]), 0);
+}
+
+static void
+s_on_writable(zt_reactor_t *r, int fd, void *arg)
+{
+    fixture_t *fx = arg;
+    (void)r, (void)fd;
+    fx->other_calls++;
+}
+
+static void
+test_reactor_callback_removing_another_registration_skips_it_in_same_pass(void **state)
+{
+    fixture_t *fx = *state;
+    assert_int_equal(write(fx->fds[1], "x", 1), 1); /* both ready in the same pass */
+    assert_int_equal(zt_reactor_add_reader(fx->reactor, fx->fds[0], s_remove_writer, fx), 0);
+    assert_int_equal(zt_reactor_add_writer(fx->reactor, fx->fds[1], s_on_writable, fx), 0);
+    assert_int_equal(zt_reactor_iterate(fx->reactor, -1), 0);
+    assert_int_equal(fx->calls, 1);
+    assert_int_equal(fx->other_calls, 0);
+    assert_int_equal(zt_reactor_remove_reader(fx->reactor, fx->fds[0]), 0);
+}
+
+static void
+test_reactor_writer_called_when_writable(void **state)
+{
+    fixture_t *fx = *state;
+    assert_int_equal(zt_reactor_add_writer(fx->reactor, fx->fds[1], s_on_writable, fx), 0);
+    assert_int_equal(zt_reactor_iterate(fx->reactor, -1), 0);
+    assert_int_equal(fx->other_calls, 1);
+    assert_int_equal(zt_reactor_remove_writer(fx->reactor, fx->fds[1]), 0);
+    assert_int_equal(zt_reactor_iterate(fx->reactor, 0), 0);
+    assert_int_equal(fx->other_calls, 1);
+}
+
+static void
+s_add_reader_later(zt_reactor_t *r, int fd, void *arg)
+{
+    fixture_t *fx = arg;
+    (void)fd;
+    fx->other_calls++;
+    assert_int_equal(zt_reactor_remove_writer(r, fx->fds[1]), 0);
+    assert_int_equal(zt_reactor_add_reader(r, fx->fds[0], s_on_readable, fx), 0);
+}
+
+static void
+test_reactor_registration_added_in_callback_is_polled_next_pass(void **state)
+{
+    fixture_t *fx = *state;
+    assert_int_equal(write(fx->fds[1], "x", 1), 1);
+    assert_int_equal(zt_reactor_add_writer(fx->reactor, fx->fds[1], s_add_reader_later, fx), 0);
+    assert_int_equal(zt_reactor_iterate(fx->reactor, -1), 0);
+    assert_int_equal(fx->other_calls, 1);
+    assert_int_equal(fx->calls, 0);
+    assert_int_equal(zt_reactor_iterate(fx->reactor, -1), 0);
+    assert_int_equal(fx->calls, 1);
+    assert_int_equal(zt_reactor_remove_reader(fx->reactor, fx->fds[0]), 0);
+}
+
+static void
+s_on_hangup(zt_reactor_t *r, int fd, void *arg)
+{
+    fixture_t *fx = arg;
+    char buf[4];
+    fx->calls++;
+    assert_int_equal(read(fd, buf, sizeof buf), 0); /* end of file */
+    assert_int_equal(zt_reactor_remove_reader(r, fd), 0);
+}
+
+static void
+test_reactor_reader_is_told_of_hangup(void **state)
+{
+    fixture_t *fx = *state;
+    assert_int_equal(zt_reactor_add_reader(fx->reactor, fx->fds[0], s_on_hangup, fx), 0);
+    close(fx->fds[1]);
+    fx->fds[1] = open("/dev/null", 0); /* keep teardown's close valid */
+    assert_int_equal(zt_reactor_iterate(fx->reactor, -1), 0);
+    assert_int_equal(fx->calls, 1);
+}
+
+static void
+test_reactor_registration_errors(void **state)
+{
+    fixture_t *fx = *state;
+    assert_int_equal(zt_reactor_add_reader(fx->reactor, -1, s_on_readable, fx), ZT_EINVAL);
+    assert_int_equal(zt_reactor_add_reader(fx->reactor, fx->fds[0], NULL, fx), ZT_EINVAL);
+    assert_int_equal(zt_reactor_add_writer(fx->reactor, -1, s_on_writable, fx), ZT_EINVAL);
+    assert_int_equal(zt_reactor_add_reader(fx->reactor, fx->fds[0], s_on_readable, fx), 0);
+    assert_int_equal(zt_reactor_add_reader(fx->reactor, fx->fds[0], s_on_readable, fx),
+                     ZT_EALREADY);
+    assert_int_equal(zt_reactor_remove_writer(fx->reactor, fx->fds[0]), ZT_ENOTFOUND);
+    assert_int_equal(zt_reactor_remove_reader(fx->reactor, fx->fds[1]), ZT_ENOTFOUND);
+    assert_int_equal(zt_reactor_remove_reader(fx->reactor, fx->fds[0]), 0);
+    assert_int_equal(zt_reactor_add_socket(fx->reactor, NULL, NULL, NULL), ZT_EINVAL);
+    int dummy = 0;
+    assert_int_equal(zt_reactor_remove_socket(fx->reactor, &dummy), ZT_ENOTFOUND);
+}
+
+static void
+s_on_message(zt_reactor_t *r, void *socket, void *arg)
+{
+    fixture_t *fx = arg;
+    (void)r;
+    char buf[16];
+    while (zmq_recv(socket, buf, sizeof buf, ZMQ_DONTWAIT) >= 0)
+        fx->calls++;
+}
+
+static void
+test_reactor_socket_called_when_a_message_arrives(void **state)
+{
+    fixture_t *fx = *state;
+    void *ctx = zmq_ctx_new();
+    void *rx = zmq_socket(ctx, ZMQ_PAIR), *tx = zmq_socket(ctx, ZMQ_PAIR);
+    assert_int_equal(zmq_bind(rx, "inproc://test-reactor-socket"), 0);
+    assert_int_equal(zmq_connect(tx, "inproc://test-reactor-socket"), 0);
+    assert_int_equal(zt_reactor_add_socket(fx->reactor, rx, s_on_message, fx), 0);
+    assert_int_equal(zt_reactor_add_socket(fx->reactor, rx, s_on_message, fx), ZT_EALREADY);
+    assert_int_equal(zt_reactor_iterate(fx->reactor, 0), 0);
+    assert_int_equal(fx->calls, 0);
+    assert_int_equal(zmq_send(tx, "hi", 2, 0), 2);
+    assert_int_equal(zmq_send(tx, "yo", 2, 0), 2);
+    while (fx->calls < 2)
+        assert_int_equal(zt_reactor_iterate(fx->reactor, -1), 0);
+    zt_reactor_stats_t stats;
+    zt_reactor_stats(fx->reactor, &stats);
+    assert_int_equal(stats.registrations, 1);
+    assert_int_equal(zt_reactor_remove_socket(fx->reactor, rx), 0);
+    assert_int_equal(zmq_send(tx, "no", 2, 0), 2);
+    assert_int_equal(zt_reactor_iterate(fx->reactor, 0), 0);
+    assert_int_equal(fx->calls, 2);
+    int linger = 0;
+    zmq_setsockopt(tx, ZMQ_LINGER, &linger, sizeof linger);
+    zmq_setsockopt(rx, ZMQ_LINGER, &linger, sizeof linger);
+    zmq_close(tx);
+    zmq_close(rx);
+    zmq_ctx_term(ctx);
+}
+
+/* --- signals ---------------------------------------------------------------------------- */
+
+static bool
+s_is_default(int sig)
+{
+    struct sigaction sa;
+    sigaction(sig, NULL, &sa);
+    return sa.sa_handler == SIG_DFL;
+}
+
+static void
+test_reactor_installs_no_signal_handler_by_default(void **state)
+{
+    fixture_t *fx = *state;
+    assert_true(s_is_default(SIGINT));
+    assert_true(s_is_default(SIGTERM));
+    assert_int_equal(zt_reactor_call_when_running(fx->reactor, s_stop, fx, NULL), 0);
+    assert_int_equal(zt_reactor_run(fx->reactor), 0);
+    assert_true(s_is_default(SIGINT));
+    assert_true(s_is_default(SIGTERM));
+}
+
+static void
+s_raise_sigterm(void *arg)
+{
+    (void)arg;
+    raise(SIGTERM);
+}
+
+static void
+test_reactor_handle_signals_sigterm_stops_gracefully(void **state)
+{
+    fixture_t *fx = *state;
+    assert_int_equal(zt_reactor_handle_signals(fx->reactor), 0);
+    assert_false(s_is_default(SIGTERM));
+    assert_false(s_is_default(SIGINT));
+    assert_int_equal(zt_reactor_add_system_event_trigger(fx->reactor, ZT_PHASE_BEFORE, "shutdown",
+                                                         s_shutdown_trigger, fx, NULL),
+                     0);
+    assert_int_equal(zt_reactor_call_when_running(fx->reactor, s_raise_sigterm, NULL, NULL), 0);
+    assert_int_equal(zt_reactor_run(fx->reactor), 0);
+    assert_true(fx->shutdown_ran);
+    zt_reactor_destroy(&fx->reactor);
+    assert_true(s_is_default(SIGTERM)); /* the previous disposition is back */
+    assert_true(s_is_default(SIGINT));
+}
+
+static void
+test_reactor_handle_signals_is_one_reactor_at_a_time(void **state)
+{
+    fixture_t *fx = *state;
+    zt_reactor_t *other = zt_reactor_new();
+    assert_int_equal(zt_reactor_handle_signals(fx->reactor), 0);
+    assert_int_equal(zt_reactor_handle_signals(fx->reactor), 0); /* again: nothing changes */
+    assert_int_equal(zt_reactor_handle_signals(other), ZT_ESTATE);
+    zt_reactor_destroy(&fx->reactor);
+    assert_int_equal(zt_reactor_handle_signals(other), 0);
+    zt_reactor_destroy(&other);
+    assert_true(s_is_default(SIGTERM));
+}
+
+/* --- observability ---------------------------------------------------------------------- */
+
+static void
+test_reactor_stats_count_passes_callbacks_and_registrations(void **state)
+{
+    fixture_t *fx = *state;
+    zt_reactor_stats_t stats;
+    zt_reactor_stats(fx->reactor, &stats);
+    assert_int_equal(stats.passes, 0);
+    assert_int_equal(stats.callbacks_run, 0);
+    assert_int_equal(stats.registrations, 0);
+    assert_int_equal(zt_reactor_call_later(fx->reactor, 0, s_count, &fx->calls, NULL), 0);
+    assert_int_equal(zt_reactor_call_later(fx->reactor, 0, s_count, &fx->calls, NULL), 0);
+    assert_int_equal(zt_reactor_call_from_thread(fx->reactor, s_count, &fx->calls), 0);
+    assert_int_equal(zt_reactor_add_writer(fx->reactor, fx->fds[1], s_on_writable, fx), 0);
+    assert_int_equal(zt_reactor_iterate(fx->reactor, 0), 0);
+    zt_reactor_stats(fx->reactor, &stats);
+    assert_int_equal(stats.passes, 1);
+    assert_int_equal(stats.callbacks_run, 4);
+    assert_int_equal(stats.registrations, 1);
+    assert_int_equal(stats.timers_pending, 0);
+    assert_int_equal(stats.slow_callbacks, 0);
+    assert_true(stats.longest_callback_ns > 0);
+    assert_int_equal(zt_reactor_remove_writer(fx->reactor, fx->fds[1]), 0);
+    zt_reactor_stats(fx->reactor, &stats);
+    assert_int_equal(stats.registrations, 0);
+}
+
+static void
+s_busy(void *arg)
+{
+    fixture_t *fx = arg;
+    /* Busy past the threshold; the assertion is on the warning, not on the duration. */
+    double until = zt_time_now() + 0.005;
+    while (zt_time_now() < until)
+        ;
+    fx->calls++;
+}
+
+static void
+test_reactor_slow_callback_logs_warning_with_its_name(void **state)
+{
+    fixture_t *fx = *state;
+    assert_int_equal(zt_reactor_set_slow_callback_threshold(fx->reactor, 0.001), 0);
+    assert_int_equal(zt_reactor_set_callback_name(fx->reactor, s_busy, "s_busy"), 0);
+    assert_int_equal(zt_reactor_call_later(fx->reactor, 0, s_busy, fx, NULL), 0);
+    assert_int_equal(zt_reactor_iterate(fx->reactor, 0), 0);
+    assert_int_equal(fx->calls, 1);
+    assert_int_equal(fx->warnings, 1);
+    assert_non_null(strstr(fx->last_warning, "slow callback 0x"));
+    assert_non_null(strstr(fx->last_warning, "(s_busy)"));
+    zt_reactor_stats_t stats;
+    zt_reactor_stats(fx->reactor, &stats);
+    assert_int_equal(stats.slow_callbacks, 1);
+    assert_true(stats.longest_callback_ns >= 1000000);
+}
+
+static void
+test_reactor_slow_callback_watchdog_is_off_by_default(void **state)
+{
+    fixture_t *fx = *state;
+    assert_int_equal(zt_reactor_call_later(fx->reactor, 0, s_busy, fx, NULL), 0);
+    assert_int_equal(zt_reactor_iterate(fx->reactor, 0), 0);
+    assert_int_equal(fx->warnings, 0);
+    assert_int_equal(zt_reactor_set_slow_callback_threshold(fx->reactor, -1), ZT_EINVAL);
+    assert_int_equal(zt_reactor_set_callback_name(fx->reactor, s_busy, "a"), 0);
+    assert_int_equal(zt_reactor_set_callback_name(fx->reactor, s_busy, NULL), 0);
+}
+
+static void
+test_reactor_slow_unnamed_callback_is_named_by_address(void **state)
+{
+    fixture_t *fx = *state;
+    assert_int_equal(zt_reactor_set_slow_callback_threshold(fx->reactor, 0.001), 0);
+    assert_int_equal(zt_reactor_call_from_thread(fx->reactor, s_busy, fx), 0);
+    assert_int_equal(zt_reactor_iterate(fx->reactor, 0), 0);
+    assert_int_equal(fx->warnings, 1);
+    assert_non_null(strstr(fx->last_warning, "(unnamed)"));
+}
+
+int
+main(void)
+{
+    const struct CMUnitTest tests[] = {
+#define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
+        T(test_reactor_destroy_accepts_null),
+        T(test_reactor_run_returns_after_stop_from_callback),
+        T(test_reactor_run_after_stop_returns_estate),
+        T(test_reactor_second_stop_returns_estate),
+        T(test_reactor_stop_before_run_shuts_down_after_startup),
+        T(test_reactor_timer_wakes_a_running_reactor),
+        T(test_reactor_iterate_zero_returns_with_a_far_timer_pending),
+        T(test_reactor_idle_iterate_sleeps_in_the_kernel),
+        T(test_reactor_seconds_follows_the_monotonic_clock),
+        T(test_reactor_reader_called_when_readable),
+        T(test_reactor_reader_removed_in_own_callback_is_not_called_again),
+        T(test_reactor_callback_removing_another_registration_skips_it_in_same_pass),
+        T(test_reactor_writer_called_when_writable),
+        T(test_reactor_registration_added_in_callback_is_polled_next_pass),
+        T(test_reactor_reader_is_told_of_hangup),
+        T(test_reactor_registration_errors),
+        T(test_reactor_socket_called_when_a_message_arrives),
+        T(test_reactor_installs_no_signal_handler_by_default),
+        T(test_reactor_handle_signals_sigterm_stops_gracefully),
+        T(test_reactor_handle_signals_is_one_reactor_at_a_time),
+        T(test_reactor_stats_count_passes_callbacks_and_registrations),
+        T(test_reactor_slow_callback_logs_warning_with_its_name),
+        T(test_reactor_slow_callback_watchdog_is_off_by_default),
+        T(test_reactor_slow_unnamed_callback_is_named_by_address),
+#undef T
+    };
+    return cmocka_run_group_tests_name("reactor", tests, NULL, NULL);
+}
