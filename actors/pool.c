@@ -914,6 +914,8 @@ zt_pool_stats(const zt_pool_t *self, zt_pool_stats_t *stats)
         .idle = self->nidle,
         .total = self->nworkers,
         .completed = self->completed,
+        .min = self->min,
+        .max = self->max,
     };
 }
 

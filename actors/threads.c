@@ -30,6 +30,7 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -203,6 +204,7 @@ typedef struct s_call {
     zt_reactor_t *reactor;      /* Borrowed: whose pool runs it */
     zt_pool_t *reserved;        /* Borrowed: the pool a place was reserved in, or NULL */
     zt__work_kind_t kind;       /* what to submit */
+    atomic_bool published;      /* set (release) once filled; read (acquire) by the reactor */
     zt_work_fn *fn;             /* the work */
     void *arg;                  /* Borrowed; Owned calls array for ZT__WORK_MULTIPLE */
     zt_on_result_fn *on_result; /* for ZT__WORK_CALLBACK */
@@ -221,6 +223,9 @@ static void
 s_call_on_reactor(void *arg)
 {
     s_call_t *call = arg;
+    /* Pairs with the release in s_call: orders the caller's writes for ThreadSanitizer, which
+     * cannot see the ordering inside libzmq. */
+    ZT_ASSERT(atomic_load_explicit(&call->published, memory_order_acquire));
     zt_reactor_t *r = call->reactor;
     zt__actors_reactor = r;
     zt_pool_t *pool = zt_reactor_get_thread_pool(r);
@@ -261,6 +266,7 @@ s_call(zt_reactor_t *r, zt__work_kind_t kind, zt_work_fn *fn, void *arg, zt_on_r
             call->reserved = rec->pool;
     }
     pthread_mutex_unlock(&s_lock);
+    atomic_store_explicit(&call->published, true, memory_order_release);
     if (rc == 0)
         rc = zt_reactor_call_from_thread(r, s_call_on_reactor, call);
     if (rc != 0) {
@@ -406,6 +412,10 @@ static void
 s_blocking_run(void *arg)
 {
     s_blocking_t *req = arg;
+    /* The waiter filled the request, then locked and unlocked it: this orders its writes before
+     * our reads for ThreadSanitizer, which cannot see the ordering inside libzmq. */
+    pthread_mutex_lock(&req->lock);
+    pthread_mutex_unlock(&req->lock);
     zt_reactor_t *r = req->reactor;
     zt__actors_reactor = r;
     if (!zt_reactor_is_running(r)) {
@@ -464,10 +474,12 @@ zt_blocking_call_from_thread_timeout(zt_reactor_t *reactor, double timeout, zt_m
     pthread_cond_init(&req->cond, &attr);
     pthread_condattr_destroy(&attr);
     pthread_mutex_init(&req->lock, NULL);
+    pthread_mutex_lock(&req->lock);
     req->refs = 2;
     req->reactor = reactor;
     req->fn = fn;
     req->arg = arg;
+    pthread_mutex_unlock(&req->lock);
     int rc = 0;
     pthread_mutex_lock(&s_lock);
     s_record_t *rec = s_find_locked(reactor);

@@ -46,6 +46,8 @@ typedef struct zt_pool_stats {
     uint64_t idle;      /* workers waiting for work */
     uint64_t total;     /* worker threads, starting and stopping ones included */
     uint64_t completed; /* items whose work ran and whose result was handled */
+    uint64_t min;       /* the bound: threads kept once started */
+    uint64_t max;       /* the bound: the most threads */
 } zt_pool_stats_t;
 
 /** The reactor pool's default bounds, as Twisted's reactor thread pool: 0 .. 10 threads. */
