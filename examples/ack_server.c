@@ -10,12 +10,16 @@
  *    --mode defer   zt_defer_to_thread(work) and a callback that writes the reply
  *                   (Twisted: deferToThread(...).addCallback(...))
  *
- *  A reply may come back after its client has gone: each job holds a reference to the transport
- * (zt_transport_ref), so the reply finds a closed transport, is dropped and the job freed; the
- * connection itself is never used after it is freed. Each connection registers its transport as
- * its own producer: a client that sends but does not read makes the server stop reading from it
- * once 64 KiB of replies wait, instead of buffering without bound. A line longer than 16 KiB
- * closes that connection only (LineReceiver's default).
+ *  A reply may come back after its client has gone: each job holds a reference to its connection's
+ * state, which holds a reference to the transport (zt_transport_ref), so the reply finds a closed
+ * transport, is dropped and the job freed; nothing is used after it is freed.
+ *
+ *  Flow control: a connection stops delivering lines (zt_line_receiver_pause_producing, which also
+ * stops reading) while ACK_MAX_IN_FLIGHT of its lines are on the workers, or while more than 64 KiB
+ * of its replies wait to be sent (the connection's state is registered as its transport's
+ * producer). A client that sends without reading therefore holds a bounded amount of the server's
+ * memory, and everyone else is served meanwhile. A line longer than 16 KiB closes that connection
+ * only (LineReceiver's default).
  *
  *  The first line of output is "listening on HOST:PORT" (the real port when 0 was asked for); the
  * server stops cleanly on SIGINT or SIGTERM, closing its connections and its pool, and prints a
@@ -30,6 +34,9 @@
 #include <string.h>
 #include <time.h>
 
+/* Lines of one connection on the workers at most; delivery resumes below half of it. */
+#define ACK_MAX_IN_FLIGHT 1024
+
 typedef enum ack_mode { MODE_THREAD, MODE_DEFER } ack_mode_t;
 
 typedef struct server {
@@ -43,20 +50,59 @@ typedef struct server {
     uint64_t refused;      /* lines the pool refused (shutting down, full) */
 } server_t;
 
+/* A connection's state: freed when the connection is over and no job refers to it. */
+typedef struct conn {
+    server_t *server;          /* Borrowed: the server (lives until run returns) */
+    unsigned refs;             /* 1 for the protocol + 1 per job */
+    zt_transport_t *transport; /* Owned reference, from connection_made; NULL before */
+    zt_line_receiver_t *lr;    /* Borrowed: the receiver, NULL once the connection is over */
+    size_t in_flight;          /* lines on the workers */
+    bool write_paused;         /* the transport asked us to pause (its buffer is full) */
+    bool delivery_paused;      /* we paused the receiver */
+} conn_t;
+
 /* One line on its way through a worker and back. */
 typedef struct job {
-    server_t *server;          /* Borrowed: the server (lives until run returns) */
-    zt_transport_t *transport; /* Owned reference: the connection, maybe closed by the reply */
-    size_t len;                /* the line's length */
-    char *reply;               /* Owned: "ack:<line>\r\n", made by the worker */
-    size_t reply_len;          /* its length */
-    char line[];               /* the line (copied) */
+    server_t *server; /* Borrowed: the server (lives until run returns) */
+    conn_t *conn;     /* Owned reference: the connection's state */
+    size_t len;       /* the line's length */
+    char *reply;      /* Owned: "ack:<line>\r\n", made by the worker */
+    size_t reply_len; /* its length */
+    char line[];      /* the line (copied) */
 } job_t;
+
+static void
+conn_unref(void *arg)
+{
+    conn_t *conn = arg;
+    if (--conn->refs > 0)
+        return;
+    zt_transport_unref(&conn->transport);
+    free(conn);
+}
+
+/* Pause or resume the delivery of lines to match the connection's load. */
+static void
+conn_update(conn_t *conn)
+{
+    if (!conn->lr)
+        return;
+    bool busy = conn->in_flight >= ACK_MAX_IN_FLIGHT ||
+                (conn->delivery_paused && conn->in_flight >= ACK_MAX_IN_FLIGHT / 2);
+    bool pause = conn->write_paused || busy;
+    if (pause && !conn->delivery_paused) {
+        conn->delivery_paused = true;
+        zt_line_receiver_pause_producing(conn->lr);
+    } else if (!pause && conn->delivery_paused) {
+        conn->delivery_paused = false;
+        zt_line_receiver_resume_producing(conn->lr);
+    }
+}
 
 static void
 job_free(job_t *job)
 {
-    zt_transport_unref(&job->transport);
+    conn_unref(job->conn);
     free(job->reply);
     free(job);
 }
@@ -86,11 +132,14 @@ static void
 deliver(void *arg)
 {
     job_t *job = arg;
-    if (job->reply && zt_transport_is_connected(job->transport) &&
-        zt_transport_write(job->transport, job->reply, job->reply_len) == 0)
+    conn_t *conn = job->conn;
+    conn->in_flight--;
+    if (job->reply && zt_transport_is_connected(conn->transport) &&
+        zt_transport_write(conn->transport, job->reply, job->reply_len) == 0)
         job->server->replies++;
     else
         job->server->dropped++;
+    conn_update(conn);
     job_free(job);
 }
 
@@ -128,47 +177,87 @@ on_done(zt_result_t result, void *arg)
 static void
 on_line(zt_line_receiver_t *lr, const char *line, size_t len, void *arg)
 {
-    server_t *server = arg;
+    (void)lr;
+    conn_t *conn = arg;
+    server_t *server = conn->server;
     server->lines++;
     job_t *job = malloc(sizeof *job + len);
     if (!job) {
         server->refused++;
         return;
     }
-    *job = (job_t){.server = server,
-                   .transport = zt_transport_ref(zt_line_receiver_transport(lr)),
-                   .len = len};
+    *job = (job_t){.server = server, .conn = conn, .len = len};
+    conn->refs++;
+    conn->in_flight++;
     memcpy(job->line, line, len);
     if (server->mode == MODE_THREAD) {
         int rc = zt_call_in_thread(server->reactor, work_then_call_back, job);
         if (rc != 0) {
             server->refused++;
+            conn->in_flight--;
             job_free(job);
         }
-        return;
+    } else {
+        zt_deferred_t *d = zt_defer_to_thread(server->reactor, work, job);
+        if (!d) {
+            server->refused++;
+            conn->in_flight--;
+            job_free(job);
+            return;
+        }
+        zt_deferred_add_both(d, on_done, job);
+        zt_deferred_unref(&d);
     }
-    zt_deferred_t *d = zt_defer_to_thread(server->reactor, work, job);
-    if (!d) {
-        server->refused++;
-        job_free(job);
-        return;
-    }
-    zt_deferred_add_both(d, on_done, job);
-    zt_deferred_unref(&d);
+    conn_update(conn);
 }
+
+/* The transport's buffer passed its high-water mark (the connection's state is its producer). */
+static void
+on_pause(void *arg)
+{
+    conn_t *conn = arg;
+    conn->write_paused = true;
+    conn_update(conn);
+}
+
+/* ... and drained to its low-water mark. */
+static void
+on_resume(void *arg)
+{
+    conn_t *conn = arg;
+    conn->write_paused = false;
+    conn_update(conn);
+}
+
+static const zt_producer_vtable_t conn_producer = {
+    .pause_producing = on_pause,
+    .resume_producing = on_resume,
+};
 
 static void
 on_made(zt_line_receiver_t *lr, void *arg)
 {
-    (void)arg;
+    conn_t *conn = arg;
     zt_transport_t *t = zt_line_receiver_transport(lr);
+    conn->transport = zt_transport_ref(t);
+    conn->lr = lr;
     zt_transport_set_tcp_no_delay(t, true);
-    zt_transport_register_producer(t, zt_transport_producer_vtable(), t, true);
+    zt_transport_register_producer(t, &conn_producer, conn, true);
+}
+
+static void
+on_lost(zt_line_receiver_t *lr, const zt_failure_t *reason, void *arg)
+{
+    (void)lr;
+    (void)reason;
+    conn_t *conn = arg;
+    conn->lr = NULL;
 }
 
 static const zt_line_receiver_vtable_t ack_protocol = {
     .connection_made = on_made,
     .line_received = on_line,
+    .connection_lost = on_lost,
 };
 
 static zt_protocol_t *
@@ -176,8 +265,16 @@ build(zt_factory_t *factory, const zt_address_t *addr, void *arg)
 {
     (void)factory;
     (void)addr;
-    zt_line_receiver_t *lr = zt_line_receiver_new(&ack_protocol, arg, NULL);
-    return lr ? zt_line_receiver_protocol(lr) : NULL;
+    conn_t *conn = calloc(1, sizeof *conn);
+    if (!conn)
+        return NULL;
+    *conn = (conn_t){.server = arg, .refs = 1};
+    zt_line_receiver_t *lr = zt_line_receiver_new(&ack_protocol, conn, conn_unref);
+    if (!lr) {
+        free(conn);
+        return NULL;
+    }
+    return zt_line_receiver_protocol(lr);
 }
 
 static const zt_factory_vtable_t ack_factory = {.build_protocol = build};
