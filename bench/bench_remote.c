@@ -1,0 +1,178 @@
+/*  bench/bench_remote.c - remote workers: requests through a Majordomo broker to worker processes
+ *
+ *  The broker runs in this process's reactor; the workers are echo_worker processes connected over
+ * loopback TCP; requests are 64-byte frames sent with zt_defer_to_remote. Figures, each the median
+ * of BENCH_REPS runs:
+ *
+ *      remote.latency_median_us    one request at a time, 1 worker: median round trip (us)
+ *      remote.latency_p99_us       ... and its 99th percentile
+ *      remote.throughput_1w_per_s  100 requests in flight, 1 worker process: requests/s
+ *      remote.throughput_4w_per_s  100 in flight, 4 worker processes: requests/s (target >= 30,000)
+ *
+ *  The peer is bench/peers/zmq_tcp_echo.c: a raw DEALER client and a ROUTER echo process over
+ * loopback TCP, with no broker in between (target: latency within 2x of it). Sizes: 5,000 latency
+ * samples and 50,000 throughput requests per run (500 and 5,000 quick).  */
+#include "bench_util.h"
+
+#include <ztwist.h>
+
+#include <fcntl.h>
+#include <signal.h>
+#include <spawn.h>
+
+extern char **environ;
+
+#define SIZE 64
+
+typedef struct bench {
+    zt_reactor_t *reactor; /* Owned */
+    zt_broker_t *broker;   /* Owned */
+    zt_remote_t *client;   /* Owned */
+    pid_t pids[4];         /* worker processes */
+    int workers;           /* how many */
+    long target;           /* requests in this run */
+    long sent;             /* sent so far */
+    long ended;            /* ended so far */
+    long failures;         /* failures */
+    long inflight;         /* kept in flight */
+    bool done;             /* all ended */
+    double started;        /* send time of the one request in flight (latency runs) */
+    double *samples;       /* latency samples, us; Borrowed */
+} bench_t;
+
+static void s_send(bench_t *b);
+
+static zt_result_t
+s_on_end(zt_result_t r, void *arg)
+{
+    bench_t *b = arg;
+    if (zt_is_err(r))
+        b->failures++;
+    if (b->samples)
+        b->samples[b->ended] = (zt_time_now() - b->started) * 1e6;
+    zt_result_release(&r);
+    b->ended++;
+    if (b->sent < b->target)
+        s_send(b);
+    else if (b->ended == b->target)
+        b->done = true;
+    return zt_ok_none();
+}
+
+static void
+s_send(bench_t *b)
+{
+    static const char body[SIZE] = "0123456789abcdef0123456789abcdef0123456789abcdef012345678";
+    zt_frames_t *req = zt_frames_new();
+    zt_frames_add(req, body, SIZE);
+    b->sent++;
+    b->started = zt_time_now();
+    zt_deferred_t *d = zt_defer_to_remote(b->reactor, b->client, "echo", &req, NULL);
+    if (!d) {
+        fprintf(stderr, "bench_remote: zt_defer_to_remote refused\n");
+        exit(1);
+    }
+    zt_deferred_add_both(d, s_on_end, b);
+    zt_deferred_unref(&d);
+}
+
+/* Run target requests with inflight in flight; returns the elapsed seconds. */
+static double
+s_run(bench_t *b, long target, long inflight, double *samples)
+{
+    b->target = target;
+    b->sent = b->ended = 0;
+    b->done = false;
+    b->samples = samples;
+    double t0 = zt_time_now();
+    for (long i = 0; i < inflight && b->sent < target; i++)
+        s_send(b);
+    double deadline = t0 + 120;
+    while (!b->done && zt_time_now() < deadline)
+        zt_reactor_iterate(b->reactor, 0.1);
+    if (!b->done || b->failures) {
+        fprintf(stderr, "bench_remote: %ld of %ld requests ended, %ld failures\n", b->ended, target,
+                b->failures);
+        exit(1);
+    }
+    return zt_time_now() - t0;
+}
+
+static void
+s_start(bench_t *b, int workers)
+{
+    memset(b, 0, sizeof *b);
+    zt_log_set_level(ZT_LOG_ERROR);
+    b->reactor = zt_reactor_new();
+    b->broker = zt_broker_new(b->reactor);
+    if (zt_broker_bind(b->broker, "tcp://127.0.0.1:0") != 0)
+        exit(1);
+    const char *endpoint = zt_broker_endpoint(b->broker);
+    for (int i = 0; i < workers; i++) {
+        char *argv[] = {ZT_ECHO_WORKER, "--broker", (char *)endpoint, "--service", "echo", NULL};
+        if (posix_spawn(&b->pids[i], ZT_ECHO_WORKER, NULL, NULL, argv, environ) != 0) {
+            fprintf(stderr, "bench_remote: cannot start %s\n", ZT_ECHO_WORKER);
+            exit(1);
+        }
+    }
+    b->workers = workers;
+    zt_broker_stats_t st = {0};
+    double deadline = zt_time_now() + 10;
+    while (st.workers < (uint64_t)workers && zt_time_now() < deadline) {
+        zt_reactor_iterate(b->reactor, 0.05);
+        zt_broker_stats(b->broker, &st);
+    }
+    if (st.workers < (uint64_t)workers)
+        exit(1);
+    b->client = zt_remote_new(b->reactor);
+    zt_remote_connect(b->client, endpoint);
+    s_run(b, 100, 1, NULL); /* warm-up: connections up */
+}
+
+static void
+s_stop(bench_t *b)
+{
+    zt_remote_destroy(&b->client);
+    zt_broker_destroy(&b->broker);
+    for (int i = 0; i < b->workers; i++) {
+        kill(b->pids[i], SIGTERM);
+        waitpid(b->pids[i], NULL, 0);
+    }
+    zt_reactor_destroy(&b->reactor);
+}
+
+int
+main(void)
+{
+    bool quick = bench_quick();
+    long lat_n = quick ? 500 : 5000;
+    long tput_n = quick ? 5000 : 50000;
+    double med[BENCH_REPS], p99[BENCH_REPS], t1[BENCH_REPS], t4[BENCH_REPS];
+    double *samples = malloc((size_t)lat_n * sizeof *samples);
+    bench_t b;
+
+    s_start(&b, 1);
+    for (int r = 0; r < BENCH_REPS; r++) {
+        s_run(&b, lat_n, 1, samples);
+        med[r] = bench_quantile(samples, (size_t)lat_n, 0.5);
+        p99[r] = bench_quantile(samples, (size_t)lat_n, 0.99);
+    }
+    for (int r = 0; r < BENCH_REPS; r++)
+        t1[r] = tput_n / s_run(&b, tput_n, 100, NULL);
+    s_stop(&b);
+
+    s_start(&b, 4);
+    for (int r = 0; r < BENCH_REPS; r++)
+        t4[r] = tput_n / s_run(&b, tput_n, 100, NULL);
+    s_stop(&b);
+
+    bench_report("remote.latency_median_us", med, BENCH_REPS, "us");
+    bench_report("remote.latency_p99_us", p99, BENCH_REPS, "us");
+    bench_report("remote.throughput_1w_per_s", t1, BENCH_REPS, "req/s");
+    double four = bench_report("remote.throughput_4w_per_s", t4, BENCH_REPS, "req/s");
+    printf("#   target: remote.throughput_4w_per_s >= 30000 (%s); latency within 2x of the "
+           "zmq_tcp_echo peer\n",
+           four >= 30000 ? "met" : "missed");
+    free(samples);
+    return 0;
+}
