@@ -12,12 +12,22 @@
  *
  *  and the exit status is 0 when every reply arrived and was right, 1 otherwise.
  *
- *  usage: ack_load [--host H] --port P --connections C --lines M --window K [--timeout S]  */
+ *  --spawn MODE starts ack_server (from this program's directory) on 127.0.0.1 port 0 in that mode
+ * with 4 threads, reads the port from its "listening on" line, runs the load against it and stops
+ * it with SIGTERM (the demo does this). --check prints only "requests N errors E", which does not
+ * depend on timing (the example tests compare it).
+ *
+ *  usage: ack_load [--host H] (--port P | --spawn thread|defer) --connections C --lines M
+ *                  --window K [--timeout S] [--check]  */
 #include <ztwist.h>
 
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 typedef struct load load_t;
 
@@ -230,9 +240,54 @@ quantile(const double *v, uint64_t n, double q)
 static int
 usage(void)
 {
-    fprintf(stderr, "usage: ack_load [--host H] --port P --connections C --lines M --window K "
-                    "[--timeout S]\n");
+    fprintf(stderr, "usage: ack_load [--host H] (--port P | --spawn thread|defer) --connections C "
+                    "--lines M --window K [--timeout S] [--check]\n");
     return 2;
+}
+
+/* Start ack_server from argv0's directory on port 0 in mode; returns its pid (or -1) and its port
+ * in *port, read from its first line. quiet sends its stderr to /dev/null. */
+static pid_t
+spawn_server(const char *argv0, const char *mode, bool quiet, long *port)
+{
+    char path[4096];
+    const char *slash = strrchr(argv0, '/');
+    int dir_len = slash ? (int)(slash - argv0) : 1;
+    snprintf(path, sizeof path, "%.*s/ack_server", dir_len, slash ? argv0 : ".");
+    int fds[2];
+    if (pipe(fds) != 0)
+        return -1;
+    fflush(NULL);
+    pid_t pid = fork();
+    if (pid < 0)
+        return -1;
+    if (pid == 0) {
+        dup2(fds[1], STDOUT_FILENO);
+        close(fds[0]);
+        close(fds[1]);
+        if (quiet) {
+            FILE *null = freopen("/dev/null", "w", stderr);
+            (void)null;
+        }
+        execl(path, path, "--host", "127.0.0.1", "--port", "0", "--mode", mode, "--threads", "4",
+              (char *)NULL);
+        _exit(127);
+    }
+    close(fds[1]);
+    FILE *out = fdopen(fds[0], "r");
+    char line[256] = "";
+    if (!out || !fgets(line, sizeof line, out) || strncmp(line, "listening on ", 13) != 0) {
+        fprintf(stderr, "ack_load: %s did not start\n", path);
+        kill(pid, SIGTERM);
+        waitpid(pid, NULL, 0);
+        if (out)
+            fclose(out);
+        return -1;
+    }
+    fclose(out);
+    const char *colon = strrchr(line, ':');
+    *port = colon ? strtol(colon + 1, NULL, 10) : -1;
+    return pid;
 }
 
 int
@@ -241,11 +296,20 @@ main(int argc, char **argv)
     const char *host = "127.0.0.1";
     long port = -1, connections = 1, lines = 1000, window = 1;
     double timeout = 120;
+    const char *spawn = NULL;
+    bool check_only = false;
     for (int i = 1; i < argc; i += 2) {
+        if (strcmp(argv[i], "--check") == 0) {
+            check_only = true;
+            i--;
+            continue;
+        }
         if (i + 1 >= argc)
             return usage();
         const char *a = argv[i], *v = argv[i + 1];
-        if (strcmp(a, "--host") == 0)
+        if (strcmp(a, "--spawn") == 0 && (strcmp(v, "thread") == 0 || strcmp(v, "defer") == 0))
+            spawn = v;
+        else if (strcmp(a, "--host") == 0)
             host = v;
         else if (strcmp(a, "--port") == 0)
             port = strtol(v, NULL, 10);
@@ -259,6 +323,12 @@ main(int argc, char **argv)
             timeout = strtod(v, NULL);
         else
             return usage();
+    }
+    pid_t server = -1;
+    if (spawn) {
+        server = spawn_server(argv[0], spawn, check_only, &port);
+        if (server < 0)
+            return 1;
     }
     if (port <= 0 || port > 65535 || connections < 1 || lines < 1 || window < 1 || timeout <= 0)
         return usage();
@@ -297,10 +367,23 @@ main(int argc, char **argv)
     double seconds = load.started ? (double)(load.end_ns - load.start_ns) / 1e9 : 0;
     qsort(load.latencies_us, total, sizeof(double), cmp_double);
     bool ok = load.errors == 0 && total == load.connections * load.lines;
-    printf("requests %llu errors %llu seconds %.3f per_s %.0f p50_us %.1f p99_us %.1f\n",
-           (unsigned long long)total, (unsigned long long)load.errors, seconds,
-           seconds > 0 ? (double)total / seconds : 0.0, quantile(load.latencies_us, total, 0.50),
-           quantile(load.latencies_us, total, 0.99));
+    if (server > 0) {
+        int status = 0;
+        kill(server, SIGTERM);
+        if (waitpid(server, &status, 0) != server || !WIFEXITED(status) ||
+            WEXITSTATUS(status) != 0) {
+            fprintf(stderr, "ack_load: ack_server did not exit cleanly\n");
+            ok = false;
+        }
+    }
+    if (check_only)
+        printf("requests %llu errors %llu\n", (unsigned long long)total,
+               (unsigned long long)load.errors);
+    else
+        printf("requests %llu errors %llu seconds %.3f per_s %.0f p50_us %.1f p99_us %.1f\n",
+               (unsigned long long)total, (unsigned long long)load.errors, seconds,
+               seconds > 0 ? (double)total / seconds : 0.0,
+               quantile(load.latencies_us, total, 0.50), quantile(load.latencies_us, total, 0.99));
     for (size_t i = 0; i < load.connections; i++) {
         zt_deferred_unref(&load.conns[i].connect_d);
         zt_factory_destroy(&load.conns[i].factory);
