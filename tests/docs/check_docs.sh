@@ -8,8 +8,55 @@
 # skipped. A function that a macro wraps, named with a trailing underscore (zt_failure_check_), counts as
 # documented in docs/ when the macro's name (zt_failure_check) appears there.
 #
-# usage: check_docs.sh [ROOT]    ROOT holds include/ and docs/; the default is the repository of this script
+# usage: check_docs.sh [--self-test] [ROOT]    ROOT holds include/ and docs/; the default is the repository of this
+# script. --self-test first runs the check on a scratch tree with planted faults and fails unless each is reported.
 set -euo pipefail
+if [ "${1:-}" = --self-test ]; then
+    shift
+    scratch=$(mktemp -d)
+    trap 'rm -rf "$scratch"' EXIT
+    mkdir -p "$scratch/include/ztwist" "$scratch/docs"
+    cat >"$scratch/include/ztwist/planted.h" <<'HEADER'
+#define ZT_EXPORT
+/* A plain comment is not a doc comment. */
+ZT_EXPORT int zt_planted_undocumented(int x);
+
+/** Documented, but named on no page. */
+ZT_EXPORT int
+zt_planted_unnamed(int x,
+                   int y);
+
+/** Documented and named. */
+static inline int
+zt_planted_fine(void)
+{
+    return 0;
+}
+HEADER
+    # shellcheck disable=SC2016 # backquotes are Markdown here
+    printf '# planted\n\n`zt_planted_undocumented` `zt_planted_fine`\n\n```c\n#include <ztwist.h>\nint f(void) { return zt_planted_missing; }\n```\n' \
+        >"$scratch/docs/planted.md"
+    printf '#include <ztwist/planted.h>\n' >"$scratch/include/ztwist.h"
+    if out=$("$0" "$scratch" 2>&1); then
+        echo "check_docs self-test: the check passed a tree with planted faults"
+        exit 1
+    fi
+    for expect in "no /\*\* \*/ doc comment before it: zt_planted_undocumented" \
+        "not named in any docs/\*.md page: zt_planted_unnamed" "does not compile"; do
+        if ! grep -q "$expect" <<<"$out"; then
+            echo "check_docs self-test: not reported: $expect"
+            echo "$out"
+            exit 1
+        fi
+    done
+    if grep -Eq "^(no |not named).*zt_planted_fine" <<<"$out"; then
+        echo "check_docs self-test: a documented, named function was reported"
+        exit 1
+    fi
+    echo "check_docs self-test: the planted faults were reported"
+    rm -rf "$scratch"
+    trap - EXIT
+fi
 root=${1:-$(cd "$(dirname "$0")/../.." && pwd)}
 [ -d "$root/include" ] || { echo "check_docs: no include/ under $root"; exit 2; }
 [ -d "$root/docs" ] || { echo "check_docs: no docs/ under $root"; exit 2; }
