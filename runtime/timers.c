@@ -189,6 +189,7 @@ zt__timers_run_due(zt_reactor_t *r)
     int64_t now = zt_time_now_ns();
     uint64_t bound = t->next_seq; /* calls scheduled from here on wait for the next pass */
     size_t ran = 0;
+    int64_t t0 = now; /* each call's end is the next one's start: one clock read per call */
     while (t->len > 0 && t->heap[0].when_ns <= now && t->heap[0].seq < bound) {
         zt__timer_node_t node = s_pop(t);
         zt_delayed_call_t *c = node.call;
@@ -198,9 +199,10 @@ zt__timers_run_due(zt_reactor_t *r)
             continue;
         }
         c->state = ZT__CALL_CALLED;
-        int64_t t0 = zt_time_now_ns();
         c->fn(c->arg);
-        zt__reactor_account(r, zt_time_now_ns() - t0, ZT__FN(c->fn));
+        int64_t t1 = zt_time_now_ns();
+        zt__reactor_account(r, t1 - t0, ZT__FN(c->fn));
+        t0 = t1;
         s_call_unref(t, c);
         ran++;
     }

@@ -56,7 +56,9 @@ typedef struct zt_reactor_stats {
     uint64_t callbacks_run;       /* callbacks of every kind that have run */
     uint64_t timers_pending;      /* timed calls scheduled and neither run nor cancelled */
     uint64_t mailbox_received;    /* calls received through the mailbox from other threads */
-    uint64_t longest_callback_ns; /* the longest a single callback held the reactor */
+    uint64_t longest_callback_ns; /* the longest a single callback held the reactor; calls from
+                                   * threads are timed in groups of up to 32 when no slow-callback
+                                   * threshold is set, so then it is an upper bound */
     uint64_t slow_callbacks;      /* callbacks that exceeded the slow-callback threshold */
     uint64_t registrations;       /* readers, writers and sockets registered now */
 } zt_reactor_stats_t;
