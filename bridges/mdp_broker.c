@@ -207,14 +207,16 @@ s_error_reply(zt_broker_t *self, const s_request_t *r, const char *status, const
 /* ------------------------------------------------------------------------------------------- */
 /* Worker lifecycle and dispatch */
 
+/* Forget a worker; its request in flight, if any, gets a "410" error reply saying why. */
 static void
-s_worker_delete(zt_broker_t *self, s_worker_t *w, bool send_disconnect)
+s_worker_delete(zt_broker_t *self, s_worker_t *w, bool send_disconnect, const char *why)
 {
     if (send_disconnect)
         (void)s_send_command(self, w, ZT__MDP_DISCONNECT);
     if (w->request) {
         char message[ZT__MDP_MAX_SERVICE + 64];
-        snprintf(message, sizeof message, "worker lost while serving '%s'", w->service->name);
+        snprintf(message, sizeof message, "worker lost while serving '%s' (%s)", w->service->name,
+                 why);
         s_error_reply(self, w->request, "410", message);
         self->stats.workers_lost++;
         free(w->request);
@@ -255,7 +257,7 @@ s_dispatch(zt_broker_t *self, s_service_t *s)
             /* The worker's connection is gone: drop it, keep the request for the next one. */
             ZT_LOG_INFO("broker: worker of '%s' unreachable; its request goes to another", s->name);
             self->stats.retries++;
-            s_worker_delete(self, w, false);
+            s_worker_delete(self, w, false, "unreachable");
             continue;
         }
         if (rc != 0) {
@@ -357,7 +359,7 @@ s_on_worker(zt_broker_t *self, const zt__mdp_frame_t *f, const zt__mdp_msg_t *m)
     case ZT__MDP_READY: {
         if (w) {
             s_malformed(self, "READY from a worker that is ready already");
-            s_worker_delete(self, w, true);
+            s_worker_delete(self, w, true, "protocol error");
             return;
         }
         const zt__mdp_frame_t *name = &f[m->service];
@@ -425,7 +427,7 @@ s_on_worker(zt_broker_t *self, const zt__mdp_frame_t *f, const zt__mdp_msg_t *m)
         return;
     case ZT__MDP_DISCONNECT:
         if (w)
-            s_worker_delete(self, w, false);
+            s_worker_delete(self, w, false, "it disconnected");
         return;
     default:
         return;
@@ -490,7 +492,7 @@ s_on_heartbeat(void *arg)
             self->stats.expiries++;
             ZT_LOG_WARNING("broker: a worker of '%s' missed %d heartbeats: it is dead",
                            w->service->name, self->liveness);
-            s_worker_delete(self, w, true);
+            s_worker_delete(self, w, true, "heartbeat expired");
         } else {
             (void)s_send_command(self, w, ZT__MDP_HEARTBEAT);
         }
@@ -605,7 +607,7 @@ zt_broker_destroy(zt_broker_t **self_p)
         return;
     zt_broker_t *self = *self_p;
     while (self->workers)
-        s_worker_delete(self, self->workers, true);
+        s_worker_delete(self, self->workers, true, "broker shutting down");
     while (self->services) {
         s_service_t *s = self->services;
         self->services = s->next;

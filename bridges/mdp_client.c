@@ -441,6 +441,38 @@ s_on_dealer(zt_reactor_t *reactor, void *socket, void *arg)
     }
 }
 
+/* The connection to the broker dropped: the broker routes replies by connection, so nothing in
+ * flight can come back. Re-send what is safe to retry (the DEALER queues it until it reconnects);
+ * fail the rest at once rather than at their timeouts. */
+static void
+s_connection_lost(zt_remote_t *self)
+{
+    if (!self->used)
+        return;
+    ZT_LOG_WARNING("remote: connection to broker at %s lost with %zu request(s) in flight",
+                   self->endpoint, self->used);
+    s_call_t **calls = malloc(self->used * sizeof *calls);
+    if (!calls)
+        return; /* they end at their timeouts */
+    size_t n = 0;
+    for (size_t i = 0; i < self->slot_count; i++)
+        if (self->slots[i])
+            calls[n++] = self->slots[i];
+    for (size_t i = 0; i < n; i++) {
+        s_call_t *call = calls[i];
+        if (call->options.safe_to_retry && call->retries_left > 0) {
+            call->retries_left--;
+            self->stats.retries++;
+            if (s_call_send(call) == 0)
+                continue;
+        }
+        s_call_end(call, zt_err(zt_failure_from_code(
+                             ZT_ECONNLOST, "connection to broker at %s lost while serving '%s'",
+                             self->endpoint, call->service)));
+    }
+    free(calls);
+}
+
 static void
 s_on_monitor(zt_reactor_t *reactor, void *socket, void *arg)
 {
@@ -467,6 +499,7 @@ s_on_monitor(zt_reactor_t *reactor, void *socket, void *arg)
             self->stats.auth_rejected = false;
         } else if (kind == ZMQ_EVENT_DISCONNECTED) {
             self->stats.connected = false;
+            s_connection_lost(self);
         } else if (kind == ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL ||
                    kind == ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL) {
             /* A broken or interrupted handshake (a peer going away): ZeroMQ retries by itself. */

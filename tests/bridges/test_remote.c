@@ -11,6 +11,8 @@
 #include "bridges/mdp_harness.h"
 
 #include <fcntl.h>
+#include <poll.h>
+#include <unistd.h>
 #include <signal.h>
 #include <spawn.h>
 #include <stdio.h>
@@ -212,6 +214,77 @@ test_remote_broker_restarted_worker_reconnects_and_serves(void **state)
     assert_true(zt_frames_equal_str(after.reply, 0, "after"));
     zt_frames_destroy(&before.reply);
     zt_frames_destroy(&after.reply);
+}
+
+/* Start the ztwist-broker tool on a free port; its endpoint goes to endpoint. Returns its slot. */
+static int
+spawn_broker_tool(fixture_t *fx, char *endpoint, size_t size)
+{
+    int fds[2];
+    assert_int_equal(pipe(fds), 0);
+    char *argv[] = {ZT_BROKER_TOOL, "--bind", "tcp://127.0.0.1:0", "--heartbeat-ms", HB_MS, NULL};
+    posix_spawn_file_actions_t actions;
+    posix_spawn_file_actions_init(&actions);
+    posix_spawn_file_actions_adddup2(&actions, fds[1], 1);
+    posix_spawn_file_actions_addclose(&actions, fds[0]);
+    posix_spawn_file_actions_addopen(&actions, 2, "/dev/null", O_WRONLY, 0);
+    pid_t pid = 0;
+    assert_int_equal(posix_spawn(&pid, ZT_BROKER_TOOL, &actions, NULL, argv, environ), 0);
+    posix_spawn_file_actions_destroy(&actions);
+    close(fds[1]);
+    fx->pids[fx->npids] = pid;
+    /* "ztwist-broker: listening on ENDPOINT\n", read with a deadline. */
+    char line[512] = "";
+    size_t got = 0;
+    struct pollfd pfd = {.fd = fds[0], .events = POLLIN};
+    while (!strchr(line, '\n') && got < sizeof line - 1 && poll(&pfd, 1, 10000) == 1) {
+        ssize_t r = read(fds[0], line + got, sizeof line - 1 - got);
+        if (r <= 0)
+            break;
+        got += (size_t)r;
+        line[got] = '\0';
+    }
+    close(fds[0]);
+    const char *prefix = "ztwist-broker: listening on ";
+    assert_non_null(strstr(line, prefix));
+    snprintf(endpoint, size, "%s", line + strlen(prefix));
+    endpoint[strcspn(endpoint, "\n")] = '\0';
+    return fx->npids++;
+}
+
+static void
+test_remote_broker_process_killed_mid_request_fails_connection_lost(void **state)
+{
+    fixture_t *fx = *state;
+    int broker = spawn_broker_tool(fx, fx->endpoint, sizeof fx->endpoint);
+    spawn_worker(fx, "60000", NULL);
+    zt_remote_t *client = zt_remote_new(fx->reactor);
+    zt_remote_connect(client, fx->endpoint);
+    /* mmi.service says when the worker is there. */
+    bool ready = false;
+    double deadline = zt_time_now() + 10;
+    while (!ready && zt_time_now() < deadline) {
+        outcome_t probe = {0};
+        outcome_send(fx->reactor, client, "mmi.service", "echo", NULL, &probe);
+        assert_true(run_until(fx->reactor, &probe.done, 10));
+        ready = probe.code == 0 && zt_frames_equal_str(probe.reply, 0, "200");
+        zt_frames_destroy(&probe.reply);
+    }
+    assert_true(ready);
+    outcome_t o = {0};
+    zt_remote_options_t opts = {.timeout = 60};
+    outcome_send(fx->reactor, client, "echo", "orphan", &opts, &o);
+    /* The request is in flight (at the broker or with the worker, which sleeps a minute on it)
+     * when the broker dies without a word. */
+    zt_remote_stats_t rs;
+    zt_remote_stats(client, &rs);
+    assert_int_equal(rs.in_flight, 1);
+    kill_worker(fx, broker, SIGKILL);
+    assert_true(run_until(fx->reactor, &o.done, 10));
+    assert_int_equal(o.code, ZT_ECONNLOST);
+    assert_non_null(strstr(o.message, "connection to broker"));
+    assert_int_equal(o.fired, 1);
+    zt_remote_destroy(&client);
 }
 
 static void
@@ -423,6 +496,8 @@ main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(test_remote_broker_restarted_worker_reconnects_and_serves,
                                         setup, teardown),
+        cmocka_unit_test_setup_teardown(
+            test_remote_broker_process_killed_mid_request_fails_connection_lost, setup, teardown),
         cmocka_unit_test_setup_teardown(
             test_remote_slow_worker_request_times_out_and_late_reply_dropped, setup, teardown),
         cmocka_unit_test_setup_teardown(test_remote_unreachable_broker_fails_unreachable, setup,
