@@ -173,7 +173,8 @@ ZT_EXPORT int zt_transport_lose_connection(zt_transport_t *self);
 /**
  *  Close the connection now, dropping unsent bytes (Twisted's abortConnection). connection_lost
  * runs on the next pass with ZT_CONNECTION_ABORTED.
- *  @return 0; ZT_ESTATE when it is closed already or aborting
+ *  @return 0; ZT_ESTATE when it is closed already, aborting, or still connecting (cancel the
+ * Deferred of zt_connect_tcp instead)
  */
 ZT_EXPORT int zt_transport_abort_connection(zt_transport_t *self);
 
