@@ -258,7 +258,6 @@ static void *
 s_client_thread(void *arg)
 {
     s_pingpong_t *p = arg;
-    zt_reactor_call_when_running(p->client, s_ping, p, NULL);
     zt_reactor_run(p->client);
     return NULL;
 }
@@ -274,6 +273,8 @@ s_rtt_run(void *arg, double *out)
                       .rtt_us = calloc(exchanges, sizeof(double))};
     if (!p.server || !p.client || !p.rtt_us)
         s_die("set-up");
+    /* Set up before the client's thread takes the reactor over in run. */
+    zt_reactor_call_when_running(p.client, s_ping, &p, NULL);
     pthread_t client;
     /* The client reactor runs on its own thread from here on; main only runs the server. */
     if (pthread_create(&client, NULL, s_client_thread, &p) != 0)

@@ -9,6 +9,8 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/time.h>
+#include <sys/wait.h>
+#include <pthread.h>
 #include <unistd.h>
 #include <zmq.h>
 
@@ -543,6 +545,39 @@ test_reactor_slow_unnamed_callback_is_named_by_address(void **state)
     assert_non_null(strstr(fx->last_warning, "(unnamed)"));
 }
 
+/* --- thread checks (debug builds) -------------------------------------------------------- */
+
+#ifndef NDEBUG
+static void *
+s_call_later_off_thread(void *arg)
+{
+    fixture_t *fx = arg;
+    zt_reactor_call_later(fx->reactor, 0, s_count, &fx->calls, NULL); /* aborts */
+    return NULL;
+}
+
+static void
+test_reactor_call_from_wrong_thread_aborts_in_debug_builds(void **state)
+{
+    fixture_t *fx = *state;
+    fflush(stdout);
+    fflush(stderr);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        zt_log_set_level(ZT_LOG_NONE);
+        pthread_t t;
+        pthread_create(&t, NULL, s_call_later_off_thread, fx);
+        pthread_join(t, NULL);
+        _exit(0); /* not reached when the check works */
+    }
+    int status = 0;
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(WIFSIGNALED(status));
+    assert_int_equal(WTERMSIG(status), SIGABRT);
+}
+#endif
+
 int
 main(void)
 {
@@ -572,6 +607,9 @@ main(void)
         T(test_reactor_slow_callback_logs_warning_with_its_name),
         T(test_reactor_slow_callback_watchdog_is_off_by_default),
         T(test_reactor_slow_unnamed_callback_is_named_by_address),
+#ifndef NDEBUG
+        T(test_reactor_call_from_wrong_thread_aborts_in_debug_builds),
+#endif
 #undef T
     };
     return cmocka_run_group_tests_name("reactor", tests, NULL, NULL);
