@@ -1,21 +1,22 @@
-/*  bridges/mdp_worker.c - a Majordomo worker: a handler thread and an I/O thread
+/*  bridges/mdp_worker.c - a Majordomo worker: a handler thread and a heartbeat keeper
  *
  *  Design notes
- *  - Two threads per worker. The thread that calls zt_mdp_worker_run is the handler thread: it
- *    waits on an inproc PAIR pipe, calls the handler for each request and sends the reply back on
- *    the pipe. The I/O thread owns the DEALER connected to the broker, the other end of the pipe
- *    and a PULL control socket; it heartbeats the broker, forwards requests and replies, detects a
- *    silent broker and reconnects with back-off. So a long handler never stops the heartbeats, and
- *    the broker declares this worker dead only when the process or the network is.
- *  - The sockets are created on the handler thread before the I/O thread starts (thread creation
- *    is a full barrier) and then used by one thread each, never both.
- *  - Each connection has a generation number, and every request forwarded on the pipe carries it.
- *    A reply whose generation is not the current one belongs to a connection the broker has
- *    forgotten, and is dropped rather than sent to the new one.
- *  - Stop: zt_mdp_worker_stop sets an atomic flag and, when the I/O thread is up, sends "$TERM" on
- *    a fresh PUSH socket to the control endpoint (a socket per call, so any thread may stop). The
- *    I/O thread also checks the flag at least once per heartbeat interval. It then tells the broker
- *    DISCONNECT and sends "$STOP" on the pipe; run returns after the request in hand. */
+ *  - The thread that calls zt_mdp_worker_run (the handler thread) owns the DEALER connected to the
+ *    broker: it waits on it, heartbeats, reconnects with back-off and runs the handler inline, so a
+ *    request costs no thread hand-off inside the worker.
+ *  - While the handler runs, the socket is lent to a keeper thread, so that a long handler does not
+ *    stop the heartbeats and the broker declares this worker dead only when the process or the
+ *    network is. The loan is the `busy` flag under `lock`: the handler thread sets it before
+ * calling the handler and clears it after, and the keeper touches the socket (and the connection
+ * state) only while holding the lock with busy set. The mutex gives the hand-off the full barrier a
+ *    ZeroMQ socket needs to move between threads. The keeper wakes once per heartbeat interval on a
+ *    timed wait and is never signalled per request.
+ *  - A DISCONNECT the keeper reads means the broker forgot this worker: the handler's reply is then
+ *    dropped and the handler thread reconnects.
+ *  - No user code runs under the lock. Stop: zt_mdp_worker_stop sets an atomic flag and, when the
+ *    worker is running, sends "$TERM" on a fresh PUSH socket (a socket per call, so any thread may
+ *    stop) to a PULL the handler thread polls with the DEALER; run returns after the request in
+ *    hand, having told the broker DISCONNECT. */
 #include <ztwist/mdp_worker.h>
 #include <ztwist/log.h>
 #include <ztwist/time.h>
@@ -29,6 +30,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <zmq.h>
 
 struct zt_mdp_worker {
@@ -42,15 +44,26 @@ struct zt_mdp_worker {
     double reconnect_max;                  /* longest back-off delay, seconds */
     bool curve;                            /* whether to use CURVE */
     uint8_t keys[3][32];                   /* server public, our public, our secret */
-    void *ctx;                             /* the shared context while running; one reference */
-    void *pipe_handler;                    /* the handler thread's end of the pipe; Owned */
-    void *pipe_io;                         /* the I/O thread's end; Owned */
-    void *control;                         /* the I/O thread's PULL for "$TERM"; Owned */
     char control_endpoint[64];             /* where control is bound */
-    atomic_bool stop;                      /* stop requested */
-    atomic_bool running;                   /* run is between start and join */
-    atomic_bool control_up;                /* control is bound and reading */
-    atomic_uint_fast64_t served;           /* replies sent */
+    void *ctx;                             /* the shared context while running; one reference */
+    void *control;                         /* the PULL for "$TERM"; Owned; handler thread */
+    /* The connection: the handler thread's, lent to the keeper while busy. */
+    void *dealer;           /* the DEALER to the broker; Owned; NULL backing off */
+    double broker_deadline; /* the broker is dead when silent past this */
+    double next_heartbeat;  /* when to send the next HEARTBEAT */
+    double reconnect_at;    /* when to connect again, while dealer is NULL */
+    double backoff;         /* the next back-off delay */
+    uint64_t malformed;     /* messages from the broker dropped as malformed */
+    /* The loan. */
+    pthread_mutex_t lock;        /* guards busy, keeper_stop, disconnected */
+    pthread_cond_t cond;         /* wakes the keeper to stop */
+    bool busy;                   /* the handler runs: the keeper holds the socket */
+    bool keeper_stop;            /* the keeper must return */
+    bool disconnected;           /* the keeper read a DISCONNECT */
+    atomic_bool stop;            /* stop requested */
+    atomic_bool running;         /* run is between start and end */
+    atomic_bool control_up;      /* control is bound and polled */
+    atomic_uint_fast64_t served; /* replies sent */
 };
 
 zt_mdp_worker_t *
@@ -76,6 +89,17 @@ zt_mdp_worker_new(const char *endpoint, const char *service, zt_mdp_handler_fn *
     atomic_init(&self->running, false);
     atomic_init(&self->control_up, false);
     atomic_init(&self->served, 0);
+    pthread_condattr_t attr;
+    pthread_condattr_init(&attr);
+    pthread_condattr_setclock(&attr, CLOCK_MONOTONIC); /* the keeper's timed waits */
+    int rc = pthread_cond_init(&self->cond, &attr);
+    pthread_condattr_destroy(&attr);
+    if (rc != 0 || pthread_mutex_init(&self->lock, NULL) != 0) {
+        if (rc == 0)
+            pthread_cond_destroy(&self->cond);
+        free(self);
+        return NULL;
+    }
     return self;
 }
 
@@ -85,6 +109,8 @@ zt_mdp_worker_destroy(zt_mdp_worker_t **self_p)
     if (!self_p || !*self_p)
         return;
     ZT_ASSERT_MSG(!atomic_load(&(*self_p)->running), "zt_mdp_worker_destroy: still running");
+    pthread_cond_destroy(&(*self_p)->cond);
+    pthread_mutex_destroy(&(*self_p)->lock);
     free(*self_p);
     *self_p = NULL;
 }
@@ -155,21 +181,10 @@ zt_mdp_worker_stop(zt_mdp_worker_t *self)
 }
 
 /* ------------------------------------------------------------------------------------------- */
-/* The I/O thread */
-
-typedef struct s_io {
-    zt_mdp_worker_t *w;     /* the worker; Borrowed */
-    void *dealer;           /* the connection to the broker; Owned; NULL while backing off */
-    uint32_t generation;    /* the connection's number */
-    double broker_deadline; /* the broker is dead when silent past this */
-    double next_heartbeat;  /* when to send the next HEARTBEAT */
-    double reconnect_at;    /* when to connect again, while dealer is NULL */
-    double backoff;         /* the next back-off delay */
-    uint64_t malformed;     /* messages from the broker dropped as malformed */
-} s_io_t;
+/* The connection (used by whichever thread holds the socket) */
 
 static void
-s_send_command(s_io_t *io, uint8_t command, const char *service)
+s_send_command(zt_mdp_worker_t *self, uint8_t command, const char *service)
 {
     zt__mdp_frame_t f[4] = {{"", 0}, {ZT__MDPW, 6}, {&command, 1}, {service, 0}};
     size_t n = 3;
@@ -177,52 +192,53 @@ s_send_command(s_io_t *io, uint8_t command, const char *service)
         f[3].size = strlen(service);
         n = 4;
     }
-    (void)zt__mdp_send(io->dealer, f, n);
-}
-
-static int
-s_connect(s_io_t *io)
-{
-    zt_mdp_worker_t *w = io->w;
-    io->dealer = zmq_socket(w->ctx, ZMQ_DEALER);
-    if (!io->dealer)
-        return ZT_ESYS;
-    int linger = 0;
-    zmq_setsockopt(io->dealer, ZMQ_LINGER, &linger, sizeof linger);
-    if (w->curve) {
-        zmq_setsockopt(io->dealer, ZMQ_CURVE_SERVERKEY, w->keys[0], 32);
-        zmq_setsockopt(io->dealer, ZMQ_CURVE_PUBLICKEY, w->keys[1], 32);
-        zmq_setsockopt(io->dealer, ZMQ_CURVE_SECRETKEY, w->keys[2], 32);
-    }
-    if (zmq_connect(io->dealer, w->endpoint) != 0) {
-        ZT_LOG_ERROR("worker: cannot connect to %s: %s", w->endpoint, zmq_strerror(zmq_errno()));
-        zmq_close(io->dealer);
-        io->dealer = NULL;
-        return ZT_EINVAL;
-    }
-    io->generation++;
-    s_send_command(io, ZT__MDP_READY, w->service);
-    double now = zt_time_now();
-    io->broker_deadline = now + w->interval * w->liveness;
-    io->next_heartbeat = now + w->interval;
-    return 0;
+    (void)zt__mdp_send(self->dealer, f, n);
 }
 
 static void
-s_disconnect(s_io_t *io, const char *why)
+s_connect(zt_mdp_worker_t *self)
 {
-    ZT_LOG_WARNING("worker '%s': %s; reconnecting to %s in %g s", io->w->service, why,
-                   io->w->endpoint, io->backoff);
-    zmq_close(io->dealer);
-    io->dealer = NULL;
-    io->reconnect_at = zt_time_now() + io->backoff;
-    io->backoff *= 2;
-    if (io->backoff > io->w->reconnect_max)
-        io->backoff = io->w->reconnect_max;
+    double now = zt_time_now();
+    self->dealer = zmq_socket(self->ctx, ZMQ_DEALER);
+    if (!self->dealer) {
+        self->reconnect_at = now + self->backoff;
+        return;
+    }
+    int linger = 0;
+    zmq_setsockopt(self->dealer, ZMQ_LINGER, &linger, sizeof linger);
+    if (self->curve) {
+        zmq_setsockopt(self->dealer, ZMQ_CURVE_SERVERKEY, self->keys[0], 32);
+        zmq_setsockopt(self->dealer, ZMQ_CURVE_PUBLICKEY, self->keys[1], 32);
+        zmq_setsockopt(self->dealer, ZMQ_CURVE_SECRETKEY, self->keys[2], 32);
+    }
+    if (zmq_connect(self->dealer, self->endpoint) != 0) {
+        ZT_LOG_ERROR("worker '%s': cannot connect to %s: %s", self->service, self->endpoint,
+                     zmq_strerror(zmq_errno()));
+        zmq_close(self->dealer);
+        self->dealer = NULL;
+        self->reconnect_at = now + self->reconnect_max;
+        return;
+    }
+    s_send_command(self, ZT__MDP_READY, self->service);
+    self->broker_deadline = now + self->interval * self->liveness;
+    self->next_heartbeat = now + self->interval;
 }
 
-/* Receive one multipart message into parts (at most cap, the rest discarded). Returns the frame
- * count, or -1 when nothing was waiting; *too_many tells whether frames were discarded. */
+static void
+s_disconnect(zt_mdp_worker_t *self, const char *why)
+{
+    ZT_LOG_WARNING("worker '%s': %s; reconnecting to %s in %g s", self->service, why,
+                   self->endpoint, self->backoff);
+    zmq_close(self->dealer);
+    self->dealer = NULL;
+    self->reconnect_at = zt_time_now() + self->backoff;
+    self->backoff *= 2;
+    if (self->backoff > self->reconnect_max)
+        self->backoff = self->reconnect_max;
+}
+
+/* Receive one multipart message into parts (at most cap frames; the rest are discarded and
+ * *too_many set). Returns the frame count, or -1 when nothing was waiting. */
 static int
 s_recv_parts(void *socket, zmq_msg_t *parts, size_t cap, bool *too_many)
 {
@@ -250,17 +266,67 @@ s_recv_parts(void *socket, zmq_msg_t *parts, size_t cap, bool *too_many)
     return (int)n;
 }
 
-/* A message from the broker: forward a request to the handler thread, note a heartbeat, obey a
- * DISCONNECT. */
+/* Serve one request: lend the socket to the keeper, run the handler, take the socket back, reply.
+ * f and m describe the REQUEST, whose frames stay valid for the call. */
 static void
-s_on_broker(s_io_t *io)
+s_serve(zt_mdp_worker_t *self, const zt__mdp_frame_t *f, const zt__mdp_msg_t *m)
 {
-    for (int batch = 0; batch < 64 && io->dealer; batch++) {
+    zt_frames_t *request = zt_frames_new();
+    for (size_t i = 0; request && i < m->body_count; i++)
+        if (zt_frames_add(request, f[m->body_first + i].data, f[m->body_first + i].size) != 0)
+            zt_frames_destroy(&request);
+    if (!request) {
+        ZT_LOG_ERROR("worker '%s': out of memory; a request is dropped", self->service);
+        return;
+    }
+    pthread_mutex_lock(&self->lock);
+    self->busy = true;
+    pthread_mutex_unlock(&self->lock);
+    zt_frames_t *reply = self->handler(request, self->arg);
+    pthread_mutex_lock(&self->lock);
+    self->busy = false;
+    bool forgotten = self->disconnected;
+    self->disconnected = false;
+    pthread_mutex_unlock(&self->lock);
+    zt_frames_destroy(&request);
+    if (forgotten) {
+        ZT_LOG_INFO("worker '%s': the broker forgot this worker; the reply is dropped",
+                    self->service);
+        zt_frames_destroy(&reply);
+        s_disconnect(self, "the broker sent DISCONNECT");
+        return;
+    }
+    size_t body = reply ? zt_frames_count(reply) : 0;
+    uint8_t command = ZT__MDP_REPLY;
+    zt__mdp_frame_t out[3 + ZT__MDP_MAX_ENVELOPE + 1 + ZT__MDP_MAX_FRAMES];
+    size_t n = 0;
+    out[n++] = (zt__mdp_frame_t){"", 0};
+    out[n++] = (zt__mdp_frame_t){ZT__MDPW, 6};
+    out[n++] = (zt__mdp_frame_t){&command, 1};
+    for (size_t i = 0; i < m->env_count; i++)
+        out[n++] = f[m->env_first + i];
+    out[n++] = (zt__mdp_frame_t){"", 0};
+    for (size_t i = 0; i < body && n < ZT_ARRAY_SIZE(out); i++)
+        out[n++] = (zt__mdp_frame_t){zt_frames_data(reply, i), zt_frames_size(reply, i)};
+    if (zt__mdp_send(self->dealer, out, n) == 0) {
+        atomic_fetch_add_explicit(&self->served, 1, memory_order_relaxed);
+        self->next_heartbeat = zt_time_now() + self->interval; /* a reply is a sign of life */
+    }
+    zt_frames_destroy(&reply);
+}
+
+/* Read what the broker sent. serve: whether requests may be served (the handler thread); the
+ * keeper passes false and drops a request (the broker never sends one to a busy worker). Returns
+ * false when a DISCONNECT came. */
+static bool
+s_read_broker(zt_mdp_worker_t *self, bool serve)
+{
+    for (int batch = 0; batch < 64; batch++) {
         zmq_msg_t parts[ZT__MDP_MAX_FRAMES];
         bool too_many;
-        int n = s_recv_parts(io->dealer, parts, ZT__MDP_MAX_FRAMES, &too_many);
+        int n = s_recv_parts(self->dealer, parts, ZT__MDP_MAX_FRAMES, &too_many);
         if (n < 0)
-            return;
+            return true;
         zt__mdp_frame_t f[ZT__MDP_MAX_FRAMES];
         for (int i = 0; i < n; i++)
             f[i] = (zt__mdp_frame_t){zmq_msg_data(&parts[i]), zmq_msg_size(&parts[i])};
@@ -268,148 +334,65 @@ s_on_broker(s_io_t *io)
         const char *why = "too many frames";
         int rc =
             too_many ? ZT_EPROTO : zt__mdp_decode(f, (size_t)n, ZT__MDP_AT_WORKER, 0, &m, &why);
+        bool go_on = true;
         if (rc != 0) {
-            io->malformed++;
+            self->malformed++;
             ZT_LOG_WARNING("worker '%s': dropped a malformed message from the broker (%s)",
-                           io->w->service, why);
+                           self->service, why);
         } else {
-            io->broker_deadline = zt_time_now() + io->w->interval * io->w->liveness;
-            io->backoff = io->w->reconnect_initial;
-            if (m.command == ZT__MDP_REQUEST) {
-                /* To the handler: [generation][envelope...][""][body...] */
-                uint32_t gen = io->generation;
-                (void)zmq_send(io->w->pipe_io, &gen, sizeof gen, ZMQ_SNDMORE);
-                for (size_t i = m.env_first; i < (size_t)n; i++)
-                    (void)zmq_send(io->w->pipe_io, f[i].data, f[i].size,
-                                   i + 1 < (size_t)n ? ZMQ_SNDMORE : 0);
-            } else if (m.command == ZT__MDP_DISCONNECT) {
-                for (int i = 0; i < n; i++)
-                    zmq_msg_close(&parts[i]);
-                s_disconnect(io, "the broker sent DISCONNECT");
-                return;
-            }
+            self->broker_deadline = zt_time_now() + self->interval * self->liveness;
+            self->backoff = self->reconnect_initial;
+            if (m.command == ZT__MDP_DISCONNECT)
+                go_on = false;
+            else if (m.command == ZT__MDP_REQUEST && serve)
+                s_serve(self, f, &m);
+            else if (m.command == ZT__MDP_REQUEST)
+                ZT_LOG_WARNING("worker '%s': a request came while busy; dropped", self->service);
         }
         for (int i = 0; i < n; i++)
             zmq_msg_close(&parts[i]);
+        if (!go_on || !self->dealer)
+            return go_on;
     }
+    return true;
 }
 
-/* A reply from the handler thread: [generation][envelope...][""][body...]. */
-static void
-s_on_handler(s_io_t *io)
-{
-    zmq_msg_t parts[ZT__MDP_MAX_FRAMES + 1];
-    bool too_many;
-    int n = s_recv_parts(io->w->pipe_io, parts, ZT_ARRAY_SIZE(parts), &too_many);
-    if (n < 0)
-        return;
-    uint32_t gen = 0;
-    if (n >= 1 && zmq_msg_size(&parts[0]) == sizeof gen)
-        memcpy(&gen, zmq_msg_data(&parts[0]), sizeof gen);
-    if (io->dealer && gen == io->generation && n >= 3) {
-        uint8_t command = ZT__MDP_REPLY;
-        zt__mdp_frame_t f[3 + ZT__MDP_MAX_FRAMES];
-        size_t k = 0;
-        f[k++] = (zt__mdp_frame_t){"", 0};
-        f[k++] = (zt__mdp_frame_t){ZT__MDPW, 6};
-        f[k++] = (zt__mdp_frame_t){&command, 1};
-        for (int i = 1; i < n; i++)
-            f[k++] = (zt__mdp_frame_t){zmq_msg_data(&parts[i]), zmq_msg_size(&parts[i])};
-        if (zt__mdp_send(io->dealer, f, k) == 0)
-            atomic_fetch_add_explicit(&io->w->served, 1, memory_order_relaxed);
-    } else {
-        ZT_LOG_INFO("worker '%s': a reply for a forgotten connection is dropped", io->w->service);
-    }
-    for (int i = 0; i < n; i++)
-        zmq_msg_close(&parts[i]);
-}
+/* ------------------------------------------------------------------------------------------- */
+/* The keeper: heartbeats while the handler runs */
 
 static void *
-s_io_thread(void *arg)
+s_keeper(void *arg)
 {
-    s_io_t io = {.w = arg};
-    zt_mdp_worker_t *w = io.w;
-    io.backoff = w->reconnect_initial;
-    (void)s_connect(&io);
-    if (!io.dealer)
-        io.reconnect_at = zt_time_now() + io.backoff;
-    while (!atomic_load(&w->stop)) {
+    zt_mdp_worker_t *self = arg;
+    pthread_mutex_lock(&self->lock);
+    while (!self->keeper_stop) {
+        struct timespec until;
+        clock_gettime(CLOCK_MONOTONIC, &until);
+        double wait = self->interval;
+        until.tv_sec += (time_t)wait;
+        until.tv_nsec += (long)((wait - (double)(time_t)wait) * 1e9);
+        if (until.tv_nsec >= 1000000000L) {
+            until.tv_sec++;
+            until.tv_nsec -= 1000000000L;
+        }
+        pthread_cond_timedwait(&self->cond, &self->lock, &until);
+        if (!self->busy || !self->dealer || self->disconnected)
+            continue;
+        /* The socket is ours until busy is cleared, which needs the lock we hold. */
         double now = zt_time_now();
-        if (!io.dealer && now >= io.reconnect_at) {
-            if (s_connect(&io) != 0)
-                io.reconnect_at = now + io.backoff;
+        if (now >= self->next_heartbeat) {
+            s_send_command(self, ZT__MDP_HEARTBEAT, NULL);
+            self->next_heartbeat = now + self->interval;
         }
-        double due = io.dealer ? io.next_heartbeat : io.reconnect_at;
-        if (io.dealer && io.broker_deadline < due)
-            due = io.broker_deadline;
-        long timeout = (long)((due - now) * 1000.0) + 1;
-        if (timeout < 0)
-            timeout = 0;
-        if (timeout > (long)(w->interval * 1000.0) + 1)
-            timeout = (long)(w->interval * 1000.0) + 1;
-        zmq_pollitem_t items[3] = {{w->control, 0, ZMQ_POLLIN, 0},
-                                   {w->pipe_io, 0, ZMQ_POLLIN, 0},
-                                   {io.dealer, 0, ZMQ_POLLIN, 0}};
-        int rc = zmq_poll(items, io.dealer ? 3 : 2, timeout);
-        if (rc < 0) {
-            if (zmq_errno() == EINTR)
-                continue;
-            ZT_LOG_ERROR("worker '%s': zmq_poll: %s", w->service, zmq_strerror(zmq_errno()));
-            break;
-        }
-        if (items[0].revents & ZMQ_POLLIN)
-            break;
-        if (items[1].revents & ZMQ_POLLIN)
-            s_on_handler(&io);
-        if (io.dealer && (items[2].revents & ZMQ_POLLIN))
-            s_on_broker(&io);
-        now = zt_time_now();
-        if (io.dealer && now >= io.next_heartbeat) {
-            s_send_command(&io, ZT__MDP_HEARTBEAT, NULL);
-            io.next_heartbeat = now + w->interval;
-        }
-        if (io.dealer && now > io.broker_deadline)
-            s_disconnect(&io, "the broker is silent");
+        if (!s_read_broker(self, false))
+            self->disconnected = true;
     }
-    if (io.dealer) {
-        s_send_command(&io, ZT__MDP_DISCONNECT, NULL);
-        int linger = 100;
-        zmq_setsockopt(io.dealer, ZMQ_LINGER, &linger, sizeof linger);
-        zmq_close(io.dealer);
-    }
-    (void)zmq_send(w->pipe_io, "$STOP", 5, ZMQ_DONTWAIT);
+    pthread_mutex_unlock(&self->lock);
     return NULL;
 }
 
 /* ------------------------------------------------------------------------------------------- */
 /* The handler thread */
-
-static void
-s_serve(zt_mdp_worker_t *self, zmq_msg_t *parts, size_t n)
-{
-    /* [generation][envelope...][""][body...] */
-    size_t delim = 1;
-    while (delim < n && zmq_msg_size(&parts[delim]) != 0)
-        delim++;
-    zt_frames_t *request = zt_frames_new();
-    for (size_t i = delim + 1; request && i < n; i++)
-        if (zt_frames_add(request, zmq_msg_data(&parts[i]), zmq_msg_size(&parts[i])) != 0)
-            zt_frames_destroy(&request);
-    if (!request) {
-        ZT_LOG_ERROR("worker '%s': out of memory; a request is dropped", self->service);
-        return;
-    }
-    zt_frames_t *reply = self->handler(request, self->arg);
-    zt_frames_destroy(&request);
-    size_t body = reply ? zt_frames_count(reply) : 0;
-    for (size_t i = 0; i <= delim; i++)
-        (void)zmq_send(self->pipe_handler, zmq_msg_data(&parts[i]), zmq_msg_size(&parts[i]),
-                       ZMQ_DONTWAIT | (i < delim || body > 0 ? ZMQ_SNDMORE : 0));
-    for (size_t i = 0; i < body; i++)
-        (void)zmq_send(self->pipe_handler, zt_frames_data(reply, i), zt_frames_size(reply, i),
-                       ZMQ_DONTWAIT | (i + 1 < body ? ZMQ_SNDMORE : 0));
-    zt_frames_destroy(&reply);
-}
 
 int
 zt_mdp_worker_run(zt_mdp_worker_t *self)
@@ -419,72 +402,77 @@ zt_mdp_worker_run(zt_mdp_worker_t *self)
     if (!atomic_compare_exchange_strong(&self->running, &expected, true))
         return ZT_ESTATE;
     int rc = ZT_ESYS;
-    pthread_t thread;
-    bool started = false;
+    pthread_t keeper;
+    bool keeper_started = false;
+    self->busy = self->keeper_stop = self->disconnected = false;
+    self->backoff = self->reconnect_initial;
     self->ctx = zt__zmq_ctx_acquire();
     if (!self->ctx)
         goto done;
-    char pipe[64];
-    snprintf(pipe, sizeof pipe, "inproc://zt-mdp-worker-pipe-%p", (void *)self);
-    self->pipe_handler = zmq_socket(self->ctx, ZMQ_PAIR);
-    self->pipe_io = zmq_socket(self->ctx, ZMQ_PAIR);
     self->control = zmq_socket(self->ctx, ZMQ_PULL);
-    if (!self->pipe_handler || !self->pipe_io || !self->control ||
-        zmq_bind(self->pipe_handler, pipe) != 0 || zmq_connect(self->pipe_io, pipe) != 0 ||
-        zmq_bind(self->control, self->control_endpoint) != 0) {
-        ZT_LOG_ERROR("worker '%s': cannot make its sockets: %s", self->service,
+    if (!self->control || zmq_bind(self->control, self->control_endpoint) != 0) {
+        ZT_LOG_ERROR("worker '%s': cannot make its control socket: %s", self->service,
                      zmq_strerror(zmq_errno()));
         goto done;
     }
-    if (pthread_create(&thread, NULL, s_io_thread, self) != 0) {
-        ZT_LOG_ERROR("worker '%s': cannot start its I/O thread", self->service);
+    if (pthread_create(&keeper, NULL, s_keeper, self) != 0) {
+        ZT_LOG_ERROR("worker '%s': cannot start its keeper thread", self->service);
         goto done;
     }
-    started = true;
+    keeper_started = true;
     atomic_store(&self->control_up, true);
     rc = 0;
-    for (;;) {
-        zmq_msg_t parts[ZT__MDP_MAX_FRAMES + 2];
-        size_t n = 0;
-        bool more = true;
-        while (more) {
-            zmq_msg_t tmp;
-            zmq_msg_init(&tmp);
-            if (zmq_msg_recv(&tmp, self->pipe_handler, 0) < 0) {
-                zmq_msg_close(&tmp);
-                if (zmq_errno() == EINTR && n == 0)
-                    continue;
-                break;
-            }
-            more = zmq_msg_more(&tmp);
-            if (n < ZT_ARRAY_SIZE(parts)) {
-                zmq_msg_init(&parts[n]);
-                zmq_msg_move(&parts[n++], &tmp);
-            }
-            zmq_msg_close(&tmp);
-        }
-        bool stop = n == 1 && zmq_msg_size(&parts[0]) == 5 &&
-                    memcmp(zmq_msg_data(&parts[0]), "$STOP", 5) == 0;
-        if (!stop && n >= 2)
-            s_serve(self, parts, n);
-        for (size_t i = 0; i < n; i++)
-            zmq_msg_close(&parts[i]);
-        if (stop || n == 0)
+    s_connect(self);
+    while (!atomic_load(&self->stop)) {
+        double now = zt_time_now();
+        if (!self->dealer && now >= self->reconnect_at)
+            s_connect(self);
+        double due = self->dealer ? self->next_heartbeat : self->reconnect_at;
+        if (self->dealer && self->broker_deadline < due)
+            due = self->broker_deadline;
+        long timeout = (long)((due - now) * 1000.0) + 1;
+        long cap = (long)(self->interval * 1000.0) + 1;
+        timeout = timeout < 0 ? 0 : timeout > cap ? cap : timeout;
+        zmq_pollitem_t items[2] = {{self->control, 0, ZMQ_POLLIN, 0},
+                                   {self->dealer, 0, ZMQ_POLLIN, 0}};
+        if (zmq_poll(items, self->dealer ? 2 : 1, timeout) < 0) {
+            if (zmq_errno() == EINTR)
+                continue;
+            ZT_LOG_ERROR("worker '%s': zmq_poll: %s", self->service, zmq_strerror(zmq_errno()));
+            rc = ZT_ESYS;
             break;
+        }
+        if (items[0].revents & ZMQ_POLLIN)
+            break;
+        if (self->dealer && (items[1].revents & ZMQ_POLLIN) && !s_read_broker(self, true))
+            s_disconnect(self, "the broker sent DISCONNECT");
+        now = zt_time_now();
+        if (self->dealer && now >= self->next_heartbeat) {
+            s_send_command(self, ZT__MDP_HEARTBEAT, NULL);
+            self->next_heartbeat = now + self->interval;
+        }
+        if (self->dealer && now > self->broker_deadline)
+            s_disconnect(self, "the broker is silent");
     }
 done:
     atomic_store(&self->control_up, false);
-    if (started) {
-        atomic_store(&self->stop, true);
-        pthread_join(thread, NULL);
+    if (keeper_started) {
+        pthread_mutex_lock(&self->lock);
+        self->keeper_stop = true;
+        pthread_cond_signal(&self->cond);
+        pthread_mutex_unlock(&self->lock);
+        pthread_join(keeper, NULL);
+    }
+    if (self->dealer) {
+        s_send_command(self, ZT__MDP_DISCONNECT, NULL);
+        int linger = 100;
+        zmq_setsockopt(self->dealer, ZMQ_LINGER, &linger, sizeof linger);
+        zmq_close(self->dealer);
+        self->dealer = NULL;
     }
     if (self->control)
         zmq_close(self->control);
-    if (self->pipe_io)
-        zmq_close(self->pipe_io);
-    if (self->pipe_handler)
-        zmq_close(self->pipe_handler);
-    self->control = self->pipe_io = self->pipe_handler = NULL;
+    self->control = NULL;
     if (self->ctx)
         zt__zmq_ctx_release();
     self->ctx = NULL;

@@ -271,6 +271,34 @@ test_broker_full_queue_fails_queue_full(void **state)
 }
 
 static void
+test_broker_long_handler_keeps_heartbeating_worker_not_expired(void **state)
+{
+    fixture_t *fx = *state;
+    assert_int_equal(thread_worker_start(&fx->tw[0], zt_broker_endpoint(fx->broker), "slow",
+                                         gated_handler, fx, fx->interval),
+                     0);
+    assert_true(run_until_workers(fx->reactor, fx->broker, 1, 5));
+    outcome_t o = {0};
+    outcome_send(fx->reactor, fx->client, "slow", "patience", NULL, &o);
+    /* The handler holds the request for ten times the broker's liveness window (3 x 50 ms). */
+    bool never = false;
+    run_until(fx->reactor, &never, 1.5);
+    assert_false(o.done);
+    zt_broker_stats_t st;
+    zt_broker_stats(fx->broker, &st);
+    assert_int_equal(st.expiries, 0);
+    assert_int_equal(st.workers, 1);
+    pthread_mutex_lock(&fx->lock);
+    fx->gate_open = true;
+    pthread_cond_broadcast(&fx->cond);
+    pthread_mutex_unlock(&fx->lock);
+    assert_true(run_until(fx->reactor, &o.done, 5));
+    assert_int_equal(o.code, 0);
+    assert_true(zt_frames_equal_str(o.reply, 0, "patience"));
+    zt_frames_destroy(&o.reply);
+}
+
+static void
 test_broker_malformed_frames_dropped_counted_and_serving(void **state)
 {
     fixture_t *fx = *state;
@@ -455,6 +483,8 @@ main(void)
         cmocka_unit_test_setup_teardown(test_broker_idle_workers_least_recently_used_first, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_broker_full_queue_fails_queue_full, setup, teardown),
+        cmocka_unit_test_setup_teardown(
+            test_broker_long_handler_keeps_heartbeating_worker_not_expired, setup, teardown),
         cmocka_unit_test_setup_teardown(test_broker_malformed_frames_dropped_counted_and_serving,
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(test_broker_worker_registering_mmi_service_is_refused,
