@@ -81,7 +81,7 @@ ZT_EXPORT int zt_broker_set_max_message(zt_broker_t *self, size_t bytes);
 
 /**
  *  Make a CURVE key pair, as 40-character Z85 strings plus NUL. Any thread.
- *  @return 0, or ZT_ESYS when libzmq has no CURVE
+ *  @return 0, or ZT_ESYS when ZeroMQ was built without CURVE
  */
 ZT_EXPORT int zt_broker_curve_keypair(char public_key[41], char secret_key[41]);
 

@@ -117,7 +117,7 @@ ZT_EXPORT void zt_remote_destroy(zt_remote_t **self_p);
  *  Use CURVE: authenticate the broker by its public key and present ours. Call before connect.
  *  Keys are 40-character Z85 strings (zt_broker_curve_keypair makes them).
  *  @return 0; ZT_EINVAL (a key is not valid Z85 of 32 bytes); ZT_ESTATE (connected already);
- * ZT_ESYS (libzmq without CURVE, logged)
+ * ZT_ESYS (ZeroMQ built without CURVE, logged)
  */
 ZT_EXPORT int zt_remote_set_curve(zt_remote_t *self, const char *server_public,
                                   const char *public_key, const char *secret_key);
