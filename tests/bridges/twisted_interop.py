@@ -63,6 +63,9 @@ class Server:
             self.proc.kill()
             _, err = self.proc.communicate()
             return -9, err
+        if self.proc.returncode != 0:
+            print("server exited with %d; its stderr ends with:\n%s"
+                  % (self.proc.returncode, err[-3000:]), flush=True)
         return self.proc.returncode, err
 
     def fds(self):
