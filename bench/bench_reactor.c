@@ -17,7 +17,8 @@
  * that floor, and >= 3M calls/s), and the alternative the mailbox did not take: one PUSH socket
  * shared by 4 producer threads behind a mutex, against one PUSH socket per producer.
  *
- *      reactor.mailbox_floor_push_pull_1p_per_s      msgs/s
+ *      reactor.mailbox_floor_push_pull_1p_per_s      msgs/s, run alternately with the 1p figure
+ *      reactor.call_from_thread_1p_percent_of_floor  1p / floor per pair of runs, in percent
  *      reactor.mailbox_alt_mutex_socket_4p_per_s     msgs/s, 4 threads, one socket, a mutex
  *      reactor.mailbox_alt_socket_per_thread_4p_per_s msgs/s, 4 threads, a socket each  */
 #include "bench_util.h"
@@ -451,22 +452,31 @@ main(void)
     s_run2("reactor.call_later_ns", "reactor.call_later_run_s", "ns", "s", s_timers_run, &n_timers);
     s_run("reactor.call_later_cancel_ns", "ns", s_cancel_run, &n_timers, 0, 1);
 
-    size_t one[2] = {n_calls, 1}, four[2] = {n_calls, PRODUCERS};
-    double p1 = s_run("reactor.call_from_thread_1p_per_s", "calls/s", s_flood_run, one, 0, 1);
+    /* 1 producer and the raw floor alternate, so that both see the same machine load. */
+    size_t one[2] = {n_calls, 1}, four[2] = {n_calls, PRODUCERS}, raw1[3] = {n_calls, 1, 0};
+    double p1_runs[BENCH_REPS], floor_runs[BENCH_REPS], ratio_runs[BENCH_REPS], out[1];
+    for (int rep = 0; rep < BENCH_REPS; rep++) {
+        bench_run_forked(s_flood_run, one, out, 1);
+        p1_runs[rep] = out[0];
+        bench_run_forked(s_raw_run, raw1, out, 1);
+        floor_runs[rep] = out[0];
+        ratio_runs[rep] = 100.0 * p1_runs[rep] / floor_runs[rep];
+    }
+    double p1 = bench_report("reactor.call_from_thread_1p_per_s", p1_runs, BENCH_REPS, "calls/s");
+    bench_report("reactor.mailbox_floor_push_pull_1p_per_s", floor_runs, BENCH_REPS, "msgs/s");
+    double ratio =
+        bench_report("reactor.call_from_thread_1p_percent_of_floor", ratio_runs, BENCH_REPS, "%");
     s_run("reactor.call_from_thread_4p_per_s", "calls/s", s_flood_run, four, 0, 1);
     s_run2("reactor.call_from_thread_rtt_median_us", "reactor.call_from_thread_rtt_p99_us", "us",
            "us", s_rtt_run, &exchanges);
     s_run("reactor.idle_cpu_percent", "%", s_idle_run, &idle_s, 0, 1);
 
-    size_t raw1[3] = {n_calls, 1, 0}, mutex4[3] = {n_calls, PRODUCERS, 1},
-           own4[3] = {n_calls, PRODUCERS, 0};
-    double floor =
-        s_run("reactor.mailbox_floor_push_pull_1p_per_s", "msgs/s", s_raw_run, raw1, 0, 1);
+    size_t mutex4[3] = {n_calls, PRODUCERS, 1}, own4[3] = {n_calls, PRODUCERS, 0};
     s_run("reactor.mailbox_alt_mutex_socket_4p_per_s", "msgs/s", s_raw_run, mutex4, 0, 1);
     s_run("reactor.mailbox_alt_socket_per_thread_4p_per_s", "msgs/s", s_raw_run, own4, 0, 1);
     printf("#   target: reactor.call_from_thread_1p_per_s >= 3000000 calls/s: %s\n",
            p1 >= 3e6 ? "met" : "MISSED");
-    printf("#   target: reactor.call_from_thread_1p_per_s >= 80%% of the raw floor (%.0f%%): %s\n",
-           100.0 * p1 / floor, p1 >= 0.8 * floor ? "met" : "MISSED");
+    printf("#   target: reactor.call_from_thread_1p_percent_of_floor >= 80 %%: %s\n",
+           ratio >= 80 ? "met" : "MISSED");
     return 0;
 }

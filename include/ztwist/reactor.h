@@ -66,9 +66,12 @@ typedef struct zt_reactor_stats {
 /** How long a cross-thread call waits for room in a full mailbox before it fails with ZT_EFULL. */
 #define ZT_REACTOR_MAILBOX_TIMEOUT_MS 5000
 
-/** Calls one producer thread may have in flight to one reactor before it waits (the mailbox's
- * high-water mark per producer). */
-#define ZT_REACTOR_MAILBOX_HWM 65536
+/** The mailbox's high-water mark, set on each producer's PUSH socket and on the reactor's PULL
+ * socket; ZeroMQ adds the two, so one producer thread may have about twice this many calls in
+ * flight to one reactor before it waits. Small on purpose: a deep queue measured 2-4x slower than
+ * one that stays in the cache (bench/bench_reactor.c), and a producer that outruns the reactor
+ * should wait rather than pile up memory. */
+#define ZT_REACTOR_MAILBOX_HWM 1000
 
 /** The default bound on the shutdown event, in seconds (zt_reactor_set_shutdown_timeout). */
 #define ZT_REACTOR_SHUTDOWN_TIMEOUT 10.0
@@ -205,9 +208,9 @@ ZT_EXPORT void zt_delayed_call_release(zt_delayed_call_t **self_p);
  *  Run fn(arg) on the reactor thread on a later pass (Twisted's callFromThread). Any thread,
  * including the reactor thread, where the call is queued for the next pass, never run inline. Calls
  * from one thread run in the order they were made; a sleeping reactor wakes at once. Calls made
- * before run run after startup. When the producer's share of the mailbox is full
- * (ZT_REACTOR_MAILBOX_HWM calls), the call waits up to ZT_REACTOR_MAILBOX_TIMEOUT_MS, then fails
- * with ZT_EFULL and logs: nothing is dropped silently.
+ * before run run after startup. When the producer's share of the mailbox is full (about 2 x
+ * ZT_REACTOR_MAILBOX_HWM calls), the call waits up to ZT_REACTOR_MAILBOX_TIMEOUT_MS for the reactor
+ * to catch up, then fails with ZT_EFULL and logs: nothing is dropped silently.
  *  @param fn   the call; required
  *  @param arg  passed to fn; borrowed, and handed to the reactor thread
  *  @return 0 (fn will run, unless the reactor is destroyed first: destroy logs the count of calls
