@@ -56,16 +56,19 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <zmq.h>
 
-#define S_BATCH_MAX 64    /* items per batch and results per message */
+#define S_BATCH_MAX 1024  /* items per batch and results per message */
 #define S_FLUSH_NS 100000 /* a worker holds finished results at most this long between items */
 #define S_READ_BURST 256  /* messages read from one worker per reactor callback */
-#define S_MSG_MAX (8 + 8 * S_BATCH_MAX) /* the largest result message */
+#define S_MSG_MAX (16 + 8 * S_BATCH_MAX) /* the largest result message */
+#define S_SPIN_NS 50000  /* an idle worker watches for work this long before it sleeps */
+#define S_FREE_MAX 65536 /* finished items kept for reuse */
 
 _Thread_local zt_reactor_t *zt__actors_reactor;
 
@@ -101,20 +104,23 @@ typedef struct s_work {
 
 enum { W_STARTING = 0, W_IDLE = 1, W_BUSY = 2, W_STOPPING = 3 };
 enum { X_RUNNING = 0, X_EXITED = 1, X_ORPHANED = 2 };
+enum { SIG_IDLE = 0, SIG_WORK = 1, SIG_SLEEP = 2 };
 
 typedef struct s_worker {
-    zt_pool_t *pool;                /* Borrowed: the owner (reactor side only) */
-    zt_reactor_t *reactor;          /* Borrowed: where an orphan sends its leftovers */
-    void *sock;                     /* Owned: the reactor's end of the PAIR */
-    pthread_t thread;               /* the worker thread */
-    int state;                      /* W_* (reactor side) */
-    char endpoint[64];              /* the PAIR's inproc endpoint */
-    s_work_t *items[S_BATCH_MAX];   /* the batch: filled by the reactor while idle */
-    _Atomic(uint64_t) range;        /* the batch's unclaimed part: head (low 32), tail (high) */
-    _Atomic(uint64_t) results_sent; /* items sent back; orders the handover for TSan */
-    _Atomic(s_work_t *) current;    /* the item running now, or NULL */
-    atomic_bool orphaned;           /* detached by a stop's deadline */
-    atomic_int exit_state;          /* X_*: who frees this record */
+    zt_pool_t *pool;              /* Borrowed: the owner (reactor side only) */
+    zt_reactor_t *reactor;        /* Borrowed: where an orphan sends its leftovers */
+    void *sock;                   /* Owned: the reactor's end of the PAIR */
+    pthread_t thread;             /* the worker thread */
+    int state;                    /* W_* (reactor side) */
+    char endpoint[64];            /* the PAIR's inproc endpoint */
+    uint32_t gen;                 /* the batch's number, set by the reactor before handing it */
+    s_work_t *items[S_BATCH_MAX]; /* the batch: filled by the reactor while idle */
+    _Alignas(64) _Atomic(uint64_t) range; /* the batch's unclaimed part: head (low 32), tail */
+    _Atomic(uint64_t) results_sent;       /* items sent back; orders the handover for TSan */
+    _Atomic(s_work_t *) current;          /* the item running now, or NULL */
+    atomic_bool orphaned;                 /* detached by a stop's deadline */
+    atomic_int exit_state;                /* X_*: who frees this record */
+    _Alignas(64) atomic_int signal; /* SIG_*: a batch is ready, or the worker sleeps in recv */
 } s_worker_t;
 
 struct zt_pool {
@@ -140,11 +146,14 @@ struct zt_pool {
     uint64_t serial;              /* names the worker endpoints: the pool's number */
     uint64_t next_worker;         /* names the worker endpoints: the worker's number */
     unsigned delivering;          /* result delivery in progress (user callbacks may run) */
+    s_work_t *free_items;         /* Owned: finished items kept for reuse (linked by next) */
+    size_t nfree;                 /* items in free_items */
 };
 
 static atomic_uint_fast64_t s_pool_serial; /* numbers the pools' endpoints */
 static _Thread_local s_work_t *s_current;  /* the item the calling worker runs, or NULL */
 static _Thread_local bool s_is_worker;     /* the calling thread is a worker */
+static atomic_bool s_spinning;             /* a worker of some pool is spinning for work */
 
 static inline uint64_t
 s_pack(uint32_t head, uint32_t tail)
@@ -157,6 +166,8 @@ s_pack(uint32_t head, uint32_t tail)
 typedef struct s_outbox {
     uint32_t type;                /* 'R' results, 'I' results and idle, 'S' started, 'X' bye */
     uint32_t n;                   /* items that follow */
+    uint32_t gen;                 /* the number of the batch they come from */
+    uint32_t pad;                 /* keeps the items 8-byte aligned */
     s_work_t *items[S_BATCH_MAX]; /* Borrowed: finished items */
 } s_outbox_t;
 _Static_assert(sizeof(s_outbox_t) == S_MSG_MAX, "the message layout is packed");
@@ -166,7 +177,7 @@ s_send_out(s_worker_t *w, void *sock, s_outbox_t *out, uint32_t type)
 {
     out->type = type;
     atomic_fetch_add_explicit(&w->results_sent, out->n, memory_order_release);
-    size_t size = 8 + (size_t)out->n * sizeof(s_work_t *);
+    size_t size = 16 + (size_t)out->n * sizeof(s_work_t *);
     while (zmq_send(sock, out, size, 0) < 0 && zmq_errno() == EINTR) {
     }
     out->n = 0;
@@ -245,6 +256,7 @@ s_claim(s_worker_t *w)
 static void
 s_run_batch(s_worker_t *w, void *sock, s_outbox_t *out)
 {
+    out->gen = w->gen;
     int64_t first_pending = 0;
     s_work_t *item;
     while ((item = s_claim(w)) != NULL) {
@@ -275,7 +287,54 @@ s_run_batch(s_worker_t *w, void *sock, s_outbox_t *out)
         out->n = 0;
         return;
     }
+    /* Idle before the reactor can know it: its next batch then finds IDLE or SLEEP, never a
+     * stale WORK. */
+    atomic_store_explicit(&w->signal, SIG_IDLE, memory_order_release);
     s_send_out(w, sock, out, 'I');
+}
+
+/* Wait for the next batch. After a deep batch (more work is likely to follow at once), one worker
+ * in the process at a time watches `signal` for S_SPIN_NS: a batch handed over meanwhile costs no
+ * message and no wake-up. Only one, so that spinning never takes more than one core from the
+ * reactor, and only after deep batches, so that a trickle of single items (where the reactor's
+ * own wake-up is the latency) burns nothing. Then the worker sleeps in recv, announced by
+ * IDLE -> SLEEP, so that the reactor knows to send "batch". Returns true for a batch, false for
+ * $TERM or an error. */
+static bool
+s_wait_work(s_worker_t *w, void *sock, bool deep)
+{
+    bool expect_none = false;
+    if (deep && atomic_compare_exchange_strong(&s_spinning, &expect_none, true)) {
+        int64_t until = zt_time_now_ns() + S_SPIN_NS;
+        bool work = false;
+        do {
+            for (int i = 0; i < 64 && !work; i++)
+                work = atomic_load_explicit(&w->signal, memory_order_acquire) == SIG_WORK;
+        } while (!work && zt_time_now_ns() < until &&
+                 !atomic_load_explicit(&w->orphaned, memory_order_acquire));
+        atomic_store(&s_spinning, false);
+        if (work)
+            return true;
+    }
+    int expect = SIG_IDLE;
+    if (!atomic_compare_exchange_strong(&w->signal, &expect, SIG_SLEEP))
+        return true; /* the batch came just now */
+    for (;;) {
+        char cmd[8];
+        int rc = zmq_recv(sock, cmd, sizeof cmd, 0);
+        if (rc < 0) {
+            if (zmq_errno() == EINTR)
+                continue;
+            return false;
+        }
+        if (rc >= 1 && cmd[0] == 'B') {
+            /* Reads the WORK the reactor stored after filling the batch: orders its writes. */
+            atomic_load_explicit(&w->signal, memory_order_acquire);
+            return true;
+        }
+        if (rc >= 1 && cmd[0] == 'T')
+            return false;
+    }
 }
 
 static void *
@@ -301,18 +360,10 @@ s_worker_main(void *arg)
     }
     s_outbox_t out = {.n = 0};
     s_send_out(w, sock, &out, 'S');
-    for (;;) {
-        char cmd[8];
-        int rc = zmq_recv(sock, cmd, sizeof cmd, 0);
-        if (rc < 0) {
-            if (zmq_errno() == EINTR)
-                continue;
-            break;
-        }
-        if (rc >= 1 && cmd[0] == 'B')
-            s_run_batch(w, sock, &out);
-        else if (rc >= 1 && cmd[0] == 'T')
-            break;
+    bool deep = false;
+    while (s_wait_work(w, sock, deep)) {
+        deep = (uint32_t)(atomic_load_explicit(&w->range, memory_order_relaxed) >> 32) > 1;
+        s_run_batch(w, sock, &out);
         if (atomic_load_explicit(&w->orphaned, memory_order_acquire))
             break;
     }
@@ -404,7 +455,9 @@ s_start_worker(zt_pool_t *p)
         p->workers = ws;
         p->capworkers = cap;
     }
-    s_worker_t *w = calloc(1, sizeof *w);
+    s_worker_t *w = aligned_alloc(64, (sizeof *w + 63) / 64 * 64);
+    if (w)
+        memset(w, 0, sizeof *w);
     if (!w)
         return ZT_ENOMEM;
     w->pool = p;
@@ -415,6 +468,7 @@ s_start_worker(zt_pool_t *p)
     atomic_init(&w->current, NULL);
     atomic_init(&w->orphaned, false);
     atomic_init(&w->exit_state, X_RUNNING);
+    atomic_init(&w->signal, SIG_IDLE);
     snprintf(w->endpoint, sizeof w->endpoint, "inproc://ztwist-worker-%llu-%llu",
              (unsigned long long)p->serial, (unsigned long long)p->next_worker++);
     int linger = 0, hwm = 0;
@@ -497,6 +551,19 @@ s_trim(zt_pool_t *p, bool all)
     }
 }
 
+/* Keep a finished item for reuse (reactor thread). */
+static void
+s_recycle(zt_pool_t *p, s_work_t *item)
+{
+    if (p->nfree < S_FREE_MAX) {
+        item->next = p->free_items;
+        p->free_items = item;
+        p->nfree++;
+    } else {
+        free(item);
+    }
+}
+
 /* Free a tombstone (an item cancelled before it started). */
 static void
 s_free_tombstone(s_work_t *item)
@@ -505,7 +572,7 @@ s_free_tombstone(s_work_t *item)
         zt_deferred_unref(&item->x.d);
     else if (item->kind == ZT__WORK_MULTIPLE)
         free(item->u.call.arg);
-    free(item);
+    s_recycle(item->pool, item);
 }
 
 static s_work_t *
@@ -529,9 +596,11 @@ s_pop(zt_pool_t *p)
 static void
 s_give_batch(s_worker_t *w, uint32_t n)
 {
+    w->gen++;
     atomic_store_explicit(&w->range, s_pack(0, n), memory_order_release);
     s_set_state(w->pool, w, W_BUSY);
-    s_send_cmd(w, 'B');
+    if (atomic_exchange(&w->signal, SIG_WORK) == SIG_SLEEP)
+        s_send_cmd(w, 'B'); /* it sleeps in recv: wake it */
 }
 
 /* Take up to half of the unclaimed items of the busiest worker's batch for idle worker w. */
@@ -568,14 +637,29 @@ s_steal(zt_pool_t *p, s_worker_t *w)
     }
 }
 
+/* A worker that can take a batch: an idle one, or a busy one that has finished its batch (its
+ * signal is IDLE or SLEEP, and it no longer reads its batch) whose idle message is still on its
+ * way. NULL when every worker is busy. */
+static s_worker_t *
+s_find_free(zt_pool_t *p)
+{
+    for (size_t i = 0; i < p->nworkers; i++)
+        if (p->workers[i]->state == W_IDLE)
+            return p->workers[i];
+    for (size_t i = 0; i < p->nworkers; i++) {
+        s_worker_t *w = p->workers[i];
+        if (w->state == W_BUSY &&
+            atomic_load_explicit(&w->signal, memory_order_acquire) != SIG_WORK)
+            return w;
+    }
+    return NULL;
+}
+
 static void
 s_dispatch(zt_pool_t *p)
 {
-    while (p->nidle > 0) {
-        s_worker_t *w = NULL;
-        for (size_t i = 0; i < p->nworkers && !w; i++)
-            if (p->workers[i]->state == W_IDLE)
-                w = p->workers[i];
+    s_worker_t *w;
+    while ((p->qlen > 0 || p->nbusy > 0) && (w = s_find_free(p)) != NULL) {
         size_t threads = p->nidle + p->nbusy + p->nstarting;
         size_t k = (p->qlen + threads - 1) / threads;
         if (k > S_BATCH_MAX)
@@ -614,18 +698,18 @@ s_deliver(zt_pool_t *p, s_work_t *item)
             zt_deferred_callback(d, item->u.result);
         zt_deferred_unref(&d);
     }
-    free(item);
+    s_recycle(p, item);
 }
 
 /* Handle one message from worker w. Returns false when w was reaped. */
 static bool
 s_handle_msg(zt_pool_t *p, s_worker_t *w, const s_outbox_t *msg, size_t size)
 {
-    if (size < 8)
+    if (size < 16)
         return true;
     atomic_load_explicit(&w->results_sent, memory_order_acquire);
     uint32_t n = msg->n;
-    if (n > S_BATCH_MAX || size != 8 + n * sizeof(s_work_t *))
+    if (n > S_BATCH_MAX || size != 16 + n * sizeof(s_work_t *))
         return true;
     p->delivering++;
     for (uint32_t i = 0; i < n; i++)
@@ -634,7 +718,9 @@ s_handle_msg(zt_pool_t *p, s_worker_t *w, const s_outbox_t *msg, size_t size)
     switch (msg->type) {
     case 'S':
     case 'I':
-        if (w->state != W_STOPPING)
+        /* A worker that finished is handed its next batch as soon as its signal says so, often
+         * before this message is read: then the message is about an older batch. */
+        if (w->state != W_STOPPING && msg->gen == w->gen)
             s_set_state(p, w, W_IDLE);
         if (atomic_load(&p->stopped) && p->qlen == 0)
             break;
@@ -736,7 +822,13 @@ s_enqueue(zt_pool_t *p, s_work_t *item)
 static s_work_t *
 s_new_item(zt_pool_t *p, zt__work_kind_t kind, zt_work_fn *fn, void *arg)
 {
-    s_work_t *item = malloc(sizeof *item);
+    s_work_t *item = p->free_items;
+    if (item) {
+        p->free_items = item->next;
+        p->nfree--;
+    } else {
+        item = malloc(sizeof *item);
+    }
     if (!item)
         return NULL;
     item->u.call.fn = fn;
@@ -1061,6 +1153,11 @@ zt_pool_destroy(zt_pool_t **self_p)
     if (!atomic_load(&self->stopped))
         zt_pool_stop(self, ZT_POOL_STOP_TIMEOUT);
     free(self->workers);
+    while (self->free_items) {
+        s_work_t *item = self->free_items;
+        self->free_items = item->next;
+        free(item);
+    }
     if (self->zmq_ctx)
         zt__zmq_ctx_release();
     free(self);

@@ -68,6 +68,7 @@ struct s_blocking {
 static pthread_mutex_t s_lock = PTHREAD_MUTEX_INITIALIZER; /* guards the two lists below */
 static s_record_t *s_records;                              /* Owned: one per reactor in use */
 static s_blocking_t *s_waiters;                            /* Borrowed: blocking calls waiting */
+static _Thread_local s_record_t *s_tls_record; /* the last record this reactor thread used */
 
 static s_record_t *
 s_find_locked(zt_reactor_t *r)
@@ -125,6 +126,8 @@ s_on_shutdown(void *arg)
     }
     if (zt__actors_reactor == r)
         zt__actors_reactor = NULL;
+    if (s_tls_record == rec)
+        s_tls_record = NULL;
     free(rec);
     return zt_ok_none();
 }
@@ -134,11 +137,13 @@ static s_record_t *
 s_record(zt_reactor_t *r)
 {
     zt__actors_reactor = r;
+    if (s_tls_record && s_tls_record->reactor == r)
+        return s_tls_record; /* only this thread frees it (at the shutdown), and forgets it then */
     pthread_mutex_lock(&s_lock);
     s_record_t *rec = s_find_locked(r);
     pthread_mutex_unlock(&s_lock);
     if (rec)
-        return rec;
+        return s_tls_record = rec;
     rec = calloc(1, sizeof *rec);
     if (!rec)
         return NULL;
@@ -153,7 +158,7 @@ s_record(zt_reactor_t *r)
     rec->next = s_records;
     s_records = rec;
     pthread_mutex_unlock(&s_lock);
-    return rec;
+    return s_tls_record = rec;
 }
 
 static void
