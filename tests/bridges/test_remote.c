@@ -30,6 +30,8 @@ typedef struct fixture {
     char endpoint[256];    /* where the broker listens */
     pid_t pids[8];         /* worker processes; 0 when none or reaped */
     int npids;             /* slots used */
+    char netns[32];        /* a network namespace this test made, to delete; "" when none */
+    char veth[16];         /* the host end of its veth pair, to delete; "" when none */
 } fixture_t;
 
 static int
@@ -57,6 +59,15 @@ teardown(void **state)
             kill(fx->pids[i], SIGKILL);
             waitpid(fx->pids[i], NULL, 0);
         }
+    char cmd[128];
+    if (fx->veth[0]) {
+        snprintf(cmd, sizeof cmd, "ip link del %s 2>/dev/null", fx->veth);
+        (void)!system(cmd);
+    }
+    if (fx->netns[0]) {
+        snprintf(cmd, sizeof cmd, "ip netns del %s 2>/dev/null", fx->netns);
+        (void)!system(cmd);
+    }
     zt_remote_destroy(&fx->client);
     zt_broker_destroy(&fx->broker);
     zt_reactor_destroy(&fx->reactor);
@@ -395,6 +406,85 @@ test_remote_destroy_fails_pending_requests_cancelled(void **state)
     assert_non_null(strstr(o.message, "destroyed"));
 }
 
+/* Run a shell command; true when it succeeded. */
+static bool
+sh(const char *fmt, ...)
+{
+    char cmd[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(cmd, sizeof cmd, fmt, ap);
+    va_end(ap);
+    return system(cmd) == 0;
+}
+
+/* A worker in another network namespace, joined to this one by a veth pair: cutting the link
+ * (the host end down) must look like a lost worker to the broker. Needs root and `ip netns`. */
+static void
+test_remote_netns_cut_link_seen_as_worker_loss(void **state)
+{
+    fixture_t *fx = *state;
+    if (geteuid() != 0 || !sh("ip netns list >/dev/null 2>&1")) {
+        skip();
+        return;
+    }
+    int id = (int)(getpid() % 250);
+    snprintf(fx->netns, sizeof fx->netns, "zt-remote-%d", (int)getpid());
+    snprintf(fx->veth, sizeof fx->veth, "ztr%da", id);
+    if (!sh("ip netns add %s 2>/dev/null", fx->netns)) {
+        fx->netns[0] = '\0';
+        skip();
+        return;
+    }
+    if (!sh("ip link add %s type veth peer name ztr%db 2>/dev/null", fx->veth, id)) {
+        fx->veth[0] = '\0';
+        skip();
+        return;
+    }
+    assert_true(sh("ip link set ztr%db netns %s", id, fx->netns));
+    assert_true(
+        sh("ip addr add 10.213.%d.1/30 dev %s && ip link set %s up", id, fx->veth, fx->veth));
+    assert_true(sh("ip netns exec %s sh -c 'ip addr add 10.213.%d.2/30 dev ztr%db && "
+                   "ip link set ztr%db up && ip link set lo up'",
+                   fx->netns, id, id, id));
+    /* A broker listening on the host end. */
+    zt_remote_destroy(&fx->client);
+    zt_broker_destroy(&fx->broker);
+    fx->broker = zt_broker_new(fx->reactor);
+    zt_broker_set_heartbeat(fx->broker, HB, 3);
+    char bind[64];
+    snprintf(bind, sizeof bind, "tcp://10.213.%d.1:0", id);
+    assert_int_equal(zt_broker_bind(fx->broker, bind), 0);
+    snprintf(fx->endpoint, sizeof fx->endpoint, "%s", zt_broker_endpoint(fx->broker));
+    fx->client = zt_remote_new(fx->reactor);
+    zt_remote_connect(fx->client, fx->endpoint);
+    /* The worker runs inside the namespace: `ip netns exec` execs it, so the pid is the worker's.
+     */
+    char *argv[] = {"/usr/sbin/ip", "netns",      "exec",      fx->netns, ZT_ECHO_WORKER,
+                    "--broker",     fx->endpoint, "--service", "echo",    "--heartbeat-ms",
+                    HB_MS,          "--delay-ms", "60000",     NULL};
+    posix_spawn_file_actions_t actions;
+    posix_spawn_file_actions_init(&actions);
+    posix_spawn_file_actions_addopen(&actions, 2, "/dev/null", O_WRONLY, 0);
+    pid_t pid = 0;
+    assert_int_equal(posix_spawn(&pid, "/usr/sbin/ip", &actions, NULL, argv, environ), 0);
+    posix_spawn_file_actions_destroy(&actions);
+    fx->pids[fx->npids++] = pid;
+    assert_true(run_until_workers(fx->reactor, fx->broker, 1, 10));
+    outcome_t o = {0};
+    zt_remote_options_t opts = {.timeout = 60};
+    outcome_send(fx->reactor, fx->client, "echo", "across", &opts, &o);
+    assert_true(run_until_dispatched(fx, 1));
+    assert_true(sh("ip link set %s down", fx->veth)); /* the cable is cut */
+    assert_true(run_until(fx->reactor, &o.done, 10));
+    assert_int_equal(o.code, ZT_ECONNLOST);
+    assert_non_null(strstr(o.message, "worker lost"));
+    zt_broker_stats_t st;
+    zt_broker_stats(fx->broker, &st);
+    assert_int_equal(st.expiries, 1);
+    assert_int_equal(st.workers, 0);
+}
+
 static void
 test_remote_invalid_arguments_refused(void **state)
 {
@@ -506,6 +596,8 @@ main(void)
         cmocka_unit_test_setup_teardown(test_remote_many_in_flight_each_gets_its_own_reply, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_remote_destroy_fails_pending_requests_cancelled, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_remote_netns_cut_link_seen_as_worker_loss, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_remote_invalid_arguments_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(
