@@ -43,15 +43,17 @@ typedef struct zt__timer_node {
 
 /* The timer heap. */
 typedef struct zt__timers {
-    zt__timer_node_t *heap;  /* Owned: binary min-heap on (when_ns, seq) */
-    size_t len;              /* nodes in the heap, live and stale */
-    size_t cap;              /* allocated nodes */
-    size_t stale;            /* stale nodes still in the heap */
-    uint64_t next_seq;       /* the next sequence number */
-    zt_delayed_call_t *free; /* Borrowed: free list of recycled calls */
-    void **slabs;            /* Owned: the blocks calls are carved from */
-    size_t nslabs;           /* blocks allocated */
-    size_t user_handles;     /* outstanding zt_delayed_call_t handles */
+    zt__timer_node_t *heap;      /* Owned: binary min-heap on (when_ns, seq) */
+    size_t len;                  /* nodes in the heap, live and stale */
+    size_t cap;                  /* allocated nodes */
+    size_t stale;                /* stale nodes still in the heap */
+    uint64_t next_seq;           /* the next sequence number */
+    zt_delayed_call_t *free;     /* Borrowed: free list of recycled calls */
+    zt_delayed_call_t *bump;     /* Borrowed: the next never-used call in the newest block */
+    zt_delayed_call_t *bump_end; /* Borrowed: the end of the newest block */
+    void **slabs;                /* Owned: the blocks calls are carved from */
+    size_t nslabs;               /* blocks allocated */
+    size_t user_handles;         /* outstanding zt_delayed_call_t handles */
 } zt__timers_t;
 
 /* A call queued by the reactor thread for the next pass, or received from the mailbox. */

@@ -78,25 +78,26 @@ s_call_unref(zt__timers_t *t, zt_delayed_call_t *c)
 static zt_delayed_call_t *
 s_call_alloc(zt__timers_t *t)
 {
-    if (!t->free) {
+    zt_delayed_call_t *c = t->free;
+    if (c) {
+        t->free = c->next;
+        c->next = NULL;
+        return c;
+    }
+    if (t->bump == t->bump_end) {
+        /* A new block, carved on demand: its memory is first touched by the calls that use it. */
         void **slabs = realloc(t->slabs, (t->nslabs + 1) * sizeof *slabs);
         if (!slabs)
             return NULL;
         t->slabs = slabs;
-        zt_delayed_call_t *block = calloc(ZT__SLAB_CALLS, sizeof *block);
+        zt_delayed_call_t *block = malloc(ZT__SLAB_CALLS * sizeof *block);
         if (!block)
             return NULL;
         t->slabs[t->nslabs++] = block;
-        for (size_t i = ZT__SLAB_CALLS; i-- > 0;) {
-            block[i].state = ZT__CALL_FREE;
-            block[i].next = t->free;
-            t->free = &block[i];
-        }
+        t->bump = block;
+        t->bump_end = block + ZT__SLAB_CALLS;
     }
-    zt_delayed_call_t *c = t->free;
-    t->free = c->next;
-    c->next = NULL;
-    return c;
+    return t->bump++;
 }
 
 /* Drop stale nodes and rebuild the heap in O(n). */
