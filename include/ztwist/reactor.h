@@ -11,14 +11,29 @@
  *
  *  Lifecycle: new -> run (fires the "startup" system event, then loops) -> stop (fires "shutdown":
  *  before, during, after; bounded by the shutdown timeout) -> run returns -> destroy. A reactor
- * runs once, as in Twisted: run on a reactor that has stopped returns ZT_ESTATE (after a crash it
- * may run again). zt_reactor_iterate
- * runs one pass without the system events, for tests and for embedding in another loop.
+ *  runs once, as in Twisted: run on a reactor that has stopped returns ZT_ESTATE (after a crash it
+ *  may run again). zt_reactor_iterate runs one pass without the system events, for tests and for
+ *  embedding in another loop.
+ *
+ *  Decisions, each explained where it is made:
+ *    - one zmq_poll over the mailbox, ZeroMQ sockets and raw fds, bounded by the nearest timer, so
+ *      an idle reactor sleeps in the kernel (runtime/reactor.c); timer waits round up to 1 ms;
+ *    - timers: a binary heap with lazy, self-compacting cancellation; handles are optional and
+ *      reference-counted, so a handle outlives its call (runtime/timers.c);
+ *    - calls from threads are 16-byte messages over inproc ZeroMQ, one PUSH socket per producer
+ *      thread; a full mailbox blocks the producer up to ZT_REACTOR_MAILBOX_TIMEOUT_MS, then fails
+ *      with ZT_EFULL; a destroyed reactor is recognised without touching it (runtime/mailbox.c);
+ *    - system events wait on Deferreds in every phase, not only before (runtime/events.c); the
+ *      shutdown is cut short after ZT_REACTOR_SHUTDOWN_TIMEOUT s, cancelling what it waits on;
+ *    - no signal handler unless zt_reactor_handle_signals; czmq's own handlers are switched off;
+ *    - errors from callbacks (a trigger's failure) are logged with their origin, never fatal.
  *
  *  Threads: every function here is for the reactor thread only -- the thread that created the
  *  reactor until zt_reactor_run is called, then the thread that runs it -- except the ones marked
  *  "Any thread": zt_reactor_call_from_thread and zt_reactor_stop. Debug builds (NDEBUG not defined)
- *  assert the thread in reactor-only calls.  */
+ *  assert the thread in reactor-only calls. zt_reactor_destroy may be called from any one thread
+ *  once run has returned (or never ran), as long as no other thread uses the reactor but through
+ *  zt_reactor_call_from_thread / zt_reactor_stop.  */
 #ifndef ZTWIST_REACTOR_H
 #define ZTWIST_REACTOR_H
 
