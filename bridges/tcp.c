@@ -327,7 +327,7 @@ s_close(zt_transport_t *t, zt_failure_t *reason)
         zt_factory_do_stop(factory);
     }
     zt_failure_destroy(&reason);
-    s_unref(t); /* the open connection's reference */
+    t->refs--; /* the open connection's reference; ours keeps t alive */
     s_unref(t);
 }
 
@@ -747,7 +747,7 @@ s_connect_failed(zt_transport_t *t, zt_failure_t *reason)
     else
         zt_failure_destroy(&reason);
     zt_deferred_unref(&d);
-    s_unref(t); /* the open connection's reference */
+    t->refs--; /* the open connection's reference; ours keeps t alive */
     s_unref(t);
 }
 
