@@ -65,6 +65,7 @@
 
 #define S_BATCH_MAX 1024  /* items per batch and results per message */
 #define S_FLUSH_NS 100000 /* a worker holds finished results at most this long between items */
+#define S_CLOCK_EVERY 8   /* ... as checked every this many items */
 #define S_READ_BURST 256  /* messages read from one worker per reactor callback */
 #define S_MSG_MAX (16 + 8 * S_BATCH_MAX) /* the largest result message */
 #define S_SPIN_NS 50000  /* an idle worker watches for work this long before it sleeps */
@@ -258,6 +259,7 @@ s_run_batch(s_worker_t *w, void *sock, s_outbox_t *out)
 {
     out->gen = w->gen;
     int64_t first_pending = 0;
+    uint32_t ran = 0;
     s_work_t *item;
     while ((item = s_claim(w)) != NULL) {
         if (atomic_load_explicit(&w->orphaned, memory_order_acquire)) {
@@ -275,10 +277,13 @@ s_run_batch(s_worker_t *w, void *sock, s_outbox_t *out)
             s_orphan_release(w, item);
             continue;
         }
+        /* The clock is read once every S_CLOCK_EVERY items: reading it costs as much as a trivial
+         * item. */
         if (out->n == 0)
             first_pending = zt_time_now_ns();
         out->items[out->n++] = item;
-        if (out->n == S_BATCH_MAX || zt_time_now_ns() - first_pending > S_FLUSH_NS)
+        if (out->n == S_BATCH_MAX ||
+            (++ran % S_CLOCK_EVERY == 0 && zt_time_now_ns() - first_pending > S_FLUSH_NS))
             s_send_out(w, sock, out, 'R');
     }
     if (atomic_load_explicit(&w->orphaned, memory_order_acquire)) {
@@ -815,7 +820,10 @@ s_enqueue(zt_pool_t *p, s_work_t *item)
         p->head = item;
     p->tail = item;
     p->qlen++;
-    s_dispatch(p);
+    /* Work submitted by callbacks of a result message is dispatched once, after the message:
+     * one batch instead of a batch per callback. */
+    if (p->delivering == 0)
+        s_dispatch(p);
     return 0;
 }
 
