@@ -312,6 +312,73 @@ test_call_from_thread_racing_destroy_is_refused_without_crash(void **state)
     assert_int_equal(atomic_load(&fx->refused), 2);
 }
 
+/* Counts error messages; the handler runs on the producer thread. */
+typedef struct {
+    pthread_mutex_t lock; /* guards errors */
+    int errors;           /* error messages seen */
+} log_count_t;
+
+static void
+s_count_errors(zt_log_level_t level, const char *file, int line, const char *func,
+               const char *message, void *arg)
+{
+    (void)file, (void)line, (void)func, (void)message;
+    log_count_t *lc = arg;
+    pthread_mutex_lock(&lc->lock);
+    lc->errors += level == ZT_LOG_ERROR;
+    pthread_mutex_unlock(&lc->lock);
+}
+
+typedef struct {
+    zt_reactor_t *reactor; /* Borrowed */
+    int *ran;              /* Borrowed: counts calls run (reactor thread) */
+    long accepted;         /* calls accepted before the mailbox was full */
+    int last_rc;           /* what the refused call returned */
+} flood_t;
+
+static void
+s_bump(void *arg)
+{
+    (*(int *)arg)++;
+}
+
+static void *
+s_flood_until_refused(void *arg)
+{
+    flood_t *f = arg;
+    for (long i = 0; i < 100 * ZT_REACTOR_MAILBOX_HWM; i++) {
+        f->last_rc = zt_reactor_call_from_thread(f->reactor, s_bump, f->ran);
+        if (f->last_rc != 0)
+            break;
+        f->accepted++;
+    }
+    return NULL;
+}
+
+static void
+test_call_from_thread_full_mailbox_fails_loudly_after_its_deadline(void **state)
+{
+    /* Nobody drains the mailbox: the producer waits ZT_REACTOR_MAILBOX_TIMEOUT_MS, then is told. */
+    fixture_t *fx = *state;
+    log_count_t lc = {.errors = 0};
+    pthread_mutex_init(&lc.lock, NULL);
+    zt_log_set_handler(s_count_errors, &lc);
+    int ran = 0;
+    flood_t f = {.reactor = fx->reactor, .ran = &ran};
+    pthread_t t;
+    assert_int_equal(pthread_create(&t, NULL, s_flood_until_refused, &f), 0);
+    pthread_join(t, NULL);
+    zt_log_set_handler(NULL, NULL);
+    assert_int_equal(f.last_rc, ZT_EFULL);
+    assert_int_equal(lc.errors, 1);
+    assert_true(f.accepted >= ZT_REACTOR_MAILBOX_HWM);
+    /* Every accepted call still runs. */
+    while (ran < f.accepted)
+        assert_int_equal(zt_reactor_iterate(fx->reactor, -1), 0);
+    assert_int_equal(ran, f.accepted);
+    pthread_mutex_destroy(&lc.lock);
+}
+
 static void
 test_call_from_thread_two_reactors_from_one_thread_stay_apart(void **state)
 {
@@ -346,6 +413,7 @@ main(void)
         T(test_call_from_thread_stop_from_another_thread_wakes_and_stops),
         T(test_call_from_thread_racing_destroy_is_refused_without_crash),
         T(test_call_from_thread_two_reactors_from_one_thread_stay_apart),
+        T(test_call_from_thread_full_mailbox_fails_loudly_after_its_deadline),
 #undef T
     };
     return cmocka_run_group_tests_name("call_from_thread", tests, NULL, NULL);
