@@ -17,19 +17,37 @@
  *
  *  Dispatch: only idle workers get work. Each worker owns a batch: an array of item pointers plus
  * one atomic word packing (head, tail). The reactor fills the array while the worker is idle,
- * stores the range (release) and sends "batch". The worker claims items one at a time by advancing
- * head with a CAS. When the queue is deep (more items than threads) a batch holds up to S_BATCH_MAX
- * items, which cuts the messages per item by that factor in both directions; with a shallow queue
- * each batch is one item. A worker that finds its batch exhausted reports idle; if the queue is
- * empty then, the reactor steals half of the unclaimed items of the busiest worker's batch by
- * lowering its tail with a CAS, so an item never waits behind a long task in a batch while another
- * worker is idle. A claimed item is never taken back.
+ * stores the range (release), bumps the batch number `gen` and hands it over; the worker claims
+ * items one at a time by advancing head with a CAS. Batch size: the queue divided by the threads,
+ * at most S_BATCH_MAX. So with a shallow queue every batch is one item and goes to a worker that
+ * has nothing else to do; only when more items wait than there are threads do batches grow, which
+ * divides the messages per item by up to S_BATCH_MAX in both directions (the 2M tasks/s of
+ * bench_pool need that: one inproc message and one wake-up cost about as much as a few hundred
+ * trivial items). Work submitted by the callbacks of one result message is dispatched once, after
+ * the message, so that it forms one batch rather than one per callback.
+ *
+ *  No item waits behind a long task while a worker is idle: a worker that finds its batch
+ * exhausted reports idle; if the queue is empty then, the reactor steals half of the unclaimed
+ * items of the busiest worker's batch by lowering its tail with a CAS and gives them to the idle
+ * worker. A claimed item is never taken back.
+ *
+ *  Handover without a message. Each worker has a `signal` word: IDLE (finished its batch, not
+ * reading it any more), WORK (a batch is ready) or SLEEP (blocked in recv). The worker stores IDLE
+ * before it sends its idle message; the reactor hands a batch over with an exchange to WORK and
+ * sends "batch" only if the old value was SLEEP. So a worker that has finished is given its next
+ * batch as soon as the reactor has work, even before its idle message is read (that message then
+ * names an older `gen` and does not make the worker idle again). After a deep batch one worker in
+ * the process at a time spins for S_SPIN_NS watching `signal` before it sleeps (IDLE -> SLEEP by
+ * CAS; losing the CAS to WORK means the batch came). One at most, so that spinning never takes
+ * more than one core from the reactor; none after single items, where the reactor's own wake-up is
+ * the latency and a spinning thread would only steal its core.
  *
  *  Results go back as messages of item pointers, the result stored in the item. A worker flushes
- * its results when its batch is exhausted, when S_BATCH_MAX are pending, or, before starting the
- * next item, when the oldest pending one finished more than S_FLUSH_NS ago. (A result can thus
- * wait behind one long item of its own batch; batches form only when the queue is deeper than the
- * threads, where throughput, not latency, is what is asked for.)
+ * its results when its batch is exhausted, when S_BATCH_MAX are pending, or when the oldest
+ * pending one finished more than S_FLUSH_NS ago (checked every S_CLOCK_EVERY items, since reading
+ * the clock costs as much as a trivial item). A result can thus wait behind a long item of its own
+ * batch; batches form only when the queue is deeper than the threads, where throughput, not
+ * latency, is what is asked for.
  *
  *  Exactly once. An item's `state` moves QUEUED -> RUNNING (the worker's claim CAS) -> DONE, or
  * QUEUED -> CANCELLED (the canceller's CAS): whoever wins the CAS from QUEUED decrements `queued`.
@@ -40,8 +58,10 @@
  *
  *  Memory ordering. libzmq is not built with ThreadSanitizer, which therefore cannot see the
  * ordering its pipes provide, so each handover also carries our own: the batch range is stored with
- * release and claimed with acquire; a worker bumps `results_sent` (release) before sending results
- * and the reactor loads it (acquire) after receiving them.
+ * release and claimed with acquire, `signal` is exchanged (seq_cst) by the reactor and loaded with
+ * acquire by the worker; a worker bumps `results_sent` (release) before sending results and the
+ * reactor loads it (acquire) after receiving them. Items are recycled through a free list on the
+ * reactor thread (S_FREE_MAX kept).
  *
  *  Back-pressure: `queued` is atomic so that calls from other threads can reserve a place before
  * their item travels through the mailbox; past max_queued a submission fails with ZT_EFULL.
