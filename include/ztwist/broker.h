@@ -99,7 +99,8 @@ ZT_EXPORT int zt_broker_allow_key(zt_broker_t *self, const char *public_key);
 
 /**
  *  Bind the broker and start serving, e.g. "tcp://127.0.0.1:0" (port 0: any free port; see
- * zt_broker_endpoint). May be called more than once to listen on several endpoints.
+ * zt_broker_endpoint). May be called more than once to listen on several endpoints: workers on
+ * TCP, and an "inproc://NAME" endpoint for clients in this process, which then skip TCP.
  *  @return 0; ZT_EADDRINUSE; ZT_EINVAL (a malformed endpoint); ZT_ESYS (logged)
  */
 ZT_EXPORT int zt_broker_bind(zt_broker_t *self, const char *endpoint);

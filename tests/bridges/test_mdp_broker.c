@@ -181,6 +181,31 @@ test_broker_request_to_worker_replies_with_its_frames(void **state)
 }
 
 static void
+test_broker_inproc_endpoint_serves_client_in_same_process(void **state)
+{
+    fixture_t *fx = *state;
+    char tcp[256];
+    snprintf(tcp, sizeof tcp, "%s", zt_broker_endpoint(fx->broker));
+    assert_int_equal(zt_broker_bind(fx->broker, "inproc://test-broker"), 0);
+    assert_string_equal(zt_broker_endpoint(fx->broker), "inproc://test-broker");
+    assert_int_equal(thread_worker_start(&fx->tw[0], tcp, "echo", echo_handler, NULL, fx->interval),
+                     0);
+    assert_true(run_until_workers(fx->reactor, fx->broker, 1, 5));
+    zt_remote_t *local = zt_remote_new(fx->reactor);
+    assert_int_equal(zt_remote_connect(local, "inproc://test-broker"), 0);
+    outcome_t o = {0};
+    outcome_send(fx->reactor, local, "echo", "next door", NULL, &o);
+    assert_true(run_until(fx->reactor, &o.done, 5));
+    assert_int_equal(o.code, 0);
+    assert_true(zt_frames_equal_str(o.reply, 0, "next door"));
+    zt_remote_stats_t rs;
+    zt_remote_stats(local, &rs);
+    assert_true(rs.connected);
+    zt_frames_destroy(&o.reply);
+    zt_remote_destroy(&local);
+}
+
+static void
 test_broker_unknown_service_fails_not_found(void **state)
 {
     fixture_t *fx = *state;
@@ -475,6 +500,8 @@ main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_broker_request_to_worker_replies_with_its_frames,
+                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(test_broker_inproc_endpoint_serves_client_in_same_process,
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(test_broker_unknown_service_fails_not_found, setup,
                                         teardown),
