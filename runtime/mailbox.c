@@ -399,12 +399,14 @@ done:
 }
 
 static int
-s_send(s_producer_t *self, zt_reactor_t *r, zt_reactor_fn *fn, void *arg)
+s_send(s_producer_t *self, zt_reactor_t *r, zt_reactor_fn *fn, void *arg, bool *local)
 {
     if (!atomic_load(&r->accepting))
         return ZT_ESHUTDOWN;
-    if (atomic_load_explicit(&r->owner, memory_order_relaxed) == self->tid)
+    if (atomic_load_explicit(&r->owner, memory_order_relaxed) == self->tid) {
+        *local = true;
         return zt__queue_push(&r->local, fn, arg);
+    }
     zt__call_msg_t msg = {.fn = fn, .arg = arg};
 #ifdef ZT__TSAN
     atomic_fetch_add_explicit(&r->tsan_sync, 1, memory_order_release);
@@ -423,6 +425,14 @@ s_send(s_producer_t *self, zt_reactor_t *r, zt_reactor_fn *fn, void *arg)
 int
 zt_reactor_call_from_thread(zt_reactor_t *self, zt_reactor_fn *fn, void *arg)
 {
+    bool local = false;
+    return zt__call_from_thread(self, fn, arg, &local);
+}
+
+int
+zt__call_from_thread(zt_reactor_t *self, zt_reactor_fn *fn, void *arg, bool *local)
+{
+    *local = false;
     if (!fn)
         return ZT_EINVAL;
     s_producer_t *p = s_producer();
@@ -432,7 +442,7 @@ zt_reactor_call_from_thread(zt_reactor_t *self, zt_reactor_fn *fn, void *arg)
         if (p->last_reactor == self) {
             atomic_store(&p->hazard, self);
             if (atomic_load(&g_epoch) == p->epoch) {
-                int rc = s_send(p, self, fn, arg);
+                int rc = s_send(p, self, fn, arg, local);
                 atomic_store_explicit(&p->hazard, NULL, memory_order_release);
                 return rc;
             }

@@ -469,15 +469,15 @@ int
 zt_reactor_stop(zt_reactor_t *self)
 {
     ZT_ASSERT(self);
-    /* Another thread must not touch the reactor: it might be gone. The mailbox checks. */
-    int rc = zt_reactor_call_from_thread(self, s_stop_from_thread, self);
+    /* Another thread must not touch the reactor, which might be gone: the mailbox checks, and
+     * says whether this is the reactor thread (for which the reactor cannot vanish meanwhile). */
+    bool local = false;
+    int rc = zt__call_from_thread(self, s_stop_from_thread, self, &local);
     if (rc != 0)
         return rc;
     /* On the reactor thread the call was queued locally; the flag is also set now. */
-    if (atomic_load_explicit(&self->owner, memory_order_relaxed) == zt__thread_id()) {
-        if (atomic_exchange(&self->stop_requested, true))
-            return ZT_ESTATE;
-    }
+    if (local && atomic_exchange(&self->stop_requested, true))
+        return ZT_ESTATE;
     return 0;
 }
 

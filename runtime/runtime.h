@@ -180,6 +180,9 @@ void zt__mailbox_quiesce(zt_reactor_t *r);
 /* Unregister, close every producer's socket for r and the mailbox; logs calls that never ran. */
 void zt__mailbox_close(zt_reactor_t *r);
 int zt__queue_push(zt__call_queue_t *q, zt_reactor_fn *fn, void *arg);
+/* zt_reactor_call_from_thread, telling whether the caller is the reactor thread (*local: the call
+ * was queued locally), decided while the reactor is known to be alive; any thread. */
+int zt__call_from_thread(zt_reactor_t *r, zt_reactor_fn *fn, void *arg, bool *local);
 /* Run the local calls queued before this pass; returns how many ran. */
 size_t zt__local_run(zt_reactor_t *r);
 
