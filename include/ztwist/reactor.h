@@ -148,7 +148,8 @@ ZT_EXPORT int zt_reactor_crash(zt_reactor_t *self);
  */
 ZT_EXPORT int zt_reactor_iterate(zt_reactor_t *self, double timeout);
 
-/** Whether run is inside its loop (startup has begun and run has not returned). */
+/** Twisted's `running`: true from the during phase of "startup" until the during phase of
+ * "shutdown", while run is in its loop; false before run, in before-startup triggers, and after. */
 ZT_EXPORT bool zt_reactor_is_running(const zt_reactor_t *self);
 
 /** The reactor's time in seconds: the monotonic clock of <ztwist/time.h>. */
