@@ -51,6 +51,8 @@ struct zt__event {
     zt_event_phase_t phase;       /* the phase that runs or waits, while firing */
     s_group_t *group;             /* Owned: what the phase waits on, or NULL */
     uint64_t serial;              /* counts the phases run, to tell a phase from the next one */
+    s_trigger_t *calling;         /* Borrowed: the before trigger being called, or NULL */
+    bool calling_removed;         /* that trigger removed itself during its call */
     zt_reactor_fn *on_done;       /* internal: called with the reactor when the event is over */
     struct zt__event *next;       /* Owned: the next event */
 };
@@ -226,13 +228,21 @@ s_run_phase(zt__event_t *ev)
         if (!ev->head[phase])
             ev->tail[phase] = &ev->head[phase];
         t->next = NULL;
-        s_call_trigger(ev, g, t);
-        if (phase == ZT_PHASE_BEFORE) {
-            t->next = ev->finished_before;
-            ev->finished_before = t;
-        } else {
+        if (phase != ZT_PHASE_BEFORE) {
+            s_call_trigger(ev, g, t);
             free(t);
+            continue;
         }
+        /* As in Twisted, a before trigger counts as run (and stays removable while the event
+         * waits) from the moment it is called; one that removes itself is freed after its call. */
+        t->next = ev->finished_before;
+        ev->finished_before = t;
+        ev->calling = t;
+        ev->calling_removed = false;
+        s_call_trigger(ev, g, t);
+        ev->calling = NULL;
+        if (ev->calling_removed)
+            free(t);
     }
     s_group_settle(g);
 }
@@ -401,7 +411,10 @@ zt_reactor_remove_system_event_trigger(zt_reactor_t *self, zt_trigger_id_t id)
             if ((*pp)->id == id) {
                 s_trigger_t *t = *pp;
                 *pp = t->next;
-                free(t);
+                if (t == ev->calling)
+                    ev->calling_removed = true; /* s_run_phase frees it after the call */
+                else
+                    free(t);
                 return 0;
             }
         }

@@ -306,6 +306,34 @@ test_system_event_before_removes_pending_during(void **state)
     assert_int_equal(fx->count, 1);
 }
 
+static zt_result_t
+s_remove_self(void *arg)
+{
+    trig_t *t = arg;
+    s_note(t->fx, t->name);
+    t->remove_rc = zt_reactor_remove_system_event_trigger(t->fx->reactor, t->victim);
+    return zt_ok_none();
+}
+
+static void
+test_system_event_trigger_removing_itself(void **state)
+{
+    /* As in Twisted: a before trigger counts as run once called, so it may remove itself; a
+     * during or after trigger was taken off its list before its call, so it is not found. */
+    fixture_t *fx = *state;
+    trig_t b = {.fx = fx, .name = "before"}, d = {.fx = fx, .name = "during"};
+    assert_int_equal(zt_reactor_add_system_event_trigger(fx->reactor, ZT_PHASE_BEFORE, "test",
+                                                         s_remove_self, &b, &b.victim),
+                     0);
+    assert_int_equal(zt_reactor_add_system_event_trigger(fx->reactor, ZT_PHASE_DURING, "test",
+                                                         s_remove_self, &d, &d.victim),
+                     0);
+    assert_int_equal(zt_reactor_fire_system_event(fx->reactor, "test"), 0);
+    assert_int_equal(fx->count, 2);
+    assert_int_equal(b.remove_rc, 0);
+    assert_int_equal(d.remove_rc, ZT_ENOTFOUND);
+}
+
 static void
 test_system_event_remove_executed_before_while_waiting_succeeds(void **state)
 {
@@ -630,6 +658,7 @@ main(void)
         T(test_system_event_during_deferred_holds_after),
         T(test_system_event_before_removes_pending_during),
         T(test_system_event_remove_executed_before_while_waiting_succeeds),
+        T(test_system_event_trigger_removing_itself),
         T(test_system_event_trigger_added_to_running_phase_runs_now),
         T(test_system_event_returned_failure_is_logged_and_event_goes_on),
         T(test_system_event_failed_deferred_is_logged_and_event_goes_on),
