@@ -73,6 +73,8 @@ struct zt_broker {
     int liveness;                 /* heartbeats a worker may miss */
     size_t queue_limit;           /* bound on one service's queue */
     size_t max_message;           /* bound on a message's total size */
+    double grace;                 /* seconds after the first bind when unknown services wait */
+    double started;               /* when the first bind happened, on the reactor's clock */
     bool curve;                   /* whether the socket is a CURVE server */
     uint8_t secret[32];           /* the CURVE secret key, when curve */
     uint8_t (*allowed)[32];       /* the public keys let in; Owned array */
@@ -319,6 +321,15 @@ s_on_client(zt_broker_t *self, const zt__mdp_frame_t *f, const zt__mdp_msg_t *m)
     if (!r) {
         ZT_LOG_ERROR("broker: out of memory; a request is dropped");
         return;
+    }
+    if (!s && zt_reactor_seconds(self->reactor) < self->started + self->grace) {
+        /* Just started: its workers may not have announced themselves yet. */
+        s = calloc(1, sizeof *s);
+        if (s) {
+            memcpy(s->name, name->data, name->size);
+            s->next = self->services;
+            self->services = s;
+        }
     }
     if (!s) {
         self->stats.unknown_service++;
@@ -662,6 +673,16 @@ zt_broker_set_queue_limit(zt_broker_t *self, size_t limit)
 }
 
 int
+zt_broker_set_unknown_grace(zt_broker_t *self, double seconds)
+{
+    ZT_ASSERT(self);
+    if (!(seconds >= 0))
+        return ZT_EINVAL;
+    self->grace = seconds;
+    return 0;
+}
+
+int
 zt_broker_set_max_message(zt_broker_t *self, size_t bytes)
 {
     ZT_ASSERT(self);
@@ -756,6 +777,7 @@ zt_broker_bind(zt_broker_t *self, const char *endpoint)
         if (rc != 0)
             return rc;
         self->bound = true;
+        self->started = zt_reactor_seconds(self->reactor);
     }
     if (zmq_bind(self->router, endpoint) != 0) {
         int e = zmq_errno();

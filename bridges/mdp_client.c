@@ -309,9 +309,10 @@ s_on_timeout(void *arg)
     zt_failure_t *f;
     if (self->stats.auth_rejected)
         f = zt_failure_from_code(ZT_EACCES, "broker at %s rejected our CURVE key", self->endpoint);
-    else if (!self->ever_connected)
-        f = zt_failure_from_code(ZT_EUNREACHABLE, "broker at %s unreachable within %g s",
-                                 self->endpoint, call->options.timeout);
+    else if (!self->stats.connected)
+        f = zt_failure_from_code(ZT_EUNREACHABLE, "broker at %s unreachable within %g s%s",
+                                 self->endpoint, call->options.timeout,
+                                 self->ever_connected ? " (the connection dropped)" : "");
     else
         f = zt_failure_new(ZT_TIMEOUT_ERROR, "no reply from service '%s' within %g s",
                            call->service, call->options.timeout);
@@ -451,15 +452,18 @@ s_connection_lost(zt_remote_t *self)
         return;
     ZT_LOG_WARNING("remote: connection to broker at %s lost with %zu request(s) in flight",
                    self->endpoint, self->used);
-    s_call_t **calls = malloc(self->used * sizeof *calls);
-    if (!calls)
+    /* Ids, not pointers: ending a call runs user callbacks, which may cancel other calls. */
+    uint64_t *ids = malloc(self->used * sizeof *ids);
+    if (!ids)
         return; /* they end at their timeouts */
     size_t n = 0;
     for (size_t i = 0; i < self->slot_count; i++)
         if (self->slots[i])
-            calls[n++] = self->slots[i];
+            ids[n++] = self->slots[i]->id;
     for (size_t i = 0; i < n; i++) {
-        s_call_t *call = calls[i];
+        s_call_t *call = s_map_find(self, ids[i], NULL);
+        if (!call)
+            continue;
         if (call->options.safe_to_retry && call->retries_left > 0) {
             call->retries_left--;
             self->stats.retries++;
@@ -470,7 +474,7 @@ s_connection_lost(zt_remote_t *self)
                              ZT_ECONNLOST, "connection to broker at %s lost while serving '%s'",
                              self->endpoint, call->service)));
     }
-    free(calls);
+    free(ids);
 }
 
 static void

@@ -1,7 +1,7 @@
 /*  tools/ztwist_broker.c - the standalone Majordomo broker
  *
  *      ztwist-broker --bind tcp://HOST:PORT [--bind ...] [--heartbeat-ms N] [--liveness N]
- *                    [--queue-limit N] [--curve-secret KEY --allow PUBLIC_KEY ...]
+ *                    [--queue-limit N] [--grace-ms N] [--curve-secret KEY --allow PUBLIC_KEY ...]
  *                    [--keygen]
  *
  *  Runs a zt_broker_t in a reactor until SIGINT or SIGTERM, then prints its counters. It prints
@@ -17,7 +17,8 @@ static int
 usage(void)
 {
     fprintf(stderr, "usage: ztwist-broker --bind tcp://HOST:PORT [--bind ...] [--heartbeat-ms N] "
-                    "[--liveness N] [--queue-limit N] [--curve-secret KEY] [--allow PUBLIC_KEY]... "
+                    "[--liveness N] [--queue-limit N] [--grace-ms N] [--curve-secret KEY] [--allow "
+                    "PUBLIC_KEY]... "
                     "| --keygen\n");
     return 2;
 }
@@ -30,6 +31,7 @@ main(int argc, char **argv)
     long heartbeat_ms = 2500;
     int liveness = 3;
     long queue_limit = ZT_BROKER_QUEUE_LIMIT;
+    long grace_ms = 0;
     const char *secret = NULL;
     const char *allowed[256];
     int allowed_count = 0;
@@ -42,6 +44,8 @@ main(int argc, char **argv)
             liveness = atoi(argv[++i]);
         else if (strcmp(argv[i], "--queue-limit") == 0 && i + 1 < argc)
             queue_limit = atol(argv[++i]);
+        else if (strcmp(argv[i], "--grace-ms") == 0 && i + 1 < argc)
+            grace_ms = atol(argv[++i]);
         else if (strcmp(argv[i], "--curve-secret") == 0 && i + 1 < argc)
             secret = argv[++i];
         else if (strcmp(argv[i], "--allow") == 0 && i + 1 < argc && allowed_count < 256)
@@ -64,7 +68,8 @@ main(int argc, char **argv)
     if (!broker)
         goto done;
     if (zt_broker_set_heartbeat(broker, heartbeat_ms / 1000.0, liveness) != 0 ||
-        zt_broker_set_queue_limit(broker, (size_t)queue_limit) != 0)
+        zt_broker_set_queue_limit(broker, (size_t)queue_limit) != 0 ||
+        zt_broker_set_unknown_grace(broker, grace_ms / 1000.0) != 0)
         goto done;
     if (secret && zt_broker_set_curve(broker, secret) != 0) {
         fprintf(stderr, "ztwist-broker: --curve-secret is not a Z85 key\n");

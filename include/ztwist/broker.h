@@ -5,7 +5,8 @@
  * MDP client) send requests to a service by name. The broker gives each request to the idle worker
  * of that service that has waited longest; when none is idle the request waits in the service's
  * bounded queue (full: the client gets a "queue full" error reply). Requests to a service that no
- * worker ever announced get a "service unknown" error reply. "mmi.service" answers "200" when the
+ * worker ever announced get a "service unknown" error reply (or wait, during the grace period
+ * after start: zt_broker_set_unknown_grace). "mmi.service" answers "200" when the
  * named service has a worker, "404" when not; other "mmi." services answer "501" (RFC 8).
  *
  *  Heartbeats go both ways every interval; a worker silent for interval * liveness is dead: its
@@ -75,6 +76,14 @@ ZT_EXPORT int zt_broker_set_heartbeat(zt_broker_t *self, double interval, int li
 
 /** Bound each service's queue (default ZT_BROKER_QUEUE_LIMIT). @return 0, or ZT_EINVAL for 0 */
 ZT_EXPORT int zt_broker_set_queue_limit(zt_broker_t *self, size_t limit);
+
+/**
+ *  Let requests for a service no worker announced wait in a queue, instead of failing with "404",
+ * for this long after the first bind: after a broker restart, workers need a moment to come back.
+ * Default 0. A waiting request gets no deadline from the broker; its client's timeout ends it.
+ *  @return 0, or ZT_EINVAL for a negative value
+ */
+ZT_EXPORT int zt_broker_set_unknown_grace(zt_broker_t *self, double seconds);
 
 /** Bound a message's total size (default ZT_BROKER_MAX_MESSAGE). @return 0, or ZT_EINVAL for 0 */
 ZT_EXPORT int zt_broker_set_max_message(zt_broker_t *self, size_t bytes);

@@ -7,15 +7,19 @@
  * fails. Every request ends in exactly one callback or errback:
  *    - the reply: zt_ok(frames, zt_frames_free), a zt_frames_t the chain owns;
  *    - a failure whose zt_failure_code says why: ZT_ETIMEDOUT (no reply before the request's
- * timeout; a ZT_TIMEOUT_ERROR), ZT_ECONNLOST (the worker serving it died and the request was not
- * safe to retry, or its retries ran out), ZT_ENOTFOUND (the broker knows no such service),
- * ZT_EFULL (the service's queue at the broker is full), ZT_EUNREACHABLE (the timeout passed and
- * the broker was never reached), ZT_EACCES (the broker rejected this client's CURVE key),
- * ZT_ECANCELLED (zt_deferred_cancel, or the client was destroyed), ZT_EPROTO (a malformed reply).
+ * timeout while connected; a ZT_TIMEOUT_ERROR), ZT_ECONNLOST (the worker serving it died, or the
+ * connection to the broker dropped, and the request was not safe to retry or its retries ran
+ * out), ZT_ENOTFOUND (the broker knows no such service), ZT_EFULL (the service's queue at the
+ * broker is full), ZT_EUNREACHABLE (the timeout passed with no connection to the broker),
+ * ZT_EACCES (the broker rejected this client's CURVE key), ZT_ECANCELLED (zt_deferred_cancel, or
+ * the client was destroyed), ZT_EPROTO (a malformed reply).
  *
  *  Many requests may be in flight on one client; each carries its own id in the MDP envelope, so
- * replies may come back in any order. A request marked safe_to_retry is sent again, to another
- * worker, when the broker reports its worker lost.
+ * replies may come back in any order. A request marked safe_to_retry is sent again when the broker
+ * reports its worker lost (the broker gives it to another worker) or the connection to the broker
+ * drops (it goes out again once ZeroMQ has reconnected). A late reply to a request that already
+ * ended is counted and dropped. The broker keeps no deadline: a request queued at a broker whose
+ * workers are gone waits there even after its client gave up.
  *
  *  Threads: every function here is for the reactor thread only, except the zt_frames_* calls,
  * which touch no shared state (a zt_frames_t belongs to one thread at a time).  */

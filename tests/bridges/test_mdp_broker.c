@@ -220,6 +220,26 @@ test_broker_unknown_service_fails_not_found(void **state)
 }
 
 static void
+test_broker_unknown_service_within_grace_waits_for_its_worker(void **state)
+{
+    fixture_t *fx = *state;
+    assert_int_equal(zt_broker_set_unknown_grace(fx->broker, 60), 0);
+    outcome_t o = {0};
+    outcome_send(fx->reactor, fx->client, "late", "waited", NULL, &o);
+    bool never = false;
+    run_until(fx->reactor, &never, 0.2); /* the request reaches the broker and waits */
+    assert_false(o.done);
+    start_echo(fx, 0, "late");
+    assert_true(run_until(fx->reactor, &o.done, 5));
+    assert_int_equal(o.code, 0);
+    assert_true(zt_frames_equal_str(o.reply, 0, "waited"));
+    zt_broker_stats_t st;
+    zt_broker_stats(fx->broker, &st);
+    assert_int_equal(st.unknown_service, 0);
+    zt_frames_destroy(&o.reply);
+}
+
+static void
 test_broker_mmi_service_answers_200_404_501(void **state)
 {
     fixture_t *fx = *state;
@@ -429,6 +449,7 @@ test_broker_options_reject_bad_values(void **state)
     assert_int_equal(zt_broker_set_heartbeat(fx->broker, 1, 3), ZT_ESTATE); /* bound already */
     assert_int_equal(zt_broker_set_queue_limit(fx->broker, 0), ZT_EINVAL);
     assert_int_equal(zt_broker_set_max_message(fx->broker, 0), ZT_EINVAL);
+    assert_int_equal(zt_broker_set_unknown_grace(fx->broker, -1), ZT_EINVAL);
     assert_int_equal(zt_broker_allow_key(fx->broker, "not a key"), ZT_EINVAL);
     assert_int_equal(zt_broker_set_curve(fx->broker, "short"), ZT_ESTATE); /* bound already */
     assert_int_equal(zt_broker_bind(fx->broker, "nonsense://x"), ZT_EINVAL);
@@ -505,6 +526,8 @@ main(void)
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(test_broker_unknown_service_fails_not_found, setup,
                                         teardown),
+        cmocka_unit_test_setup_teardown(
+            test_broker_unknown_service_within_grace_waits_for_its_worker, setup, teardown),
         cmocka_unit_test_setup_teardown(test_broker_mmi_service_answers_200_404_501, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_broker_idle_workers_least_recently_used_first, setup,

@@ -227,13 +227,15 @@ test_remote_broker_restarted_worker_reconnects_and_serves(void **state)
     zt_frames_destroy(&after.reply);
 }
 
-/* Start the ztwist-broker tool on a free port; its endpoint goes to endpoint. Returns its slot. */
+/* Start the ztwist-broker tool bound to bind; its endpoint goes to endpoint. Returns its slot, or
+ * -1 when it did not report an endpoint (it could not bind). */
 static int
-spawn_broker_tool(fixture_t *fx, char *endpoint, size_t size)
+try_broker_tool(fixture_t *fx, const char *bind, const char *grace_ms, char *endpoint, size_t size)
 {
     int fds[2];
     assert_int_equal(pipe(fds), 0);
-    char *argv[] = {ZT_BROKER_TOOL, "--bind", "tcp://127.0.0.1:0", "--heartbeat-ms", HB_MS, NULL};
+    char *argv[] = {ZT_BROKER_TOOL, "--bind",     (char *)bind,     "--heartbeat-ms",
+                    HB_MS,          "--grace-ms", (char *)grace_ms, NULL};
     posix_spawn_file_actions_t actions;
     posix_spawn_file_actions_init(&actions);
     posix_spawn_file_actions_adddup2(&actions, fds[1], 1);
@@ -244,7 +246,7 @@ spawn_broker_tool(fixture_t *fx, char *endpoint, size_t size)
     posix_spawn_file_actions_destroy(&actions);
     close(fds[1]);
     fx->pids[fx->npids] = pid;
-    /* "ztwist-broker: listening on ENDPOINT\n", read with a deadline. */
+    /* "ztwist-broker: listening on ENDPOINT\n", read with a deadline; EOF when it failed. */
     char line[512] = "";
     size_t got = 0;
     struct pollfd pfd = {.fd = fds[0], .events = POLLIN};
@@ -257,10 +259,74 @@ spawn_broker_tool(fixture_t *fx, char *endpoint, size_t size)
     }
     close(fds[0]);
     const char *prefix = "ztwist-broker: listening on ";
-    assert_non_null(strstr(line, prefix));
+    if (!strstr(line, prefix)) {
+        waitpid(pid, NULL, 0);
+        return -1;
+    }
     snprintf(endpoint, size, "%s", line + strlen(prefix));
     endpoint[strcspn(endpoint, "\n")] = '\0';
     return fx->npids++;
+}
+
+static int
+spawn_broker_tool(fixture_t *fx, char *endpoint, size_t size)
+{
+    int slot = try_broker_tool(fx, "tcp://127.0.0.1:0", "0", endpoint, size);
+    assert_true(slot >= 0);
+    return slot;
+}
+
+/* Iterate until the broker at the client's end answers mmi.service "200" for echo. */
+static bool
+run_until_echo_served(fixture_t *fx, zt_remote_t *client)
+{
+    double deadline = zt_time_now() + 10;
+    while (zt_time_now() < deadline) {
+        outcome_t probe = {0};
+        zt_remote_options_t opts = {.timeout = 1};
+        outcome_send(fx->reactor, client, "mmi.service", "echo", &opts, &probe);
+        if (!run_until(fx->reactor, &probe.done, 10))
+            return false;
+        bool ok = probe.code == 0 && zt_frames_equal_str(probe.reply, 0, "200");
+        zt_frames_destroy(&probe.reply);
+        if (ok)
+            return true;
+    }
+    return false;
+}
+
+static void
+test_remote_broker_process_restarted_safe_request_resent_and_served(void **state)
+{
+    fixture_t *fx = *state;
+    int broker = spawn_broker_tool(fx, fx->endpoint, sizeof fx->endpoint);
+    spawn_worker(fx, "200", NULL);
+    zt_remote_t *client = zt_remote_new(fx->reactor);
+    zt_remote_connect(client, fx->endpoint);
+    assert_true(run_until_echo_served(fx, client));
+    outcome_t o = {0};
+    zt_remote_options_t opts = {.timeout = 30, .safe_to_retry = true};
+    outcome_send(fx->reactor, client, "echo", "survivor", &opts, &o);
+    kill_worker(fx, broker, SIGKILL);
+    /* A new broker on the same endpoint (the old port may need a moment to be free), which lets
+     * requests for services it does not know yet wait for 10 s while the workers come back. */
+    int again = -1;
+    char endpoint[256];
+    double deadline = zt_time_now() + 10;
+    while (again < 0 && zt_time_now() < deadline) {
+        again = try_broker_tool(fx, fx->endpoint, "10000", endpoint, sizeof endpoint);
+        if (again < 0)
+            zt_reactor_iterate(fx->reactor, 0.05);
+    }
+    assert_true(again >= 0);
+    assert_true(run_until(fx->reactor, &o.done, 20));
+    assert_int_equal(o.code, 0);
+    assert_true(zt_frames_equal_str(o.reply, 0, "survivor"));
+    zt_remote_stats_t rs;
+    zt_remote_stats(client, &rs);
+    assert_true(rs.retries >= 1);
+    zt_frames_destroy(&o.reply);
+    zt_remote_destroy(&client);
 }
 
 static void
@@ -271,17 +337,7 @@ test_remote_broker_process_killed_mid_request_fails_connection_lost(void **state
     spawn_worker(fx, "60000", NULL);
     zt_remote_t *client = zt_remote_new(fx->reactor);
     zt_remote_connect(client, fx->endpoint);
-    /* mmi.service says when the worker is there. */
-    bool ready = false;
-    double deadline = zt_time_now() + 10;
-    while (!ready && zt_time_now() < deadline) {
-        outcome_t probe = {0};
-        outcome_send(fx->reactor, client, "mmi.service", "echo", NULL, &probe);
-        assert_true(run_until(fx->reactor, &probe.done, 10));
-        ready = probe.code == 0 && zt_frames_equal_str(probe.reply, 0, "200");
-        zt_frames_destroy(&probe.reply);
-    }
-    assert_true(ready);
+    assert_true(run_until_echo_served(fx, client)); /* mmi.service: the worker is there */
     outcome_t o = {0};
     zt_remote_options_t opts = {.timeout = 60};
     outcome_send(fx->reactor, client, "echo", "orphan", &opts, &o);
@@ -588,6 +644,8 @@ main(void)
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(
             test_remote_broker_process_killed_mid_request_fails_connection_lost, setup, teardown),
+        cmocka_unit_test_setup_teardown(
+            test_remote_broker_process_restarted_safe_request_resent_and_served, setup, teardown),
         cmocka_unit_test_setup_teardown(
             test_remote_slow_worker_request_times_out_and_late_reply_dropped, setup, teardown),
         cmocka_unit_test_setup_teardown(test_remote_unreachable_broker_fails_unreachable, setup,
