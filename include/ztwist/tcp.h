@@ -31,6 +31,8 @@
  * the reactor holds it meanwhile. Code that must keep a transport pointer past connection_lost
  * (a reply computed on a worker, say) takes a reference with zt_transport_ref: the transport then
  * stays valid, closed, until the last zt_transport_unref, and writes to it fail with ZT_ESTATE.
+ * Close every connection (zt_tcp_port_lose_connections, abort) and destroy every port before
+ * destroying the reactor: a connection still open then is leaked, as a timed call would be.
  *
  *  Threads: every function here is for the reactor thread only; debug builds (NDEBUG not defined)
  * assert it on every transport call.  */

@@ -776,6 +776,32 @@ test_tcp_connect_factory_refusal_fails_the_deferred(void **state)
     zt_deferred_unref(&d);
 }
 
+static void
+test_tcp_connect_timeout_fails_with_timeout_error(void **state)
+{
+    fixture_t *fx = *state;
+    uint16_t port = plain_listen(fx);
+    /* A listen queue of one, filled: the kernel drops the next SYNs and the connect hangs. */
+    assert_int_equal(listen(fx->listen_fd, 0), 0);
+    fx->client_fd = tcp_util_connect(port);
+    assert_true(fx->client_fd >= 0);
+    int extra = socket(AF_INET, SOCK_STREAM, 0);
+    fcntl(extra, F_SETFL, fcntl(extra, F_GETFL) | O_NONBLOCK);
+    struct sockaddr_in sin = {.sin_family = AF_INET, .sin_port = htons(port)};
+    sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    connect(extra, (struct sockaddr *)&sin, sizeof sin); /* in progress, or queued */
+    zt_deferred_t *d = zt_connect_tcp(fx->reactor, "127.0.0.1", port, fx->factory, 0.05);
+    zt_deferred_add_callbacks(d, on_connected, on_connect_failed, fx);
+    assert_true(tcp_util_run_until(fx->reactor, &fx->d_fired));
+    assert_false(fx->d_ok);
+    assert_ptr_equal(fx->d_fail_type, ZT_TIMEOUT_ERROR);
+    assert_int_equal(fx->client_failed, 1);
+    assert_ptr_equal(fx->client_failed_type, ZT_TIMEOUT_ERROR);
+    assert_int_equal(fx->stops, 1);
+    zt_deferred_unref(&d);
+    close(extra);
+}
+
 /* --- many connections ----------------------------------------------------------------- */
 
 static void
@@ -866,6 +892,8 @@ main(void)
         cmocka_unit_test_setup_teardown(test_tcp_connect_cancelled_fails_with_cancelled, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_tcp_connect_factory_refusal_fails_the_deferred, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_tcp_connect_timeout_fails_with_timeout_error, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_tcp_connect_disconnect_cycles_leave_no_fds, setup,
                                         teardown),
