@@ -614,6 +614,36 @@ test_tcp_slow_reader_pauses_the_producer_and_bounds_the_buffer(void **state)
     assert_int_equal(fx->producer_stops, 1);
 }
 
+/* A pull producer: writes one piece each of the first three times it is asked. */
+static void
+pull_resume(void *arg)
+{
+    fixture_t *fx = arg;
+    fx->resumes++;
+    if (fx->resumes <= 3)
+        assert_int_equal(zt_transport_write(fx->transport, "piece", 5), 0);
+}
+
+static const zt_producer_vtable_t pull_producer = {.resume_producing = pull_resume};
+
+static void
+test_tcp_pull_producer_is_asked_each_time_the_buffer_drains(void **state)
+{
+    fixture_t *fx = *state;
+    listen_local(fx);
+    fx->client_fd = tcp_util_connect(fx->portno);
+    assert_true(tcp_util_run_until(fx->reactor, &fx->made_flag));
+    assert_int_equal(zt_transport_register_producer(fx->transport, &pull_producer, fx, false), 0);
+    assert_int_equal(fx->resumes, 1); /* asked at once */
+    char buf[32];
+    bool eof = false;
+    assert_int_equal(tcp_util_read(fx->reactor, fx->client_fd, buf, sizeof buf, 15, &eof), 15);
+    assert_memory_equal(buf, "piecepiecepiece", 15);
+    assert_true(fx->resumes >= 4); /* asked again after each drain; the fourth wrote nothing */
+    zt_transport_unregister_producer(fx->transport);
+    assert_int_equal(zt_transport_register_producer(fx->transport, NULL, fx, false), ZT_EINVAL);
+}
+
 static void
 test_tcp_transport_as_its_own_producer_stops_reading_for_a_slow_reader(void **state)
 {
@@ -883,6 +913,8 @@ main(void)
         cmocka_unit_test_setup_teardown(
             test_tcp_transport_as_its_own_producer_stops_reading_for_a_slow_reader, setup,
             teardown),
+        cmocka_unit_test_setup_teardown(test_tcp_pull_producer_is_asked_each_time_the_buffer_drains,
+                                        setup, teardown),
         cmocka_unit_test_setup_teardown(test_tcp_connect_delivers_the_protocol_through_the_deferred,
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(
