@@ -438,9 +438,10 @@ zt_reactor_run(zt_reactor_t *self)
     int rc = zt__events_fire(self, "startup", NULL);
     if (rc == ZT_ESTATE)
         ZT_LOG_WARNING("run: the startup event was already firing");
+    int status = 0;
     while (!self->loop_exit) {
-        if (s_pass(self, -1) == ZT_ESYS)
-            break;
+        if ((status = s_pass(self, -1)) != 0)
+            break; /* polling failed (logged): the loop cannot go on */
         if (atomic_load(&self->stop_requested) && !self->shutdown_started)
             s_start_shutdown(self);
     }
@@ -455,7 +456,7 @@ zt_reactor_run(zt_reactor_t *self)
     self->ran = true;
     zt__mailbox_quiesce(self);
     self->in_run = false;
-    return 0;
+    return status;
 }
 
 static void

@@ -115,7 +115,8 @@ ZT_EXPORT void zt_reactor_destroy(zt_reactor_t **self_p);
  *  Run the reactor on the calling thread until it stops: fire "startup", loop, and when
  * zt_reactor_stop is called fire "shutdown" and return. The calling thread becomes the reactor
  * thread. When nothing is due the thread sleeps in the kernel.
- *  @return 0 after a stop or a crash; ZT_ESTATE when the reactor is running, or has stopped
+ *  @return 0 after a stop or a crash; ZT_ESYS when polling failed (logged; the loop ended without
+ * the shutdown event); ZT_ESTATE when the reactor is running, or has stopped
  * already (a reactor is not restartable after a stop, as in Twisted)
  */
 ZT_EXPORT int zt_reactor_run(zt_reactor_t *self);
