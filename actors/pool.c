@@ -2,12 +2,16 @@
  *
  *  Design notes.
  *
- *  Actors. A worker is a thread plus an inproc PAIR socket pair: the reactor binds one end (polled
- * with zt_reactor_add_socket) and the worker connects the other. Start handshake: the worker sends
- * "started" once its socket is connected and is counted as starting until that message arrives,
- * so the reactor never blocks on a thread start. Stop: the reactor sends "$TERM" to an idle worker,
- * the worker answers "bye" and returns, and the reactor joins it when the bye arrives (the join is
- * then immediate). zt_pool_stop does the same for every worker with a deadline.
+ *  Actors. A worker is a thread with its own inproc DEALER socket, connected to the pool's one
+ * ROUTER, which the reactor polls with zt_reactor_add_socket; the worker's routing id is its
+ * number in the pool. One ROUTER rather than a PAIR per worker keeps the reactor's poll set at one
+ * socket per pool, however many threads (suggest_thread_pool_size(30) would otherwise add 30
+ * sockets to every pass of the loop). Start handshake: the worker sends "started" once connected
+ * and is counted as starting until that message arrives, so the reactor never blocks on a thread
+ * start (and never sends to a worker the ROUTER does not know yet). Stop: the reactor sends "$TERM"
+ * to an idle worker, the worker answers "bye" and returns, and the reactor joins it when the bye
+ * arrives (the join is then immediate). zt_pool_stop does the same for every worker with a
+ * deadline.
  *
  *  Ownership. Every work item is allocated and freed on the reactor thread, except the items of
  * calls from other threads, which are allocated there and handed over through the reactor's
@@ -29,7 +33,9 @@
  *  No item waits behind a long task while a worker is idle: a worker that finds its batch
  * exhausted reports idle; if the queue is empty then, the reactor steals half of the unclaimed
  * items of the busiest worker's batch by lowering its tail with a CAS and gives them to the idle
- * worker. A claimed item is never taken back.
+ * worker. A claimed item is never taken back. Only a worker that has started its batch (claimed
+ * one item) is stolen from: one that has not is still waking up, and stealing from it made a
+ * single item bounce between two threads and doubled the round trip.
  *
  *  Handover without a message. Each worker has a `signal` word: IDLE (finished its batch, not
  * reading it any more), WORK (a batch is ready) or SLEEP (blocked in recv). The worker stores IDLE
@@ -128,14 +134,14 @@ enum { X_RUNNING = 0, X_EXITED = 1, X_ORPHANED = 2 };
 enum { SIG_IDLE = 0, SIG_WORK = 1, SIG_SLEEP = 2 };
 
 typedef struct s_worker {
-    zt_pool_t *pool;              /* Borrowed: the owner (reactor side only) */
-    zt_reactor_t *reactor;        /* Borrowed: where an orphan sends its leftovers */
-    void *sock;                   /* Owned: the reactor's end of the PAIR */
-    pthread_t thread;             /* the worker thread */
-    int state;                    /* W_* (reactor side) */
-    char endpoint[64];            /* the PAIR's inproc endpoint */
-    uint32_t gen;                 /* the batch's number, set by the reactor before handing it */
-    s_work_t *items[S_BATCH_MAX]; /* the batch: filled by the reactor while idle */
+    zt_pool_t *pool;       /* Borrowed: the owner (reactor side only) */
+    zt_reactor_t *reactor; /* Borrowed: where an orphan sends its leftovers */
+    uint32_t id;           /* the worker's routing id on the pool's ROUTER */
+    pthread_t thread;      /* the worker thread */
+    int state;             /* W_* (reactor side) */
+    char endpoint[64];     /* the pool's ROUTER endpoint (a copy: an orphan outlives the pool) */
+    uint32_t gen;          /* the batch's number, set by the reactor before handing it */
+    s_work_t *items[S_BATCH_MAX];         /* the batch: filled by the reactor while idle */
     _Alignas(64) _Atomic(uint64_t) range; /* the batch's unclaimed part: head (low 32), tail */
     _Atomic(uint64_t) results_sent;       /* items sent back; orders the handover for TSan */
     _Atomic(s_work_t *) current;          /* the item running now, or NULL */
@@ -164,8 +170,11 @@ struct zt_pool {
     _Atomic(uint64_t) queued;     /* accepted, not started nor cancelled (reservations too) */
     _Atomic(uint64_t) max_queued; /* 0: unbounded */
     uint64_t completed;           /* items whose result was handled */
-    uint64_t serial;              /* names the worker endpoints: the pool's number */
-    uint64_t next_worker;         /* names the worker endpoints: the worker's number */
+    void *router;                 /* Owned: the ROUTER every worker's DEALER connects to, or NULL */
+    struct s_outbox *inbox;       /* Owned: the buffer a worker's message is read into */
+    char endpoint[64];            /* the ROUTER's inproc endpoint */
+    uint64_t serial;              /* names the endpoint: the pool's number */
+    uint32_t next_worker;         /* the next worker's routing id */
     unsigned delivering;          /* result delivery in progress (user callbacks may run) */
     s_work_t *free_items;         /* Owned: finished items kept for reuse (linked by next) */
     size_t nfree;                 /* items in free_items */
@@ -341,6 +350,8 @@ s_wait_work(s_worker_t *w, void *sock, bool deep)
         if (work)
             return true;
     }
+    if (atomic_load_explicit(&w->orphaned, memory_order_acquire))
+        return false;
     int expect = SIG_IDLE;
     if (!atomic_compare_exchange_strong(&w->signal, &expect, SIG_SLEEP))
         return true; /* the batch came just now */
@@ -368,7 +379,7 @@ s_worker_main(void *arg)
     s_worker_t *w = arg;
     s_is_worker = true;
     void *ctx = zt__zmq_ctx_acquire();
-    void *sock = ctx ? zmq_socket(ctx, ZMQ_PAIR) : NULL;
+    void *sock = ctx ? zmq_socket(ctx, ZMQ_DEALER) : NULL;
     /* Unbounded queues, so that a send never waits on a busy reactor; a send to a reactor that
      * has gone (a detached worker) gives up after a second. */
     int linger = 0, hwm = 0, timeout = 1000;
@@ -377,6 +388,7 @@ s_worker_main(void *arg)
         zmq_setsockopt(sock, ZMQ_SNDHWM, &hwm, sizeof hwm);
         zmq_setsockopt(sock, ZMQ_RCVHWM, &hwm, sizeof hwm);
         zmq_setsockopt(sock, ZMQ_SNDTIMEO, &timeout, sizeof timeout);
+        zmq_setsockopt(sock, ZMQ_ROUTING_ID, &w->id, sizeof w->id);
     }
     if (!sock || zmq_connect(sock, w->endpoint) != 0) {
         ZT_LOG_ERROR("pool worker cannot connect: %s", zmq_strerror(zmq_errno()));
@@ -434,7 +446,7 @@ s_orphan_release(s_worker_t *w, s_work_t *item)
 
 /* --- the reactor's side ---------------------------------------------------------------- */
 
-static void s_on_worker_msg(zt_reactor_t *r, void *sock, void *arg);
+static void s_on_router_msg(zt_reactor_t *r, void *sock, void *arg);
 static void s_dispatch(zt_pool_t *p);
 
 zt_pool_t *
@@ -453,8 +465,10 @@ zt_pool_new(zt_reactor_t *reactor, size_t min, size_t max)
     atomic_init(&self->stopped, false);
     atomic_init(&self->queued, 0);
     atomic_init(&self->max_queued, 0);
-    self->zmq_ctx = zt__zmq_ctx_acquire();
+    self->inbox = malloc(sizeof *self->inbox);
+    self->zmq_ctx = self->inbox ? zt__zmq_ctx_acquire() : NULL;
     if (!self->zmq_ctx) {
+        free(self->inbox);
         free(self);
         return NULL;
     }
@@ -468,10 +482,40 @@ zt_pool_reactor(const zt_pool_t *self)
     return self->reactor;
 }
 
+/* Open the ROUTER the workers connect to and have the reactor poll it. Returns 0 or ZT_ESYS. */
+static int
+s_open_router(zt_pool_t *p)
+{
+    if (p->router)
+        return 0;
+    snprintf(p->endpoint, sizeof p->endpoint, "inproc://ztwist-pool-%llu",
+             (unsigned long long)p->serial);
+    int linger = 0, hwm = 0;
+    p->router = zmq_socket(p->zmq_ctx, ZMQ_ROUTER);
+    if (!p->router)
+        goto failed;
+    zmq_setsockopt(p->router, ZMQ_LINGER, &linger, sizeof linger);
+    zmq_setsockopt(p->router, ZMQ_SNDHWM, &hwm, sizeof hwm);
+    zmq_setsockopt(p->router, ZMQ_RCVHWM, &hwm, sizeof hwm);
+    if (zmq_bind(p->router, p->endpoint) != 0)
+        goto failed;
+    if (zt_reactor_add_socket(p->reactor, p->router, s_on_router_msg, p) != 0)
+        goto failed;
+    return 0;
+failed:
+    ZT_LOG_ERROR("pool: cannot open its socket: %s", zmq_strerror(zmq_errno()));
+    if (p->router)
+        zmq_close(p->router);
+    p->router = NULL;
+    return ZT_ESYS;
+}
+
 /* Start one worker thread. Returns 0, ZT_ENOMEM or ZT_ESYS (logged). */
 static int
 s_start_worker(zt_pool_t *p)
 {
+    if (s_open_router(p) != 0)
+        return ZT_ESYS;
     if (p->nworkers == p->capworkers) {
         size_t cap = p->capworkers ? p->capworkers * 2 : 8;
         s_worker_t **ws = realloc(p->workers, cap * sizeof *ws);
@@ -494,38 +538,16 @@ s_start_worker(zt_pool_t *p)
     atomic_init(&w->orphaned, false);
     atomic_init(&w->exit_state, X_RUNNING);
     atomic_init(&w->signal, SIG_IDLE);
-    snprintf(w->endpoint, sizeof w->endpoint, "inproc://ztwist-worker-%llu-%llu",
-             (unsigned long long)p->serial, (unsigned long long)p->next_worker++);
-    int linger = 0, hwm = 0;
-    w->sock = zmq_socket(p->zmq_ctx, ZMQ_PAIR);
-    if (!w->sock)
-        goto failed;
-    zmq_setsockopt(w->sock, ZMQ_LINGER, &linger, sizeof linger);
-    zmq_setsockopt(w->sock, ZMQ_SNDHWM, &hwm, sizeof hwm);
-    zmq_setsockopt(w->sock, ZMQ_RCVHWM, &hwm, sizeof hwm);
-    if (zmq_bind(w->sock, w->endpoint) != 0)
-        goto failed;
-    if (zt_reactor_add_socket(p->reactor, w->sock, s_on_worker_msg, w) != 0) {
-        zmq_close(w->sock);
-        free(w);
-        return ZT_ENOMEM;
-    }
+    w->id = p->next_worker++;
+    memcpy(w->endpoint, p->endpoint, sizeof w->endpoint);
     if (pthread_create(&w->thread, NULL, s_worker_main, w) != 0) {
         ZT_LOG_ERROR("pool: cannot start a worker thread");
-        zt_reactor_remove_socket(p->reactor, w->sock);
-        zmq_close(w->sock);
         free(w);
         return ZT_ESYS;
     }
     p->workers[p->nworkers++] = w;
     p->nstarting++;
     return 0;
-failed:
-    ZT_LOG_ERROR("pool: cannot open a worker socket: %s", zmq_strerror(zmq_errno()));
-    if (w->sock)
-        zmq_close(w->sock);
-    free(w);
-    return ZT_ESYS;
 }
 
 /* Join a worker that said bye (or exited) and forget it. */
@@ -533,8 +555,6 @@ static void
 s_reap_worker(zt_pool_t *p, s_worker_t *w)
 {
     pthread_join(w->thread, NULL);
-    zt_reactor_remove_socket(p->reactor, w->sock);
-    zmq_close(w->sock);
     for (size_t i = 0; i < p->nworkers; i++) {
         if (p->workers[i] == w) {
             p->workers[i] = p->workers[--p->nworkers];
@@ -558,7 +578,10 @@ s_set_state(zt_pool_t *p, s_worker_t *w, int state)
 static void
 s_send_cmd(s_worker_t *w, char cmd)
 {
-    while (zmq_send(w->sock, &cmd, 1, 0) < 0 && zmq_errno() == EINTR) {
+    zt_pool_t *p = w->pool;
+    while (zmq_send(p->router, &w->id, sizeof w->id, ZMQ_SNDMORE) < 0 && zmq_errno() == EINTR) {
+    }
+    while (zmq_send(p->router, &cmd, 1, 0) < 0 && zmq_errno() == EINTR) {
     }
 }
 
@@ -638,9 +661,11 @@ s_steal(zt_pool_t *p, s_worker_t *w)
         s_worker_t *v = p->workers[i];
         if (v->state != W_BUSY)
             continue;
+        /* Only from a worker that has started its batch (head > 0): one that has not is merely
+         * waking up, and taking its items would only wake a second thread for them. */
         uint64_t r = atomic_load_explicit(&v->range, memory_order_acquire);
         uint32_t rem = (uint32_t)(r >> 32) - (uint32_t)r;
-        if ((uint32_t)(r >> 32) > (uint32_t)r && rem > best) {
+        if ((uint32_t)r > 0 && (uint32_t)(r >> 32) > (uint32_t)r && rem > best) {
             best = rem;
             victim = v;
         }
@@ -668,15 +693,17 @@ s_steal(zt_pool_t *p, s_worker_t *w)
 static s_worker_t *
 s_find_free(zt_pool_t *p)
 {
-    for (size_t i = 0; i < p->nworkers; i++)
-        if (p->workers[i]->state == W_IDLE)
-            return p->workers[i];
+    /* The one that finished last first: it may not have gone to sleep yet, and then takes the
+     * batch without a message and without a wake-up. */
     for (size_t i = 0; i < p->nworkers; i++) {
         s_worker_t *w = p->workers[i];
         if (w->state == W_BUSY &&
             atomic_load_explicit(&w->signal, memory_order_acquire) != SIG_WORK)
             return w;
     }
+    for (size_t i = 0; i < p->nworkers; i++)
+        if (p->workers[i]->state == W_IDLE)
+            return p->workers[i];
     return NULL;
 }
 
@@ -760,29 +787,44 @@ s_handle_msg(zt_pool_t *p, s_worker_t *w, const s_outbox_t *msg, size_t size)
     return true;
 }
 
-/* Read what worker w sent; returns false when w was reaped. */
-static bool
-s_read_worker(zt_pool_t *p, s_worker_t *w)
+static s_worker_t *
+s_worker_by_id(zt_pool_t *p, uint32_t id)
 {
-    s_outbox_t msg;
-    for (int i = 0; i < S_READ_BURST; i++) {
-        int rc = zmq_recv(w->sock, &msg, sizeof msg, ZMQ_DONTWAIT);
+    for (size_t i = 0; i < p->nworkers; i++)
+        if (p->workers[i]->id == id)
+            return p->workers[i];
+    return NULL;
+}
+
+/* Read up to S_READ_BURST messages from the workers: [routing id][message]. */
+static void
+s_read_router(zt_pool_t *p)
+{
+    s_outbox_t *msg = p->inbox;
+    for (int i = 0; i < S_READ_BURST && p->router; i++) {
+        uint32_t id = 0;
+        int rc = zmq_recv(p->router, &id, sizeof id, ZMQ_DONTWAIT);
         if (rc < 0)
             break;
-        if (!s_handle_msg(p, w, &msg, (size_t)rc))
-            return false;
+        int more = 0;
+        size_t more_size = sizeof more;
+        zmq_getsockopt(p->router, ZMQ_RCVMORE, &more, &more_size);
+        if (!more)
+            continue;
+        rc = zmq_recv(p->router, msg, sizeof *msg, 0);
+        s_worker_t *w = rc >= 0 && (size_t)rc <= sizeof *msg ? s_worker_by_id(p, id) : NULL;
+        if (w)
+            s_handle_msg(p, w, msg, (size_t)rc);
     }
-    return true;
 }
 
 static void
-s_on_worker_msg(zt_reactor_t *r, void *sock, void *arg)
+s_on_router_msg(zt_reactor_t *r, void *sock, void *arg)
 {
     (void)sock;
-    s_worker_t *w = arg;
-    zt_pool_t *p = w->pool;
+    zt_pool_t *p = arg;
     zt__actors_reactor = r;
-    s_read_worker(p, w);
+    s_read_router(p);
     s_dispatch(p);
 }
 
@@ -1053,31 +1095,15 @@ zt_thread_is_worker(void)
 
 /* --- stop ------------------------------------------------------------------------------ */
 
-/* Poll every worker's socket for up to timeout_ms and handle what arrived. */
+/* Wait up to timeout_ms for the workers' messages and handle what arrived. */
 static void
 s_poll_workers(zt_pool_t *p, long timeout_ms)
 {
-    size_t n = p->nworkers;
-    if (n == 0)
+    if (!p->router)
         return;
-    zmq_pollitem_t *items = calloc(n, sizeof *items);
-    s_worker_t **ws = malloc(n * sizeof *ws);
-    if (!items || !ws) {
-        free(items);
-        free(ws);
-        return;
-    }
-    for (size_t i = 0; i < n; i++) {
-        ws[i] = p->workers[i];
-        items[i] = (zmq_pollitem_t){.socket = ws[i]->sock, .events = ZMQ_POLLIN};
-    }
-    if (zmq_poll(items, (int)n, timeout_ms) > 0) {
-        for (size_t i = 0; i < n; i++)
-            if (items[i].revents & ZMQ_POLLIN)
-                s_read_worker(p, ws[i]);
-    }
-    free(items);
-    free(ws);
+    zmq_pollitem_t item = {.socket = p->router, .events = ZMQ_POLLIN};
+    if (zmq_poll(&item, 1, timeout_ms) > 0)
+        s_read_router(p);
 }
 
 static long
@@ -1150,11 +1176,12 @@ zt_pool_stop(zt_pool_t *self, double timeout)
         if (cur)
             atomic_store(&cur->cancel, true);
         atomic_store(&w->orphaned, true);
-        if (s_read_worker(self, w)) { /* results sent already are delivered */
+        size_t before = self->nworkers;
+        s_read_router(self); /* results sent already are delivered */
+        if (self->nworkers == before && self->workers[self->nworkers - 1] == w) {
             char term = 'T';
-            zmq_send(w->sock, &term, 1, ZMQ_DONTWAIT);
-            zt_reactor_remove_socket(self->reactor, w->sock);
-            zmq_close(w->sock);
+            if (zmq_send(self->router, &w->id, sizeof w->id, ZMQ_SNDMORE | ZMQ_DONTWAIT) >= 0)
+                zmq_send(self->router, &term, 1, ZMQ_DONTWAIT);
             self->nworkers--;
             if (atomic_exchange(&w->exit_state, X_ORPHANED) == X_EXITED) {
                 pthread_join(w->thread, NULL);
@@ -1163,6 +1190,11 @@ zt_pool_stop(zt_pool_t *self, double timeout)
                 pthread_detach(w->thread);
             }
         }
+    }
+    if (self->router) {
+        zt_reactor_remove_socket(self->reactor, self->router);
+        zmq_close(self->router);
+        self->router = NULL;
     }
     if (rc != 0)
         ZT_LOG_ERROR("pool stop: threads still running after %.3f s were detached", timeout);
@@ -1181,6 +1213,7 @@ zt_pool_destroy(zt_pool_t **self_p)
     if (!atomic_load(&self->stopped))
         zt_pool_stop(self, ZT_POOL_STOP_TIMEOUT);
     free(self->workers);
+    free(self->inbox);
     while (self->free_items) {
         s_work_t *item = self->free_items;
         self->free_items = item->next;

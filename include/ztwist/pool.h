@@ -1,8 +1,8 @@
 /*  ztwist/pool.h - a pool of worker actors that runs blocking work off the reactor thread
  *
- *  Twisted's ThreadPool as actors. Each worker is a thread with its own inproc ZeroMQ PAIR socket
- * to the reactor, which polls those sockets in its loop. Work goes to a worker as a message and the
- * results come back as messages; a worker never touches the reactor's state. The reactor hands
+ *  Twisted's ThreadPool as actors. Each worker is a thread with its own inproc ZeroMQ DEALER socket
+ * to the pool's ROUTER, which the reactor polls in its loop. Work goes to a worker as a message and
+ * the results come back as messages; a worker never touches the reactor's state. The reactor hands
  * work only to idle workers, so no item waits behind a long task while a worker sits idle: when
  * the queue is deep a worker receives a batch of items at once (to cut the messages per item), and
  * a worker that goes idle takes back the unstarted part of a busy worker's batch.
