@@ -1,8 +1,10 @@
 /*  examples/remote_client.c - send requests to a Majordomo service and report how it went
  *
  *      remote_client --broker tcp://HOST:PORT --service NAME [--requests N] [--inflight K]
- *                    [--size BYTES] [--timeout S] [--retry] [--quiet]
+ *                    [--size BYTES] [--timeout S] [--retry] [--wait] [--quiet]
  *
+ *  --wait first asks the broker (RFC 8 "mmi.service") until the service has a worker, for up to
+ * 10 s, so that a script may start the broker, the workers and this client at once.
  *  Keeps K requests in flight from the reactor (each one a Deferred from zt_defer_to_remote) until
  * N have ended, checks every reply is its request echoed, and prints the counts, then requests/s
  * and the p50/p99 latency (not with --quiet, which keeps the output deterministic for tests). */
@@ -102,6 +104,41 @@ start(void *arg)
         send_next(run);
 }
 
+static zt_result_t
+on_probe(zt_result_t r, void *arg)
+{
+    int *status = arg; /* 1 when the service has a worker, -1 when not (yet), 0 while waiting */
+    const zt_frames_t *reply = zt_is_err(r) ? NULL : zt_result_ptr(r);
+    *status = reply && zt_frames_equal_str(reply, 0, "200") ? 1 : -1;
+    zt_result_release(&r);
+    return zt_ok_none();
+}
+
+/* Ask mmi.service until the service has a worker; false after 10 s. */
+static bool
+wait_for_service(run_t *run)
+{
+    double deadline = zt_time_now() + 10;
+    while (zt_time_now() < deadline) {
+        int status = 0;
+        zt_frames_t *req = zt_frames_new();
+        zt_frames_add_str(req, run->service);
+        zt_remote_options_t options = {.timeout = 1};
+        zt_deferred_t *d =
+            zt_defer_to_remote(run->reactor, run->client, "mmi.service", &req, &options);
+        if (!d)
+            return false;
+        zt_deferred_add_both(d, on_probe, &status);
+        zt_deferred_unref(&d);
+        while (status == 0)
+            zt_reactor_iterate(run->reactor, 0.05);
+        if (status == 1)
+            return true;
+        zt_reactor_iterate(run->reactor, 0.05); /* ask again a little later */
+    }
+    return false;
+}
+
 static int
 compare(const void *a, const void *b)
 {
@@ -113,7 +150,7 @@ static int
 usage(void)
 {
     fprintf(stderr, "usage: remote_client --broker tcp://HOST:PORT --service NAME [--requests N] "
-                    "[--inflight K] [--size BYTES] [--timeout S] [--retry] [--quiet]\n");
+                    "[--inflight K] [--size BYTES] [--timeout S] [--retry] [--wait] [--quiet]\n");
     return 2;
 }
 
@@ -122,6 +159,7 @@ main(int argc, char **argv)
 {
     const char *broker = NULL;
     bool quiet = false;
+    bool wait = false;
     run_t run = {.requests = 1000, .inflight = 10, .size = 64};
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--broker") == 0 && i + 1 < argc)
@@ -140,6 +178,8 @@ main(int argc, char **argv)
             run.options.safe_to_retry = true;
         else if (strcmp(argv[i], "--quiet") == 0)
             quiet = true;
+        else if (strcmp(argv[i], "--wait") == 0)
+            wait = true;
         else
             return usage();
     }
@@ -152,6 +192,10 @@ main(int argc, char **argv)
     run.client = zt_remote_new(run.reactor);
     if (!run.client || zt_remote_connect(run.client, broker) != 0) {
         fprintf(stderr, "remote_client: cannot connect to %s\n", broker);
+        return 1;
+    }
+    if (wait && !wait_for_service(&run)) {
+        fprintf(stderr, "remote_client: service '%s' has no worker at %s\n", run.service, broker);
         return 1;
     }
     zt_reactor_call_when_running(run.reactor, start, &run, NULL);

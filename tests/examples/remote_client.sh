@@ -22,8 +22,8 @@ fi
 [ -n "$endpoint" ] || { echo "FAIL: the broker did not report its endpoint"; cat "$dir/broker.err"; exit 1; }
 "$worker" --broker "$endpoint" --service echo --threads 2 --heartbeat-ms 100 2>"$dir/worker.err" &
 pids+=($!)
-# The client waits for the worker within its requests' timeout: no sleep needed.
-actual=$("$client" --broker "$endpoint" --service echo --requests 500 --inflight 20 --timeout 10 --quiet)
+# --wait: the client asks the broker (mmi.service) until the worker has announced itself.
+actual=$("$client" --broker "$endpoint" --service echo --requests 500 --inflight 20 --timeout 10 --wait --quiet)
 expected="remote_client: 500 requests, 500 replies, 0 failures"
 if [ "$actual" != "$expected" ]; then
   echo "FAIL: remote_client printed:"; echo "$actual"; echo "expected:"; echo "$expected"
