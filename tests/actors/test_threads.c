@@ -54,6 +54,8 @@ struct fixture {
     const zt_failure_type_t *why; /* their last failure's type */
     bool fired_on_reactor;        /* every Deferred callback ran on the reactor thread */
     zt_pool_t *pool;              /* a pool of the test's own, or NULL */
+    zt_maybe_fn *blocking_f;      /* what work_blocking_call runs on the reactor */
+    struct blocker *blockers;     /* the workers of the many-blockers test */
 };
 
 static int
@@ -518,15 +520,13 @@ f_deferred_never_then_stop(void *arg)
     return f_deferred_never(fx);
 }
 
-static zt_maybe_fn *s_blocking_f; /* the function the worker below calls into the reactor */
-
 static zt_result_t
 work_blocking_call(void *arg)
 {
     fixture_t *fx = arg;
     fx->got = fx->timeout > 0
-                  ? zt_blocking_call_from_thread_timeout(fx->r, fx->timeout, s_blocking_f, fx)
-                  : zt_blocking_call_from_thread(fx->r, s_blocking_f, fx);
+                  ? zt_blocking_call_from_thread_timeout(fx->r, fx->timeout, fx->blocking_f, fx)
+                  : zt_blocking_call_from_thread(fx->r, fx->blocking_f, fx);
     zt_reactor_call_from_thread(fx->r, stop, fx); /* fails harmlessly once shutting down */
     return zt_ok_none();
 }
@@ -541,7 +541,7 @@ static void
 test_threads_blocking_call_from_thread_returns_value(void **state)
 {
     fixture_t *fx = *state;
-    s_blocking_f = f_value;
+    fx->blocking_f = f_value;
     run(fx, body_blocking);
     assert_false(zt_is_err(fx->got));
     assert_int_equal(zt_result_int(fx->got), 42);
@@ -552,7 +552,7 @@ static void
 test_threads_blocking_call_from_thread_waits_for_deferred_result(void **state)
 {
     fixture_t *fx = *state;
-    s_blocking_f = f_deferred_fired_later;
+    fx->blocking_f = f_deferred_fired_later;
     run(fx, body_blocking);
     assert_false(zt_is_err(fx->got));
     assert_int_equal(zt_result_int(fx->got), 9);
@@ -562,7 +562,7 @@ static void
 test_threads_blocking_call_from_thread_returns_failure_of_f(void **state)
 {
     fixture_t *fx = *state;
-    s_blocking_f = f_failure;
+    fx->blocking_f = f_failure;
     run(fx, body_blocking);
     assert_true(zt_is_err(fx->got));
     assert_ptr_equal(zt_failure_type(zt_result_failure(fx->got)), &test_error);
@@ -572,7 +572,7 @@ static void
 test_threads_blocking_call_from_thread_returns_failure_of_deferred(void **state)
 {
     fixture_t *fx = *state;
-    s_blocking_f = f_deferred_failed_later;
+    fx->blocking_f = f_deferred_failed_later;
     run(fx, body_blocking);
     assert_true(zt_is_err(fx->got));
     assert_ptr_equal(zt_failure_type(zt_result_failure(fx->got)), &test_error);
@@ -582,7 +582,7 @@ static void
 test_threads_blocking_call_past_deadline_fails_with_etimedout(void **state)
 {
     fixture_t *fx = *state;
-    s_blocking_f = f_deferred_never;
+    fx->blocking_f = f_deferred_never;
     fx->timeout = 0.05;
     run(fx, body_blocking);
     assert_true(zt_is_err(fx->got));
@@ -595,7 +595,7 @@ static void
 test_threads_blocking_call_pending_at_shutdown_fails_with_eshutdown(void **state)
 {
     fixture_t *fx = *state;
-    s_blocking_f = f_deferred_never_then_stop;
+    fx->blocking_f = f_deferred_never_then_stop;
     run(fx, body_blocking);
     assert_true(zt_is_err(fx->got));
     assert_int_equal(zt_failure_code(zt_result_failure(fx->got)), ZT_ESHUTDOWN);
@@ -730,6 +730,103 @@ test_threads_call_in_thread_from_another_thread_past_bound_returns_efull(void **
     assert_int_equal(atomic_load(&fx->ran), 2); /* the blocker and the one accepted */
 }
 
+/* --- many threads at once -------------------------------------------------------------------- */
+
+#define PRODUCERS 4
+#define CALLS_EACH 1000
+
+static zt_result_t
+work_count_to_all(void *arg)
+{
+    fixture_t *fx = arg;
+    if (atomic_fetch_add(&fx->ran, 1) + 1 == PRODUCERS * CALLS_EACH)
+        assert_int_equal(zt_reactor_call_from_thread(fx->r, stop, fx), 0);
+    return zt_ok_none();
+}
+
+static void *
+producer(void *arg)
+{
+    fixture_t *fx = arg;
+    for (int i = 0; i < CALLS_EACH; i++)
+        if (zt_call_in_thread(fx->r, work_count_to_all, fx) != 0)
+            break;
+    return NULL;
+}
+
+static void
+body_many_producers(fixture_t *fx)
+{
+    pthread_t t[PRODUCERS];
+    for (int i = 0; i < PRODUCERS; i++)
+        assert_int_equal(pthread_create(&t[i], NULL, producer, fx), 0);
+    for (int i = 0; i < PRODUCERS; i++)
+        pthread_join(t[i], NULL);
+}
+
+static void
+test_threads_call_in_thread_from_many_threads_runs_each_call_once(void **state)
+{
+    fixture_t *fx = *state;
+    run(fx, body_many_producers);
+    assert_int_equal(atomic_load(&fx->ran), PRODUCERS * CALLS_EACH);
+}
+
+#define BLOCKERS 8
+
+static zt_result_t
+f_index(void *arg)
+{
+    return zt_ok_int((intptr_t)arg);
+}
+
+static void
+on_blocking_done(void *arg)
+{
+    fixture_t *fx = arg;
+    if (++fx->arrived == BLOCKERS)
+        zt_reactor_stop(fx->r);
+}
+
+/* arg is the fixture's address plus an index: the index is what f returns. */
+typedef struct blocker {
+    fixture_t *fx;  /* Borrowed */
+    intptr_t index; /* what the reactor side returns for this worker */
+    intptr_t got;   /* what blocking_call_from_thread returned */
+} blocker_t;
+
+static zt_result_t
+work_blocking_index(void *arg)
+{
+    blocker_t *b = arg;
+    zt_result_t r = zt_blocking_call_from_thread(b->fx->r, f_index, (void *)b->index);
+    b->got = zt_is_err(r) ? -1 : zt_result_int(r);
+    zt_result_release(&r);
+    assert_int_equal(zt_reactor_call_from_thread(b->fx->r, on_blocking_done, b->fx), 0);
+    return zt_ok_none();
+}
+
+static void
+body_many_blockers(fixture_t *fx)
+{
+    assert_int_equal(zt_reactor_suggest_thread_pool_size(fx->r, 4), 0);
+    for (int i = 0; i < BLOCKERS; i++) {
+        fx->blockers[i] = (blocker_t){.fx = fx, .index = 100 + i, .got = 0};
+        assert_int_equal(zt_call_in_thread(fx->r, work_blocking_index, &fx->blockers[i]), 0);
+    }
+}
+
+static void
+test_threads_blocking_calls_from_many_workers_each_get_their_result(void **state)
+{
+    fixture_t *fx = *state;
+    blocker_t blockers[BLOCKERS];
+    fx->blockers = blockers;
+    run(fx, body_many_blockers);
+    for (int i = 0; i < BLOCKERS; i++)
+        assert_int_equal(blockers[i].got, 100 + i);
+}
+
 int
 main(void)
 {
@@ -755,6 +852,8 @@ main(void)
         T(test_threads_suggest_thread_pool_size_lets_pool_grow_to_it),
         T(test_threads_reactor_pool_finishes_queued_work_during_shutdown),
         T(test_threads_call_in_thread_from_another_thread_past_bound_returns_efull),
+        T(test_threads_call_in_thread_from_many_threads_runs_each_call_once),
+        T(test_threads_blocking_calls_from_many_workers_each_get_their_result),
     };
 #undef T
     return cmocka_run_group_tests(tests, NULL, NULL);
