@@ -1,6 +1,6 @@
 /*  bench/bench_deferred.c - what a Deferred costs: time per callback, per chained hop, and heap
  *
- *  Figures, each the median of BENCH_REPS runs, with N = 1,000,000 Deferreds (100,000 with
+ *  Figures, each the median of BENCH_REPS runs, with N = 1,000,000 Deferreds (50,000 with
  *  BENCH_QUICK=1) and 10 callbacks each where callbacks are involved:
  *
  *      deferred.build_fire_ns_per_callback  new, 10 x add_callback, callback, unref, one Deferred
@@ -192,7 +192,7 @@ s_report(const char *name, double *runs, const char *unit, double target)
 int
 main(void)
 {
-    size_t n = bench_quick() ? 100000 : 1000000;
+    size_t n = bench_quick() ? 50000 : 1000000;
     printf("# ztwist %s Deferred: N = %zu, %d callbacks each\n", zt_version(), n, S_CALLBACKS);
     printf(
         "# targets: <= 20 ns per callback, <= 96 B per pending Deferred, <= 32 B per callback\n");

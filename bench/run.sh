@@ -25,8 +25,16 @@ run_peer() {
   shift
   echo "== peer $name"
   local status=0
+  local t0
+  t0=$(date +%s.%N)
   "$@" || status=$?
   [ "$status" -eq 0 ] || echo "# skipped: $name exited with status $status"
+  s_took "$name" "$t0"
+}
+
+# s_took NAME T0: a comment with the wall time since T0 (from date +%s.%N).
+s_took() {
+  awk -v name="$1" -v t0="$2" -v t1="$(date +%s.%N)" 'BEGIN { printf "# %s took %.1f s\n", name, t1 - t0 }'
 }
 
 # run_all: every benchmark, then every peer.
@@ -39,7 +47,9 @@ run_all() {
     [ -x "$b" ] || continue
     found=1
     echo "== $(basename "$b")"
+    t0=$(date +%s.%N)
     "$b"
+    s_took "$(basename "$b")" "$t0"
   done
   [ "$found" -eq 1 ] || echo "no benchmarks built yet"
 

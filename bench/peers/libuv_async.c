@@ -10,12 +10,12 @@
  * median reactor.call_from_thread_rtt_p99_us.peer.libuv     ... and 99th percentile, in
  * microseconds
  *
- *  Throughput: N calls in all (1,000,000; 100,000 quick), split between the producers, timed from
+ *  Throughput: N calls in all (1,000,000; 50,000 quick), split between the producers, timed from
  *  the release of the producers (the earliest clock reading taken by any thread leaving the start
  *  barrier, since the loop thread may be descheduled there) until the loop has run the last call.
  * Round trip: a client thread with its own loop and queue posts one call to the main loop, which
  * posts a reply back; the client times each exchange and sends the next only when the reply has run
- * (20,000 exchanges; 2,000 quick). Each run's median and p99 are taken, and the median over runs is
+ * (20,000 exchanges; 1,000 quick). Each run's median and p99 are taken, and the median over runs is
  * printed.
  *
  *  Design notes: a queue is filled by any thread and drained only by its loop's thread; the lock
@@ -278,8 +278,8 @@ int
 main(void)
 {
     bool quick = bench_quick();
-    size_t n = quick ? 100000 : 1000000;
-    size_t exchanges = quick ? 2000 : 20000;
+    size_t n = quick ? 50000 : 1000000;
+    size_t exchanges = quick ? 1000 : 20000;
     printf("# libuv %s uv_async + mutex queue: %zu calls per throughput run, %zu round trips\n",
            uv_version_string(), n, exchanges);
     double one[BENCH_REPS], four[BENCH_REPS], median[BENCH_REPS], p99[BENCH_REPS];

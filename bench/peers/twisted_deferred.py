@@ -10,14 +10,14 @@ figures, the median of 5 runs of each workload:
     deferred.bytes_per_pending.peer.twisted           memory per unfired Deferred (tracemalloc)
     deferred.bytes_per_callback.peer.twisted          memory per addCallback (tracemalloc)
 
-N is 200,000 Deferreds (5,000 with BENCH_QUICK=1), smaller than the C benchmark's 1,000,000
+N is 200,000 Deferreds (2,000 with BENCH_QUICK=1), smaller than the C benchmark's 1,000,000
 because ten million Python callbacks take about 15 s per run and Twisted's per-callback cost does
 not depend on N. The runs happen one after another in this process, unlike the C benchmark's
 forked runs: a forked Python child pays copy-on-write faults for every object whose reference
 count it touches (twice the time per hop, measured that way), and pymalloc showed no drift from
 run to run. The garbage collector is off while the clock runs, as timeit does, and while the
 Deferreds of a run are built. Memory is the growth of tracemalloc's traced total while 20,000
-objects are alive (tracing is slow and the figure is the same for any N): the sizes Python asked
+objects (2,000 quick) are alive (tracing is slow and the figure is the same for any N): the sizes Python asked
 its allocator for, without the allocator's own overhead.
 """
 
@@ -135,7 +135,7 @@ def main():
         print(f"# skipped: twisted_deferred: Twisted is not importable by {sys.executable}: {e}")
         return 0
     quick = os.environ.get("BENCH_QUICK") == "1"
-    n = 5_000 if quick else 200_000
+    n = 2_000 if quick else 200_000
     print(f"# Twisted {twisted.__version__} on Python {sys.version.split()[0]}: "
           f"N = {n} Deferreds, {CALLBACKS} callbacks each")
     sys.stdout.flush()

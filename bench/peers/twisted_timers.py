@@ -7,7 +7,7 @@ figures, the median of 5 runs, all inside one reactor.run() (a Twisted reactor c
     reactor.call_later_run_s.peer.twisted      s from the first callLater until the last call ran
     reactor.call_later_cancel_ns.peer.twisted  ns per pair: callLater N times, then cancel all N
 
-N is 1,000,000 calls (20,000 with BENCH_QUICK=1). The delays come from a fixed seed and are drawn
+N is 1,000,000 calls (10,000 with BENCH_QUICK=1). The delays come from a fixed seed and are drawn
 before the clock starts. The garbage collector is off while the clock runs, as timeit does.
 """
 
@@ -94,7 +94,7 @@ def main():
     except ImportError as e:
         print(f"# skipped: twisted_timers: Twisted is not importable by {sys.executable}: {e}")
         return 0
-    n = 20_000 if os.environ.get("BENCH_QUICK") == "1" else 1_000_000
+    n = 10_000 if os.environ.get("BENCH_QUICK") == "1" else 1_000_000
     print(f"# Twisted {twisted.__version__} {type(reactor).__name__}: N = {n} calls, "
           f"delays in [0, 0.1] s")
     sys.stdout.flush()
