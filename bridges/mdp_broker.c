@@ -180,7 +180,7 @@ s_send_command(zt_broker_t *self, s_worker_t *w, uint8_t command)
     return zt__mdp_send(self->router, f, 4);
 }
 
-/* Send a reply to the client of request r: [env][""][MDPC01][service][extra...][body of r?]. */
+/* Send a reply to the client of request r: [r's envelope][""][MDPC01][service][body...]. */
 static void
 s_reply_client(zt_broker_t *self, const s_request_t *r, const char *service,
                const zt__mdp_frame_t *body, size_t body_count)

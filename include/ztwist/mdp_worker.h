@@ -68,8 +68,8 @@ ZT_EXPORT int zt_mdp_worker_set_curve(zt_mdp_worker_t *self, const char *server_
 ZT_EXPORT int zt_mdp_worker_run(zt_mdp_worker_t *self);
 
 /**
- *  Ask a running worker to stop: run returns after the request in hand, if any. Any thread. A stop
- * before run makes run return at once.
+ *  Ask a running worker to stop: run returns after the request in hand, if any. Any thread. A
+ * worker stays stopped: a stop before run, or a second run, returns at once.
  *  @return 0
  */
 ZT_EXPORT int zt_mdp_worker_stop(zt_mdp_worker_t *self);
