@@ -615,7 +615,8 @@ zt_remote_connect(zt_remote_t *self, const char *endpoint)
     int events = ZMQ_EVENT_HANDSHAKE_SUCCEEDED | ZMQ_EVENT_DISCONNECTED |
                  ZMQ_EVENT_HANDSHAKE_FAILED_AUTH | ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL |
                  ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL;
-    if (zmq_socket_monitor(self->dealer, monitor, events) == 0) {
+    bool local = strncmp(endpoint, "inproc://", 9) == 0; /* no handshake, nothing to watch */
+    if (!local && zmq_socket_monitor(self->dealer, monitor, events) == 0) {
         self->monitor = zmq_socket(self->ctx, ZMQ_PAIR);
         if (!self->monitor || zmq_connect(self->monitor, monitor) != 0 ||
             zt_reactor_add_socket(self->reactor, self->monitor, s_on_monitor, self) != 0) {
@@ -635,7 +636,7 @@ zt_remote_connect(zt_remote_t *self, const char *endpoint)
         return rc;
     snprintf(self->endpoint, sizeof self->endpoint, "%s", endpoint);
     self->connecting = true;
-    if (strncmp(endpoint, "inproc://", 9) == 0) {
+    if (local) {
         /* A broker in this process: inproc has no handshake, hence no monitor event; the link is
          * up as soon as the broker is bound. */
         self->stats.connected = true;
