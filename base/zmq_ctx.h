@@ -6,6 +6,10 @@
  * as long as it has sockets open. Before any czmq use, creating it turns czmq's SIGINT/SIGTERM
  * handlers off (zsys_handler_set(NULL)): ztwist installs no signal handler behind the user's back.
  *
+ *  Linger: the context is made with ZMQ_BLOCKY off, so every socket made on it defaults to
+ * ZMQ_LINGER 0 and the last release never blocks on a lost peer. A socket whose last messages must
+ * still go out after zmq_close (a reply sent just before closing) sets a bounded ZMQ_LINGER itself.
+ *
  *  Threads: both calls are safe from any thread (a mutex guards the context and its count).  */
 #ifndef ZTWIST_BASE_ZMQ_CTX_H
 #define ZTWIST_BASE_ZMQ_CTX_H
