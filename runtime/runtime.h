@@ -13,7 +13,7 @@
 #include <stdatomic.h>
 
 /* A timed call: the object behind a zt_delayed_call_t handle and behind a clock handle. Recycled
- * through the reactor's free list when no heap node and no user handle refers to it. */
+ * through the reactor's free stack when no heap node and no user handle refers to it. */
 typedef enum zt__call_state {
     ZT__CALL_PENDING = 0,   /* scheduled, will run */
     ZT__CALL_CALLED = 1,    /* ran (or is running) */
@@ -22,15 +22,14 @@ typedef enum zt__call_state {
 } zt__call_state_t;
 
 struct zt_delayed_call {
-    zt_reactor_t *reactor;        /* Borrowed: the owner */
-    zt_reactor_fn *fn;            /* the call */
-    void *arg;                    /* Borrowed: the caller's */
-    int64_t when_ns;              /* scheduled time, monotonic ns */
-    uint64_t seq;                 /* sequence number of the one live heap node */
-    uint32_t refs;                /* heap nodes pointing here + 1 while a user handle exists */
-    bool user_ref;                /* a zt_delayed_call_t handle is outstanding */
-    zt__call_state_t state;       /* see zt__call_state_t */
-    struct zt_delayed_call *next; /* Borrowed: next on the free list */
+    zt_reactor_t *reactor;  /* Borrowed: the owner */
+    zt_reactor_fn *fn;      /* the call */
+    void *arg;              /* Borrowed: the caller's */
+    int64_t when_ns;        /* scheduled time, monotonic ns */
+    uint64_t seq;           /* sequence number of the one live heap node */
+    uint32_t refs;          /* heap nodes pointing here + 1 while a user handle exists */
+    bool user_ref;          /* a zt_delayed_call_t handle is outstanding */
+    zt__call_state_t state; /* see zt__call_state_t */
 };
 
 /* A heap node. Stale (skipped and dropped) when its call is no longer pending or the call was
@@ -48,7 +47,8 @@ typedef struct zt__timers {
     size_t cap;                  /* allocated nodes */
     size_t stale;                /* stale nodes still in the heap */
     uint64_t next_seq;           /* the next sequence number */
-    zt_delayed_call_t *free;     /* Borrowed: free list of recycled calls */
+    zt_delayed_call_t **free;    /* Owned array: the free calls, a stack (room for every call) */
+    size_t nfree;                /* calls on the free stack */
     zt_delayed_call_t *bump;     /* Borrowed: the next never-used call in the newest block */
     zt_delayed_call_t *bump_end; /* Borrowed: the end of the newest block */
     void **slabs;                /* Owned: the blocks calls are carved from */

@@ -6,10 +6,10 @@
  * new sequence number; the old node turns stale and is dropped when it reaches the top or when the
  * heap compacts itself (stale nodes over half the heap: one O(n) filter and heapify), so heavy
  * cancel churn keeps the heap near its live size. Calls are carved from blocks and recycled
- * through a free list, so scheduling does not call malloc in the steady state.
+ * through a stack of free calls, so scheduling does not call malloc in the steady state.
  *
  *  A call is referenced by every heap node that points to it plus one user handle; it goes back to
- * the free list when the count reaches zero. Reactor thread only.  */
+ * the free stack when the count reaches zero. Reactor thread only.  */
 #include "runtime.h"
 
 #include <math.h>
@@ -68,28 +68,29 @@ s_call_unref(zt__timers_t *t, zt_delayed_call_t *c)
     ZT_ASSERT(c->refs > 0);
     if (--c->refs == 0) {
         c->state = ZT__CALL_FREE;
-        c->fn = NULL;
-        c->arg = NULL;
-        c->next = t->free;
-        t->free = c;
+        t->free[t->nfree++] = c; /* room for every call ever carved: cannot overflow */
     }
 }
 
 static zt_delayed_call_t *
 s_call_alloc(zt__timers_t *t)
 {
-    zt_delayed_call_t *c = t->free;
-    if (c) {
-        t->free = c->next;
-        c->next = NULL;
-        return c;
-    }
+    /* The free calls are a stack of pointers, not a list threaded through the calls: popping one
+     * does not read the call (a cache miss that stalls), and the writes that fill it in do not
+     * wait. */
+    if (t->nfree > 0)
+        return t->free[--t->nfree];
     if (t->bump == t->bump_end) {
         /* A new block, carved on demand: its memory is first touched by the calls that use it. */
         void **slabs = realloc(t->slabs, (t->nslabs + 1) * sizeof *slabs);
         if (!slabs)
             return NULL;
         t->slabs = slabs;
+        zt_delayed_call_t **stack =
+            realloc(t->free, (t->nslabs + 1) * ZT__SLAB_CALLS * sizeof *stack);
+        if (!stack)
+            return NULL;
+        t->free = stack;
         zt_delayed_call_t *block = malloc(ZT__SLAB_CALLS * sizeof *block);
         if (!block)
             return NULL;
@@ -139,7 +140,7 @@ s_push(zt__timers_t *t, zt_delayed_call_t *c, int64_t when_ns)
     }
     c->seq = t->next_seq++;
     c->when_ns = when_ns;
-    c->refs++;
+    c->refs++; /* a new call's first node: refs was set to 0 by the store that filled it in */
     t->heap[t->len] = (zt__timer_node_t){.when_ns = when_ns, .seq = c->seq, .call = c};
     s_sift_up(t->heap, t->len++);
     return 0;
@@ -239,6 +240,7 @@ zt__timers_fini(zt__timers_t *t)
     for (size_t i = 0; i < t->nslabs; i++)
         free(t->slabs[i]);
     free(t->slabs);
+    free(t->free);
     free(t->heap);
     *t = (zt__timers_t){0};
 }
