@@ -18,7 +18,7 @@ typedef enum zt__call_state {
     ZT__CALL_PENDING = 0,   /* scheduled, will run */
     ZT__CALL_CALLED = 1,    /* ran (or is running) */
     ZT__CALL_CANCELLED = 2, /* cancelled; will never run */
-    ZT__CALL_FREE = 3       /* on the free list */
+    ZT__CALL_FREE = 3       /* on the free stack */
 } zt__call_state_t;
 
 struct zt_delayed_call {
