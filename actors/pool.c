@@ -151,22 +151,23 @@ typedef struct s_worker {
 } s_worker_t;
 
 struct zt_pool {
-    zt_reactor_t *reactor;        /* Borrowed: delivers the results */
-    void *zmq_ctx;                /* Borrowed: the shared context (one reference held) */
-    s_worker_t **workers;         /* Owned: every worker not yet joined */
-    size_t nworkers;              /* workers in the array (any state) */
-    size_t capworkers;            /* slots allocated */
-    size_t nidle;                 /* workers in W_IDLE */
-    size_t nbusy;                 /* workers in W_BUSY */
-    size_t nstarting;             /* workers in W_STARTING */
-    size_t min;                   /* threads kept once started */
-    size_t max;                   /* the most threads */
-    bool started;                 /* the first work arrived: min threads are kept */
-    bool held;                    /* no thread starts until released (reactor not running yet) */
-    atomic_bool stopped;          /* stop was called: no new work */
-    s_work_t *head;               /* Owned: the queue's first item (tombstones included) */
-    s_work_t *tail;               /* Borrowed: the queue's last item */
-    size_t qlen;                  /* items in the queue, tombstones included */
+    zt_reactor_t *reactor; /* Borrowed: delivers the results */
+    void *zmq_ctx;         /* Borrowed: the shared context (one reference held) */
+    s_worker_t **workers;  /* Owned: every worker not yet joined */
+    size_t nworkers;       /* workers in the array (any state) */
+    size_t capworkers;     /* slots allocated */
+    size_t nidle;          /* workers in W_IDLE */
+    size_t nbusy;          /* workers in W_BUSY */
+    size_t nstarting;      /* workers in W_STARTING */
+    size_t min;            /* threads kept once started */
+    size_t max;            /* the most threads */
+    bool started;          /* the first work arrived: min threads are kept */
+    bool held;             /* no thread starts until released (reactor not running yet) */
+    atomic_bool stopped;   /* stop was called: no new work */
+    s_work_t **ring;       /* Owned: the queue, a ring of ring_cap item pointers (tombstones too) */
+    size_t ring_cap;       /* slots in ring: 0 or a power of two */
+    size_t ring_head;      /* the slot of the queue's first item */
+    size_t qlen;           /* items in the queue, tombstones included */
     _Atomic(uint64_t) queued;     /* accepted, not started nor cancelled (reservations too) */
     _Atomic(uint64_t) max_queued; /* 0: unbounded */
     uint64_t completed;           /* items whose result was handled */
@@ -623,22 +624,38 @@ s_free_tombstone(s_work_t *item)
     s_recycle(item->pool, item);
 }
 
+/* The queue is a ring of pointers rather than a list through the items, so that dispatching a
+ * batch reads one contiguous array and touches no item: the worker is the first to touch them, on
+ * its own core. Tombstones go to the worker too, which skips them. */
+static int
+s_push(zt_pool_t *p, s_work_t *item)
+{
+    if (p->qlen == p->ring_cap) {
+        size_t cap = p->ring_cap ? p->ring_cap * 2 : 64;
+        s_work_t **ring = malloc(cap * sizeof *ring);
+        if (!ring)
+            return ZT_ENOMEM;
+        for (size_t i = 0; i < p->qlen; i++)
+            ring[i] = p->ring[(p->ring_head + i) & (p->ring_cap - 1)];
+        free(p->ring);
+        p->ring = ring;
+        p->ring_cap = cap;
+        p->ring_head = 0;
+    }
+    p->ring[(p->ring_head + p->qlen) & (p->ring_cap - 1)] = item;
+    p->qlen++;
+    return 0;
+}
+
 static s_work_t *
 s_pop(zt_pool_t *p)
 {
-    while (p->head) {
-        s_work_t *item = p->head;
-        p->head = item->next;
-        if (!p->head)
-            p->tail = NULL;
-        p->qlen--;
-        if (atomic_load_explicit(&item->state, memory_order_acquire) == S_CANCELLED) {
-            s_free_tombstone(item);
-            continue;
-        }
-        return item;
-    }
-    return NULL;
+    if (p->qlen == 0)
+        return NULL;
+    s_work_t *item = p->ring[p->ring_head];
+    p->ring_head = (p->ring_head + 1) & (p->ring_cap - 1);
+    p->qlen--;
+    return item;
 }
 
 static void
@@ -850,38 +867,28 @@ zt__pool_unreserve(zt_pool_t *p)
     atomic_fetch_sub_explicit(&p->queued, 1, memory_order_relaxed);
 }
 
-/* Queue an item (a place is reserved) and hand work to idle workers. */
+/* The first work starts the min threads, and at least one. Returns 0, ZT_ENOMEM or ZT_ESYS. */
 static int
-s_enqueue(zt_pool_t *p, s_work_t *item)
+s_start(zt_pool_t *p)
 {
-    if (p->held) {
-        item->next = NULL;
-        if (p->tail)
-            p->tail->next = item;
-        else
-            p->head = item;
-        p->tail = item;
-        p->qlen++;
-        return 0;
-    }
     if (!p->started) {
         p->started = true;
         while (p->nworkers < p->min)
             if (s_start_worker(p) != 0)
                 break;
     }
-    if (p->nworkers == 0) {
-        int rc = s_start_worker(p);
-        if (rc != 0)
-            return rc;
-    }
-    item->next = NULL;
-    if (p->tail)
-        p->tail->next = item;
-    else
-        p->head = item;
-    p->tail = item;
-    p->qlen++;
+    return p->nworkers == 0 ? s_start_worker(p) : 0;
+}
+
+/* Queue an item (a place is reserved) and hand work to idle workers. */
+static int
+s_enqueue(zt_pool_t *p, s_work_t *item)
+{
+    int rc = p->held ? 0 : s_start(p);
+    if (rc == 0)
+        rc = s_push(p, item);
+    if (rc != 0 || p->held)
+        return rc;
     /* Work submitted by callbacks of a result message is dispatched once, after the message:
      * one batch instead of a batch per callback. */
     if (p->delivering == 0)
@@ -1023,13 +1030,9 @@ zt__pool_set_held(zt_pool_t *p, bool held)
     p->held = held;
     if (!held && p->qlen > 0 && !atomic_load(&p->stopped)) {
         /* Start as the first submission would have. */
-        s_work_t *first = p->head;
-        p->head = first->next;
-        if (!p->head)
-            p->tail = NULL;
-        p->qlen--;
-        if (s_enqueue(p, first) != 0)
+        if (s_start(p) != 0)
             ZT_LOG_ERROR("pool: cannot start a thread for the work queued before the run");
+        s_dispatch(p);
     }
 }
 
@@ -1141,7 +1144,10 @@ zt_pool_stop(zt_pool_t *self, double timeout)
     s_work_t *item;
     while ((item = s_pop(self)) != NULL) {
         uint32_t expect = S_QUEUED;
-        atomic_compare_exchange_strong(&item->state, &expect, S_CANCELLED);
+        if (!atomic_compare_exchange_strong(&item->state, &expect, S_CANCELLED)) {
+            s_free_tombstone(item); /* cancelled earlier: its Deferred has failed already */
+            continue;
+        }
         atomic_fetch_sub(&self->queued, 1);
         if (item->kind == ZT__WORK_DEFER)
             zt_deferred_errback(item->x.d, zt_failure_from_code(ZT_ESHUTDOWN, "the pool stopped "
@@ -1214,6 +1220,7 @@ zt_pool_destroy(zt_pool_t **self_p)
         zt_pool_stop(self, ZT_POOL_STOP_TIMEOUT);
     free(self->workers);
     free(self->inbox);
+    free(self->ring);
     while (self->free_items) {
         s_work_t *item = self->free_items;
         self->free_items = item->next;
