@@ -640,6 +640,31 @@ test_pool_results_of_all_work_arrive_before_stop_returns(void **state)
     assert_true(all_fired(fx));
 }
 
+static void
+test_pool_stop_deadline_with_cancelled_work_fails_each_deferred_once(void **state)
+{
+    fixture_t *fx = *state;
+    fx->pool = zt_pool_new(fx->r, 0, 1);
+    uint64_t unhandled = zt_deferred_unhandled_count();
+    zt_deferred_t *running = zt_pool_defer(fx->pool, work_watch_cancel, fx);
+    zt_deferred_t *cancelled = zt_pool_defer(fx->pool, work_special, fx);
+    zt_deferred_t *queued = zt_pool_defer(fx->pool, work_special, fx);
+    assert_true(run_until(fx, one_started));
+    zt_deferred_add_callbacks(cancelled, on_value, on_failure, fx);
+    zt_deferred_cancel(cancelled);
+    assert_int_equal(fx->failed, 1);
+    assert_int_equal(zt_pool_stop(fx->pool, 0.05), ZT_ETIMEDOUT);
+    watch(fx, &queued);
+    assert_int_equal(fx->failed, 2); /* the queued one failed once, the cancelled one not again */
+    assert_int_equal(fx->code, ZT_ESHUTDOWN);
+    watch(fx, &running);
+    gate_open(fx);
+    assert_true(run_until(fx, one_freed));
+    assert_int_equal(atomic_load(&fx->ran_special), 0);
+    assert_int_equal(zt_deferred_unhandled_count(), unhandled);
+    zt_deferred_unref(&cancelled);
+}
+
 int
 main(void)
 {
@@ -661,6 +686,7 @@ main(void)
         T(test_pool_adjust_size_min_starts_threads_once_started),
         T(test_pool_stop_finishes_queued_work_and_refuses_new_work),
         T(test_pool_stop_deadline_detaches_stuck_worker),
+        T(test_pool_stop_deadline_with_cancelled_work_fails_each_deferred_once),
         T(test_pool_ten_thousand_defers_each_fire_once),
         T(test_pool_results_of_all_work_arrive_before_stop_returns),
     };

@@ -827,6 +827,39 @@ test_threads_blocking_calls_from_many_workers_each_get_their_result(void **state
         assert_int_equal(blockers[i].got, 100 + i);
 }
 
+static zt_result_t
+call_one(void *arg)
+{
+    return record_call(arg, 1);
+}
+
+static zt_result_t
+call_two(void *arg)
+{
+    return record_call(arg, 2);
+}
+
+static void
+body_check_order(fixture_t *fx)
+{
+    (void)fx; /* the calls were queued before run; call_two_stops ends the test */
+}
+
+static void
+test_threads_work_queued_before_run_keeps_its_order(void **state)
+{
+    fixture_t *fx = *state;
+    assert_int_equal(zt_reactor_suggest_thread_pool_size(fx->r, 1), 0);
+    assert_int_equal(zt_call_in_thread(fx->r, call_zero, fx), 0);
+    assert_int_equal(zt_call_in_thread(fx->r, call_one, fx), 0);
+    assert_int_equal(zt_call_in_thread(fx->r, call_two, fx), 0);
+    assert_int_equal(zt_call_in_thread(fx->r, call_two_stops, fx), 0);
+    run(fx, body_check_order);
+    assert_int_equal(fx->ncalls, 4);
+    for (int i = 0; i < 3; i++)
+        assert_int_equal(fx->order[i], i);
+}
+
 int
 main(void)
 {
@@ -841,6 +874,7 @@ main(void)
         T(test_threads_defer_to_thread_failure_reaches_errback),
         T(test_threads_defer_to_thread_pool_uses_the_given_pool),
         T(test_threads_work_queued_before_run_runs_once_running),
+        T(test_threads_work_queued_before_run_keeps_its_order),
         T(test_threads_blocking_call_from_thread_returns_value),
         T(test_threads_blocking_call_from_thread_waits_for_deferred_result),
         T(test_threads_blocking_call_from_thread_returns_failure_of_f),
