@@ -263,8 +263,11 @@ try_broker_tool(fixture_t *fx, const char *bind, const char *grace_ms, char *end
         waitpid(pid, NULL, 0);
         return -1;
     }
-    snprintf(endpoint, size, "%s", line + strlen(prefix));
-    endpoint[strcspn(endpoint, "\n")] = '\0';
+    const char *found = strstr(line, prefix) + strlen(prefix);
+    size_t len = strcspn(found, "\n");
+    assert_true(len < size);
+    memcpy(endpoint, found, len);
+    endpoint[len] = '\0';
     return fx->npids++;
 }
 
