@@ -108,24 +108,27 @@ enum {
     S_CANCELLED = 3 /* cancelled before it started: a tombstone */
 };
 
+/* A work item: 40 bytes, a 48-byte malloc chunk. The fields the reactor needs only until the work
+ * has run share their space with the result and the free-list link. */
 typedef struct s_work {
     union {
         struct {
-            zt_work_fn *fn; /* the work (until it ran) */
-            void *arg;      /* Borrowed: the caller's; Owned calls array for ZT__WORK_MULTIPLE */
-        } call;
-        zt_result_t result; /* Owned: what fn returned, once DONE (ZT__WORK_DEFER only) */
+            zt_work_fn *fn;  /* the work (until it ran) */
+            void *arg;       /* Borrowed: the caller's; Owned calls array for ZT__WORK_MULTIPLE */
+            zt_pool_t *pool; /* Borrowed: the pool, for the claim and the canceller */
+        } call;              /* until the work has run */
+        zt_result_t result;  /* Owned: what fn returned, once DONE (ZT__WORK_DEFER only) */
+        struct s_work *next_free; /* Borrowed: the next on the pool's free list */
     } u;
     union {
         zt_on_result_fn *on_result; /* ZT__WORK_CALLBACK */
         zt_deferred_t *d;           /* ZT__WORK_DEFER: Owned reference */
     } x;
-    struct s_work *next;     /* Borrowed: the next in the reactor's queue */
-    zt_pool_t *pool;         /* Borrowed: the pool (for the canceller) */
     _Atomic(uint32_t) state; /* S_* */
     atomic_bool cancel;      /* cancelled or abandoned while running */
     uint8_t kind;            /* zt__work_kind_t */
 } s_work_t;
+_Static_assert(sizeof(s_work_t) <= 40, "a work item fits a 48-byte malloc chunk");
 
 /* --- workers ----------------------------------------------------------------------------- */
 
@@ -299,7 +302,7 @@ s_run_batch(s_worker_t *w, void *sock, s_outbox_t *out)
         uint32_t expect = S_QUEUED;
         if (atomic_compare_exchange_strong_explicit(&item->state, &expect, S_RUNNING,
                                                     memory_order_acq_rel, memory_order_acquire)) {
-            atomic_fetch_sub_explicit(&item->pool->queued, 1, memory_order_relaxed);
+            atomic_fetch_sub_explicit(&item->u.call.pool->queued, 1, memory_order_relaxed);
             s_run_item(w, item);
         }
         /* A tombstone goes back too: the reactor frees it. */
@@ -605,7 +608,7 @@ static void
 s_recycle(zt_pool_t *p, s_work_t *item)
 {
     if (p->nfree < S_FREE_MAX) {
-        item->next = p->free_items;
+        item->u.next_free = p->free_items;
         p->free_items = item;
         p->nfree++;
     } else {
@@ -621,7 +624,7 @@ s_free_tombstone(s_work_t *item)
         zt_deferred_unref(&item->x.d);
     else if (item->kind == ZT__WORK_MULTIPLE)
         free(item->u.call.arg);
-    s_recycle(item->pool, item);
+    s_recycle(item->u.call.pool, item);
 }
 
 /* The queue is a ring of pointers rather than a list through the items, so that dispatching a
@@ -901,7 +904,7 @@ s_new_item(zt_pool_t *p, zt__work_kind_t kind, zt_work_fn *fn, void *arg)
 {
     s_work_t *item = p->free_items;
     if (item) {
-        p->free_items = item->next;
+        p->free_items = item->u.next_free;
         p->nfree--;
     } else {
         item = malloc(sizeof *item);
@@ -911,8 +914,7 @@ s_new_item(zt_pool_t *p, zt__work_kind_t kind, zt_work_fn *fn, void *arg)
     item->u.call.fn = fn;
     item->u.call.arg = arg;
     item->x.d = NULL;
-    item->next = NULL;
-    item->pool = p;
+    item->u.call.pool = p;
     atomic_init(&item->state, S_QUEUED);
     atomic_init(&item->cancel, false);
     item->kind = (uint8_t)kind;
@@ -981,7 +983,7 @@ s_cancel(zt_deferred_t *d, void *arg)
     uint32_t expect = S_QUEUED;
     if (atomic_compare_exchange_strong_explicit(&item->state, &expect, S_CANCELLED,
                                                 memory_order_acq_rel, memory_order_acquire))
-        atomic_fetch_sub_explicit(&item->pool->queued, 1, memory_order_relaxed);
+        atomic_fetch_sub_explicit(&item->u.call.pool->queued, 1, memory_order_relaxed);
     else
         atomic_store_explicit(&item->cancel, true, memory_order_relaxed);
     /* Not fired here: the Deferred fails with CancelledError. */
@@ -1223,7 +1225,7 @@ zt_pool_destroy(zt_pool_t **self_p)
     free(self->ring);
     while (self->free_items) {
         s_work_t *item = self->free_items;
-        self->free_items = item->next;
+        self->free_items = item->u.next_free;
         free(item);
     }
     if (self->zmq_ctx)
