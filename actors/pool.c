@@ -542,7 +542,9 @@ s_start_worker(zt_pool_t *p)
     atomic_init(&w->orphaned, false);
     atomic_init(&w->exit_state, X_RUNNING);
     atomic_init(&w->signal, SIG_IDLE);
-    w->id = p->next_worker++;
+    /* Odd, so that the first byte (little-endian) is never 0: ZeroMQ reserves routing ids that
+     * start with a zero byte. */
+    w->id = p->next_worker++ * 2 + 1;
     memcpy(w->endpoint, p->endpoint, sizeof w->endpoint);
     if (pthread_create(&w->thread, NULL, s_worker_main, w) != 0) {
         ZT_LOG_ERROR("pool: cannot start a worker thread");
