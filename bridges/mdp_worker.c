@@ -54,6 +54,8 @@ struct zt_mdp_worker {
     double reconnect_at;    /* when to connect again, while dealer is NULL */
     double backoff;         /* the next back-off delay */
     uint64_t malformed;     /* messages from the broker dropped as malformed */
+    void *monitor;          /* PAIR told of CURVE handshake failures; Owned or NULL */
+    unsigned connections;   /* connections made, to name each monitor endpoint */
     /* The loan. */
     pthread_mutex_t lock;        /* guards busy, keeper_stop, disconnected */
     pthread_cond_t cond;         /* wakes the keeper to stop */
@@ -195,6 +197,37 @@ s_send_command(zt_mdp_worker_t *self, uint8_t command, const char *service)
     (void)zt__mdp_send(self->dealer, f, n);
 }
 
+/* Close the connection's sockets. */
+static void
+s_close(zt_mdp_worker_t *self)
+{
+    if (self->monitor) {
+        zmq_socket_monitor(self->dealer, NULL, 0);
+        zmq_close(self->monitor);
+        self->monitor = NULL;
+    }
+    zmq_close(self->dealer);
+    self->dealer = NULL;
+}
+
+/* A handshake failure from the monitor: the broker refused our CURVE key. */
+static void
+s_on_monitor(zt_mdp_worker_t *self)
+{
+    uint8_t event[6];
+    while (zmq_recv(self->monitor, event, sizeof event, ZMQ_DONTWAIT) >= 0) {
+        char address[256];
+        int more = 0;
+        size_t more_size = sizeof more;
+        zmq_getsockopt(self->monitor, ZMQ_RCVMORE, &more, &more_size);
+        if (more)
+            (void)zmq_recv(self->monitor, address, sizeof address, 0);
+        ZT_LOG_ERROR("worker '%s': the broker at %s rejected our CURVE key (ZeroMQ retries; "
+                     "is our public key on the broker's list?)",
+                     self->service, self->endpoint);
+    }
+}
+
 static void
 s_connect(zt_mdp_worker_t *self)
 {
@@ -211,11 +244,23 @@ s_connect(zt_mdp_worker_t *self)
         zmq_setsockopt(self->dealer, ZMQ_CURVE_PUBLICKEY, self->keys[1], 32);
         zmq_setsockopt(self->dealer, ZMQ_CURVE_SECRETKEY, self->keys[2], 32);
     }
+    if (self->curve) {
+        /* A rejected key shows only as a handshake failure: watch for it, to say so. */
+        char name[96];
+        snprintf(name, sizeof name, "inproc://zt-mdp-worker-monitor-%p-%u", (void *)self,
+                 ++self->connections);
+        if (zmq_socket_monitor(self->dealer, name, ZMQ_EVENT_HANDSHAKE_FAILED_AUTH) == 0) {
+            self->monitor = zmq_socket(self->ctx, ZMQ_PAIR);
+            if (self->monitor && zmq_connect(self->monitor, name) != 0) {
+                zmq_close(self->monitor);
+                self->monitor = NULL;
+            }
+        }
+    }
     if (zmq_connect(self->dealer, self->endpoint) != 0) {
         ZT_LOG_ERROR("worker '%s': cannot connect to %s: %s", self->service, self->endpoint,
                      zmq_strerror(zmq_errno()));
-        zmq_close(self->dealer);
-        self->dealer = NULL;
+        s_close(self);
         self->reconnect_at = now + self->reconnect_max;
         return;
     }
@@ -229,8 +274,7 @@ s_disconnect(zt_mdp_worker_t *self, const char *why)
 {
     ZT_LOG_WARNING("worker '%s': %s; reconnecting to %s in %g s", self->service, why,
                    self->endpoint, self->backoff);
-    zmq_close(self->dealer);
-    self->dealer = NULL;
+    s_close(self);
     self->reconnect_at = zt_time_now() + self->backoff;
     self->backoff *= 2;
     if (self->backoff > self->reconnect_max)
@@ -433,9 +477,11 @@ zt_mdp_worker_run(zt_mdp_worker_t *self)
         long timeout = (long)((due - now) * 1000.0) + 1;
         long cap = (long)(self->interval * 1000.0) + 1;
         timeout = timeout < 0 ? 0 : timeout > cap ? cap : timeout;
-        zmq_pollitem_t items[2] = {{self->control, 0, ZMQ_POLLIN, 0},
-                                   {self->dealer, 0, ZMQ_POLLIN, 0}};
-        if (zmq_poll(items, self->dealer ? 2 : 1, timeout) < 0) {
+        zmq_pollitem_t items[3] = {{self->control, 0, ZMQ_POLLIN, 0},
+                                   {self->dealer, 0, ZMQ_POLLIN, 0},
+                                   {self->monitor, 0, ZMQ_POLLIN, 0}};
+        int count = !self->dealer ? 1 : self->monitor ? 3 : 2;
+        if (zmq_poll(items, count, timeout) < 0) {
             if (zmq_errno() == EINTR)
                 continue;
             ZT_LOG_ERROR("worker '%s': zmq_poll: %s", self->service, zmq_strerror(zmq_errno()));
@@ -444,6 +490,8 @@ zt_mdp_worker_run(zt_mdp_worker_t *self)
         }
         if (items[0].revents & ZMQ_POLLIN)
             break;
+        if (count == 3 && (items[2].revents & ZMQ_POLLIN))
+            s_on_monitor(self);
         if (self->dealer && (items[1].revents & ZMQ_POLLIN) && !s_read_broker(self, true))
             s_disconnect(self, "the broker sent DISCONNECT");
         now = zt_time_now();
@@ -467,8 +515,7 @@ done:
         s_send_command(self, ZT__MDP_DISCONNECT, NULL);
         int linger = 100;
         zmq_setsockopt(self->dealer, ZMQ_LINGER, &linger, sizeof linger);
-        zmq_close(self->dealer);
-        self->dealer = NULL;
+        s_close(self);
     }
     if (self->control)
         zmq_close(self->control);
