@@ -44,6 +44,7 @@ typedef struct s_record {
     zt_pool_t *pool;       /* Owned: the reactor's pool, or NULL until first use */
     size_t max;            /* the pool's max threads (suggest_thread_pool_size) */
     bool closing;          /* the shutdown trigger has begun (under s_lock) */
+    uint64_t serial;       /* this record's number, never 0: tells records at one address apart */
     s_blocking_t *pending; /* Borrowed: blocking calls whose Deferred has not fired */
     struct s_record *next; /* Borrowed: the registry list (under s_lock) */
 } s_record_t;
@@ -68,7 +69,8 @@ struct s_blocking {
 static pthread_mutex_t s_lock = PTHREAD_MUTEX_INITIALIZER; /* guards the two lists below */
 static s_record_t *s_records;                              /* Owned: one per reactor in use */
 static s_blocking_t *s_waiters;                            /* Borrowed: blocking calls waiting */
-static _Thread_local s_record_t *s_tls_record; /* the last record this reactor thread used */
+static _Thread_local s_record_t *s_tls_record;   /* the last record this reactor thread used */
+static atomic_uint_fast64_t s_record_serial = 1; /* numbers the records */
 
 static s_record_t *
 s_find_locked(zt_reactor_t *r)
@@ -149,6 +151,7 @@ s_record(zt_reactor_t *r)
         return NULL;
     rec->reactor = r;
     rec->max = ZT_POOL_DEFAULT_MAX;
+    rec->serial = atomic_fetch_add(&s_record_serial, 1);
     if (zt_reactor_add_system_event_trigger(r, ZT_PHASE_DURING, "shutdown", s_on_shutdown, rec,
                                             NULL) != 0) {
         free(rec);
@@ -207,7 +210,7 @@ zt_reactor_suggest_thread_pool_size(zt_reactor_t *reactor, size_t n)
 
 typedef struct s_call {
     zt_reactor_t *reactor;      /* Borrowed: whose pool runs it */
-    zt_pool_t *reserved;        /* Borrowed: the pool a place was reserved in, or NULL */
+    uint64_t reserved;          /* serial of the record whose pool holds a reserved place, or 0 */
     zt__work_kind_t kind;       /* what to submit */
     atomic_bool published;      /* set (release) once filled; read (acquire) by the reactor */
     zt_work_fn *fn;             /* the work */
@@ -235,7 +238,9 @@ s_call_on_reactor(void *arg)
     zt__actors_reactor = r;
     zt_pool_t *pool = zt_reactor_get_thread_pool(r);
     int rc = pool ? 0 : ZT_ESHUTDOWN;
-    if (pool && call->reserved != pool)
+    /* The reservation holds only in the pool it was made in: a record (and its pool) that the
+     * shutdown replaced has another serial, even at the same address. */
+    if (pool && call->reserved != s_record(r)->serial)
         rc = zt__pool_reserve(pool);
     if (rc == 0)
         rc = zt__pool_submit_reserved(pool, call->kind, call->fn, call->arg, call->on_result);
@@ -268,7 +273,7 @@ s_call(zt_reactor_t *r, zt__work_kind_t kind, zt_work_fn *fn, void *arg, zt_on_r
     else if (rec && rec->pool) {
         rc = zt__pool_reserve(rec->pool);
         if (rc == 0)
-            call->reserved = rec->pool;
+            call->reserved = rec->serial;
     }
     pthread_mutex_unlock(&s_lock);
     atomic_store_explicit(&call->published, true, memory_order_release);
@@ -278,7 +283,7 @@ s_call(zt_reactor_t *r, zt__work_kind_t kind, zt_work_fn *fn, void *arg, zt_on_r
         if (call->reserved) {
             pthread_mutex_lock(&s_lock);
             rec = s_find_locked(r);
-            if (rec && rec->pool == call->reserved)
+            if (rec && rec->pool && rec->serial == call->reserved)
                 zt__pool_unreserve(rec->pool);
             pthread_mutex_unlock(&s_lock);
         }
