@@ -31,6 +31,16 @@ bench_now_ns(void)
     return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
+/** Nanoseconds of CPU time used by the calling thread: unlike bench_now_ns, it does not count the
+ *  time the thread waited for a CPU, so it shows how much of a figure a busy machine added. */
+static inline uint64_t
+bench_cpu_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
 /** Whether BENCH_QUICK=1 asks for the small sizes. */
 static inline bool
 bench_quick(void)
@@ -92,6 +102,16 @@ bench_report(const char *name, double *runs, size_t n, const char *unit)
     printf("\n");
     fflush(stdout);
     return median;
+}
+
+/** A comment line with the median of n runs of another measure of figure `name`. Sorts runs. */
+static inline void
+bench_note(const char *name, const char *what, double *runs, size_t n, const char *unit)
+{
+    printf("#   %s %s: ", name, what);
+    bench_print_value(bench_median(runs, n));
+    printf(" %s (median of %zu runs)\n", unit, n);
+    fflush(stdout);
 }
 
 /** One repetition of a workload: fills out[0 .. nout-1] with its figures. */
