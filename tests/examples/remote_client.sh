@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # remote_client against real processes: ztwist-broker on a free port, an echo_worker with two
-# connections (a 1 s heartbeat: sanitizer builds on a loaded 2-core machine miss 100 ms ones),
-# connections, then remote_client --quiet, whose output must be exactly the expected lines.
+# connections and a 1 s heartbeat (sanitizer builds on a loaded 2-core machine miss 100 ms ones),
+# then remote_client --quiet, whose output must be exactly the expected lines.
 # usage: remote_client.sh BROKER ECHO_WORKER REMOTE_CLIENT
 set -euo pipefail
 broker=$1 worker=$2 client=$3
