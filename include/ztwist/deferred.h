@@ -37,7 +37,10 @@
  *  Differences from Twisted, by design: a callback receives and returns a zt_result_t instead of
  * raising; the Deferred takes ownership of whatever it is fired with, even when the fire is
  * refused; reference counting replaces the garbage collector; a callback may not return its own
- * Deferred (an assertion, where Twisted warns).
+ * Deferred (an assertion, where Twisted warns). A result has one owner, so while a Deferred runs a
+ * callback it holds no result of its own: waiting on it from inside that callback gets no value,
+ * where Twisted would share the one being worked on. A Failure held by a paused Deferred is
+ * reported when the last reference goes; Twisted only reports a Failure its runner finished with.
  *
  *  Threads: every function here is for the thread that owns the Deferred (the reactor thread):
  * Deferreds are not thread-safe. A debug build (NDEBUG not defined) records the thread that created
