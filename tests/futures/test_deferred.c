@@ -2279,6 +2279,48 @@ test_deferred_unhandled_count_is_readable_from_another_thread(void **state)
     assert_int_equal(reader.last_seen, before + 100);
 }
 
+/* ---------------------------------------------------------------------------------------------
+ * Deliberate differences from Twisted (see deferred.h) */
+
+static zt_result_t
+s_fire_other_then_keep(zt_result_t r, void *arg)
+{
+    step_t *step = arg;
+    zt_result_release(&r);
+    zt_deferred_callback(step->other, zt_ok_int(0)); /* its chain waits on the running Deferred */
+    return zt_ok_int(9);
+}
+
+static void
+test_deferred_wait_on_deferred_running_its_callback_gets_no_value(void **state)
+{
+    fx_t *fx = *state;
+    zt_deferred_t *running = zt_deferred_new();
+    zt_deferred_t *waiter = zt_deferred_new();
+    zt_deferred_add_callback(waiter, s_wait, STEP_D("w", running));
+    zt_deferred_add_callback(waiter, s_log, STEP("waiter"));
+    zt_deferred_add_callback(running, s_fire_other_then_keep, STEP_D("r", waiter));
+    zt_deferred_add_callback(running, s_log, STEP("running"));
+    zt_deferred_callback(running, s_tracked(fx, 5));
+    /* The running callback owns obj5 (it freed it): the waiter takes what running holds, none. */
+    assert_string_equal(fx->log, "w=0 waiter=0 running=9 ");
+    assert_int_equal(fx->frees, 1);
+    zt_deferred_unref(&running);
+    zt_deferred_unref(&waiter);
+}
+
+static void
+test_deferred_paused_failure_is_reported_at_last_unref(void **state)
+{
+    fx_t *fx = *state;
+    zt_deferred_t *d = zt_deferred_new();
+    zt_deferred_pause(d);
+    zt_deferred_errback(d, zt_failure_new(ZT_ERROR, "held while paused"));
+    zt_deferred_unref(&d);
+    assert_int_equal(fx->unhandled, 1);
+    assert_string_equal(fx->unhandled_text, "Error: held while paused");
+}
+
 #ifndef NDEBUG
 typedef struct {
     zt_deferred_t *d; /* Borrowed: created on the main thread */
@@ -2577,6 +2619,10 @@ main(int argc, char **argv)
             test_deferred_timeout_added_to_paused_fired_deferred_runs_at_unpause, setup, teardown),
         cmocka_unit_test_setup_teardown(
             test_deferred_unhandled_count_is_readable_from_another_thread, setup, teardown),
+        cmocka_unit_test_setup_teardown(
+            test_deferred_wait_on_deferred_running_its_callback_gets_no_value, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_deferred_paused_failure_is_reported_at_last_unref,
+                                        setup, teardown),
 #ifndef NDEBUG
         cmocka_unit_test_setup_teardown(
             test_deferred_debug_build_asserts_on_use_from_another_thread, setup, teardown),
