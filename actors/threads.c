@@ -23,9 +23,8 @@
  * (a timed-out waiter, a shutdown) is released on the reactor thread. Every waiting request is in a
  * process-wide list under s_lock, so the shutdown trigger can wake the waiters of its reactor with
  * ZT_ESHUTDOWN before it stops the pool, whose workers may be those very waiters: Twisted
- * deadlocks there. A call from the reactor thread fails at once with ZT_EDEADLK; the check relies
- * on the hint zt__actors_reactor (see actors.h), so a reactor thread on which no actors code has
- * run yet is not recognised and waits until its deadline instead (ZT_ETIMEDOUT).  */
+ * deadlocks there. A call from the reactor thread fails at once with ZT_EDEADLK
+ * (zt_reactor_is_reactor_thread).  */
 #include "actors.h"
 
 #include <errno.h>
@@ -472,7 +471,7 @@ zt_blocking_call_from_thread_timeout(zt_reactor_t *reactor, double timeout, zt_m
     ZT_ASSERT(reactor);
     if (!fn || !(timeout > 0))
         return zt_err(zt_failure_from_code(ZT_EINVAL, "blocking_call_from_thread"));
-    if (zt__actors_reactor == reactor)
+    if (zt_reactor_is_reactor_thread(reactor))
         return zt_err(zt_failure_from_code(ZT_EDEADLK, "blocking_call_from_thread on the "
                                                        "reactor thread would wait forever"));
     s_blocking_t *req = calloc(1, sizeof *req);

@@ -10,7 +10,7 @@
  *    - zt_strerror, zt_version, zt_time_now, zt_time_now_ns
  *    - zt_log, zt_log_level, zt_log_set_level
  *    - zt_deferred_unhandled_count
- *    - zt_reactor_call_from_thread, zt_reactor_stop
+ *    - zt_reactor_call_from_thread, zt_reactor_stop, zt_reactor_is_reactor_thread
  *    - zt_call_in_thread, zt_call_in_thread_with_callback, zt_call_multiple_in_thread,
  *      zt_blocking_call_from_thread(_timeout) (not on the reactor thread), zt_thread_is_cancelled,
  *      zt_thread_is_worker

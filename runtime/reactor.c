@@ -173,6 +173,13 @@ zt_reactor_is_running(const zt_reactor_t *self)
     return self->running;
 }
 
+bool
+zt_reactor_is_reactor_thread(const zt_reactor_t *self)
+{
+    ZT_ASSERT(self);
+    return atomic_load_explicit(&self->owner, memory_order_acquire) == zt__thread_id();
+}
+
 double
 zt_reactor_seconds(const zt_reactor_t *self)
 {

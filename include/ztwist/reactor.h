@@ -153,6 +153,13 @@ ZT_EXPORT int zt_reactor_iterate(zt_reactor_t *self, double timeout);
  * "shutdown", while run is in its loop; false before run, in before-startup triggers, and after. */
 ZT_EXPORT bool zt_reactor_is_running(const zt_reactor_t *self);
 
+/**
+ *  Whether the calling thread is the reactor's thread: the one running it, or the one that created
+ *  it while it has not run. Twisted's isInIOThread. Safe from any thread, on a reactor that is
+ *  alive; other layers use it to refuse calls that would wait on the reactor from its own thread.
+ */
+ZT_EXPORT bool zt_reactor_is_reactor_thread(const zt_reactor_t *self);
+
 /** The reactor's time in seconds: the monotonic clock of <ztwist/time.h>. */
 ZT_EXPORT double zt_reactor_seconds(const zt_reactor_t *self);
 

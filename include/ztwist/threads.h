@@ -96,13 +96,10 @@ ZT_EXPORT zt_deferred_t *zt_defer_to_thread_pool(zt_reactor_t *reactor, zt_pool_
  * result (Twisted's blockingCallFromThread): the value or failure fn returns, or, when fn returns
  * zt_wait_for(d), d's eventual result. Waits at most ZT_BLOCKING_CALL_TIMEOUT seconds.
  *  @return the result, which the caller owns; a failure with code ZT_EDEADLK at once when called
- * on the reactor thread (Twisted deadlocks there) -- recognised once any call of this header or of
- * <ztwist/pool.h> has run on that thread (the reactor does not tell other layers which thread is
- * its own); on a reactor thread that never used them the call waits out its deadline and fails with
- * ZT_ETIMEDOUT instead;
- * ZT_ESHUTDOWN when the reactor is not running, is shutting down or shuts down while fn's Deferred
- * is pending; ZT_ETIMEDOUT past the deadline (fn's late result is then released on the reactor
- * thread); ZT_EINVAL when fn is NULL
+ * on the reactor thread (zt_reactor_is_reactor_thread; Twisted deadlocks there); ZT_ESHUTDOWN when
+ * the reactor is not running, is shutting down or shuts down while fn's Deferred is pending;
+ * ZT_ETIMEDOUT past the deadline (fn's late result is then released on the reactor thread);
+ * ZT_EINVAL when fn is NULL
  */
 ZT_EXPORT zt_result_t zt_blocking_call_from_thread(zt_reactor_t *reactor, zt_maybe_fn *fn,
                                                    void *arg);

@@ -604,7 +604,7 @@ test_threads_blocking_call_pending_at_shutdown_fails_with_eshutdown(void **state
 static void
 body_blocking_on_reactor(fixture_t *fx)
 {
-    assert_non_null(zt_reactor_get_thread_pool(fx->r)); /* the thread API is in use here */
+    /* No pool or thread call has run on this thread: the reactor itself says whose thread it is. */
     fx->got = zt_blocking_call_from_thread(fx->r, f_value, fx);
     zt_reactor_stop(fx->r);
 }
@@ -616,6 +616,17 @@ test_threads_blocking_call_on_reactor_thread_fails_at_once_with_edeadlk(void **s
     run(fx, body_blocking_on_reactor);
     assert_true(zt_is_err(fx->got));
     assert_int_equal(zt_failure_code(zt_result_failure(fx->got)), ZT_EDEADLK);
+    assert_false(atomic_load(&fx->in_reactor)); /* f never ran */
+}
+
+static void
+test_threads_blocking_call_before_run_on_creating_thread_fails_with_edeadlk(void **state)
+{
+    fixture_t *fx = *state;
+    zt_result_t got = zt_blocking_call_from_thread(fx->r, f_value, fx);
+    assert_true(zt_is_err(got));
+    assert_int_equal(zt_failure_code(zt_result_failure(got)), ZT_EDEADLK);
+    zt_result_release(&got);
     assert_false(atomic_load(&fx->in_reactor)); /* f never ran */
 }
 
@@ -882,6 +893,7 @@ main(void)
         T(test_threads_blocking_call_past_deadline_fails_with_etimedout),
         T(test_threads_blocking_call_pending_at_shutdown_fails_with_eshutdown),
         T(test_threads_blocking_call_on_reactor_thread_fails_at_once_with_edeadlk),
+        T(test_threads_blocking_call_before_run_on_creating_thread_fails_with_edeadlk),
         T(test_threads_calls_after_reactor_stopped_fail_with_eshutdown),
         T(test_threads_suggest_thread_pool_size_lets_pool_grow_to_it),
         T(test_threads_reactor_pool_finishes_queued_work_during_shutdown),
