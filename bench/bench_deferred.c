@@ -17,15 +17,16 @@
  *                                           N Deferreds
  *
  *  Times are wall-clock (the figures); the same runs timed on the thread's CPU time are printed as
- *  '#' comments, so that on a busy machine one can see how much waiting for a CPU added.
- *  Each callback adds one to an integer result and the final result is checked, so the work cannot
- *  be skipped. Every run of every workload happens in a child process of its own
- *  (bench_run_forked), so that each starts from the same, unfragmented heap. Memory method: glibc's
- * mallinfo2(), before and after making N objects while nothing else allocates; the delta of
- * uordblks + hblkhd (bytes in chunks in use, from the arenas and from mmap) divided by N. That
- * counts what malloc really hands out, its per-chunk header and rounding included, not sizeof. The
- * array holding the N pointers is allocated and touched before the first reading. The peer is
- * bench/peers/twisted_deferred.py.  */
+ *  '#' comments, so that on a busy machine one can see how much waiting for a CPU added. Each
+ *  callback adds one to an integer result and the final result is checked, so the work cannot be
+ *  skipped. Every run of every workload happens in a child process of its own (bench_run_forked),
+ *  so that each starts from the same, unfragmented heap.
+ *
+ *  Memory method: glibc's mallinfo2(), before and after making N objects while nothing else
+ *  allocates; the delta of uordblks + hblkhd (bytes in chunks in use, from the arenas and from
+ *  mmap) divided by N. That counts what malloc really hands out, its per-chunk header and rounding
+ *  included, not sizeof. The array holding the N pointers is allocated and touched before the
+ *  first reading. The peer is bench/peers/twisted_deferred.py.  */
 #include "bench_util.h"
 
 #include <malloc.h>

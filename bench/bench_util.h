@@ -1,11 +1,11 @@
 /*  bench/bench_util.h - the few helpers every C benchmark and C peer shares
  *
- *  A monotonic clock in nanoseconds, the quick-mode switch (BENCH_QUICK=1 in the environment), the
- *  number of repetitions, the median and percentiles of a sample, and the printing of a figure as
- *  one `BENCH <name> <value> <unit>` line followed by a '#' comment with the spread of the runs,
- * and bench_run_forked, which runs one repetition in a child process so that every repetition
- * starts from the same heap. Header-only (static inline) so that the peers, which do not link
- * ztwist, can use it too.  */
+ *  A monotonic clock and a thread CPU clock in nanoseconds, the quick-mode switch (BENCH_QUICK=1
+ *  in the environment), the number of repetitions, the median and percentiles of a sample, the
+ *  printing of a figure as one `BENCH <name> <value> <unit>` line followed by a '#' comment with
+ *  the spread of the runs, and bench_run_forked, which runs one repetition in a child process so
+ *  that every repetition starts from the same heap. Header-only (static inline) so that the peers,
+ *  which do not link ztwist, can use it too.  */
 #ifndef ZTWIST_BENCH_UTIL_H
 #define ZTWIST_BENCH_UTIL_H
 

@@ -2,21 +2,23 @@
  *
  *  The usual way to call into a libuv loop from another thread: push the call on a queue under a
  *  mutex, then uv_async_send; the loop's async callback swaps the queue out under the lock and runs
- *  the calls with no lock held. Figures, each the median of BENCH_REPS runs:
+ *  the calls with no lock held. Figures (with the suffix .peer.libuv), each the median of
+ *  BENCH_REPS runs:
  *
- *      reactor.call_from_thread_1p_per_s.peer.libuv   calls/s run by the loop, 1 producer thread
- *      reactor.call_from_thread_4p_per_s.peer.libuv   calls/s run by the loop, 4 producer threads
- *      reactor.call_from_thread_rtt_median_us.peer.libuv  one call at a time, there and back:
- * median reactor.call_from_thread_rtt_p99_us.peer.libuv     ... and 99th percentile, in
- * microseconds
+ *      reactor.call_from_thread_1p_per_s       calls/s run by the loop, 1 producer thread
+ *      reactor.call_from_thread_4p_per_s       calls/s run by the loop, 4 producer threads
+ *      reactor.call_from_thread_rtt_median_us  one call at a time, there and back: median (us)
+ *      reactor.call_from_thread_rtt_p99_us     ... and 99th percentile (us)
  *
  *  Throughput: N calls in all (1,000,000; 50,000 quick), split between the producers, timed from
  *  the release of the producers (the earliest clock reading taken by any thread leaving the start
  *  barrier, since the loop thread may be descheduled there) until the loop has run the last call.
- * Round trip: a client thread with its own loop and queue posts one call to the main loop, which
- * posts a reply back; the client times each exchange and sends the next only when the reply has run
- * (20,000 exchanges; 1,000 quick). Each run's median and p99 are taken, and the median over runs is
- * printed.
+ *  Round trip: a client thread with its own loop and queue posts one call to the main loop, which
+ *  posts a reply back; the client times each exchange and sends the next only when the reply has
+ *  run (20,000 exchanges; 1,000 quick). Each run's median and p99 are taken, and the median over
+ *  runs is printed. The round trip pays libuv 1.44's async handshake: when the woken loop runs
+ *  before the sender has left uv_async_send, the loop spins on the handle's pending flag and then
+ *  calls sched_yield (bench/README.md has the measurement).
  *
  *  Design notes: a queue is filled by any thread and drained only by its loop's thread; the lock
  *  is held only to append or to swap the array out, never while a call runs. uv_async_send is the

@@ -1,11 +1,12 @@
 /*  bench/peers/libuv_timers.c - libuv's timers, the peer of the reactor's call_later
  *
- *  Three figures, each the median of BENCH_REPS runs on a fresh loop, with N timers (1,000,000;
- * 50,000 in quick mode) whose delays are drawn from [0, 100] ms by a fixed-seed generator:
+ *  Three figures (with the suffix .peer.libuv), each the median of BENCH_REPS runs on a fresh
+ *  loop, with N timers (1,000,000; 50,000 in quick mode) whose delays are drawn from [0, 100] ms by
+ *  a fixed-seed generator:
  *
- *      reactor.call_later_ns.peer.libuv         ns per schedule: uv_timer_init + uv_timer_start
- *      reactor.call_later_run_s.peer.libuv      s from the first schedule until the last timer
- * fired reactor.call_later_cancel_ns.peer.libuv  ns per pair: schedule all N, then stop all N
+ *      reactor.call_later_ns         ns per schedule: uv_timer_init + uv_timer_start
+ *      reactor.call_later_run_s      s from the first schedule until the last timer fired
+ *      reactor.call_later_cancel_ns  ns per pair: schedule all N, then stop all N
  *
  *  The handles live in one array allocated before the clock starts: libuv never allocates a timer,
  *  its caller provides the memory, so the schedule cost is init + start (the heap insertion).  */
