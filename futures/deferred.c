@@ -459,13 +459,15 @@ s_waiters(const zt_deferred_t *self, zt_deferred_t **waiter)
  * Deferred, the inner Deferred's K_CONTINUE holds the waiter); Python's collector frees such a
  * cycle when nothing else can reach it, and so does this, for a linear chain: outer waits on ...
  * waits on innermost, each waited on by one Deferred, no reference from outside the chain, and an
- * innermost that can never run (not fired, or paused). Nothing in the chain could ever run again,
+ * innermost that can never run (not fired, or paused); or for a circle of Deferreds waiting on
+ * each other with no reference from outside. Nothing in the chain could ever run again,
  * so it is freed as unreachable Python objects are: links are not run, a Failure still held is
  * reported. Walks at most S_COLLECT_MAX_HOPS; a longer abandoned chain is left alone. */
 static void
 s_collect(zt_deferred_t *self)
 {
     unsigned hops = 0;
+    bool circle = false; /* the chain waits on itself all the way round */
     zt_deferred_t *outer = self;
     for (;;) {
         zt_deferred_t *waiter = NULL;
@@ -475,12 +477,17 @@ s_collect(zt_deferred_t *self)
         if (n > 1 || ++hops > S_COLLECT_MAX_HOPS)
             return;
         outer = waiter;
+        if (outer == self) {
+            circle = true;
+            break;
+        }
     }
     if (!s_is_waiting(outer))
         return;
     zt_deferred_t *d = outer;
+    zt_deferred_t *last = NULL; /* in a circle: the one that waits on outer */
     for (;;) {
-        uint32_t internal = (d != outer) + s_is_waiting(d);
+        uint32_t internal = (circle || d != outer) + s_is_waiting(d);
         if (d->refs != internal || (d->flags & F_RUNNING))
             return;
         if (!s_is_waiting(d))
@@ -489,15 +496,21 @@ s_collect(zt_deferred_t *self)
         zt_deferred_t *waiter = NULL;
         if (s_waiters(inner, &waiter) != 1 || waiter != d || ++hops > S_COLLECT_MAX_HOPS)
             return;
+        if (inner == outer) {
+            last = d;
+            break;
+        }
         d = inner;
     }
-    if ((d->flags & F_CALLED) && !d->paused)
+    if (!circle && (d->flags & F_CALLED) && !d->paused)
         return; /* the innermost has a result and can run: not garbage */
     /* Garbage: cut the references inside the chain, then free each Deferred. */
     for (d = outer; d;) {
         zt_deferred_t *inner = s_is_waiting(d) ? d->result.ptr : NULL;
         if (inner)
             d->result = zt_ok_none();
+        if (d == last)
+            inner = NULL; /* round the circle: outer is freed already */
         for (uint32_t i = d->head; i < d->count; i++)
             if (s_kinds(d)[i] == K_CONTINUE)
                 s_kinds(d)[i] = K_DEAD;
@@ -678,12 +691,22 @@ zt_deferred_cancel(zt_deferred_t *self)
 {
     ZT_ASSERT(self);
     S_CHECK_THREAD(self);
-    /* Fired and waiting: the cancel goes to the Deferred waited on, however deep (iteratively). */
+    /* Fired and waiting: the cancel goes to the Deferred waited on, however deep (iteratively).
+     * Deferreds waiting on each other in a circle can never fire: `hare` walks twice as fast and
+     * meets d when the walk is a circle (Twisted recurses until RecursionError). */
     zt_deferred_t *d = self;
+    zt_deferred_t *hare = self;
     while (d->flags & F_CALLED) {
         if (!s_is_waiting(d))
             return;
         d = d->result.ptr;
+        for (int step = 0; step < 2 && hare; step++)
+            hare = (hare->flags & F_CALLED) && s_is_waiting(hare) ? hare->result.ptr : NULL;
+        if (hare == d) {
+            ZT_LOG_ERROR("zt_deferred_cancel: the Deferreds wait on each other in a circle and "
+                         "can never fire; nothing to cancel");
+            return;
+        }
     }
     d->refs++; /* the canceller may drop the last reference */
     zt_canceller_fn *canceller = d->canceller;

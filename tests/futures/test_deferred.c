@@ -2321,6 +2321,51 @@ test_deferred_paused_failure_is_reported_at_last_unref(void **state)
     assert_string_equal(fx->unhandled_text, "Error: held while paused");
 }
 
+/* ---------------------------------------------------------------------------------------------
+ * Deferreds waiting on each other in a circle (a deadlock in the program) */
+
+static void
+test_deferred_cancel_on_waiting_circle_logs_and_returns(void **state)
+{
+    fx_t *fx = *state;
+    zt_deferred_t *a = zt_deferred_new();
+    zt_deferred_t *b = zt_deferred_new();
+    zt_deferred_add_callback(a, s_wait, STEP_D("a", b));
+    zt_deferred_add_callback(b, s_wait, STEP_D("b", a));
+    zt_deferred_callback(a, zt_ok_int(0)); /* a waits on b */
+    zt_deferred_callback(b, zt_ok_int(0)); /* b waits on a: neither can ever fire */
+    zt_log_set_handler(s_on_log, fx);
+    zt_deferred_cancel(a); /* Twisted recurses until RecursionError; this returns */
+    zt_log_set_handler(NULL, NULL);
+    assert_int_equal(fx->log_lines, 1);
+    assert_non_null(strstr(fx->log_text, "circle"));
+    assert_true(zt_deferred_is_paused(a));
+    assert_true(zt_deferred_is_paused(b));
+    zt_deferred_unref(&a);
+    zt_deferred_unref(&b); /* LSan: the abandoned circle is freed */
+    assert_int_equal(fx->unhandled, 0);
+}
+
+static void
+test_deferred_abandoned_circle_of_three_is_freed(void **state)
+{
+    fx_t *fx = *state;
+    zt_deferred_t *d[3];
+    for (int i = 0; i < 3; i++)
+        d[i] = zt_deferred_new();
+    step_t steps[3];
+    for (int i = 0; i < 3; i++) {
+        steps[i] = (step_t){.fx = fx, .name = "w", .other = d[(i + 1) % 3]};
+        zt_deferred_add_callback(d[i], s_wait, &steps[i]);
+    }
+    for (int i = 0; i < 3; i++)
+        zt_deferred_callback(d[i], s_tracked(fx, i)); /* each value is released by s_wait */
+    assert_int_equal(fx->frees, 3);
+    for (int i = 0; i < 3; i++)
+        zt_deferred_unref(&d[i]); /* LSan: freed when the last outside reference goes */
+    assert_string_equal(fx->log, "w=obj0 w=obj1 w=obj2 ");
+}
+
 #ifndef NDEBUG
 typedef struct {
     zt_deferred_t *d; /* Borrowed: created on the main thread */
@@ -2623,6 +2668,10 @@ main(int argc, char **argv)
             test_deferred_wait_on_deferred_running_its_callback_gets_no_value, setup, teardown),
         cmocka_unit_test_setup_teardown(test_deferred_paused_failure_is_reported_at_last_unref,
                                         setup, teardown),
+        cmocka_unit_test_setup_teardown(test_deferred_cancel_on_waiting_circle_logs_and_returns,
+                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(test_deferred_abandoned_circle_of_three_is_freed, setup,
+                                        teardown),
 #ifndef NDEBUG
         cmocka_unit_test_setup_teardown(
             test_deferred_debug_build_asserts_on_use_from_another_thread, setup, teardown),
