@@ -165,8 +165,8 @@ s_deadline(int64_t base_ns, double seconds)
         return base_ns;
     if (seconds > 1e9) /* 31 years: later than any program waits */
         seconds = 1e9;
-    return base_ns +
-           (int64_t)(seconds * 1e9 + 0.5); /* seconds > 0: rounds to nearest, no libm call */
+    /* seconds > 0 here, so adding a half and truncating rounds to nearest without a libm call. */
+    return base_ns + (int64_t)(seconds * 1e9 + 0.5);
 }
 
 zt_delayed_call_t *
