@@ -20,9 +20,10 @@
  *    reference to the waiter. Both directions are strong, as in Python, so a producer may drop its
  *    reference to the outer Deferred after firing it and the rest of the chain still runs. The
  *    cycle is broken when the inner Deferred fires (or is cancelled through the outer one). When
- *    every reference left on a linear wait chain comes from inside it, nothing can ever fire or
- *    unpause it: s_collect frees it, as Python's cycle collector would (checked when a reference
- *    drops to two or fewer, walking at most S_COLLECT_MAX_HOPS).
+ *    every reference left on a wait graph (chains, circles, several waiters on one Deferred)
+ *    comes from its own wait edges, nothing can ever fire or unpause it: s_collect frees it by
+ *    trial deletion, as Python's cycle collector would (checked when a reference drops to no more
+ *    than the wait edges could hold, gathering at most S_COLLECT_MAX_NODES).
  *  - Waiting is not counted in `paused` (Twisted counts it there): is_paused and the runner test
  *    both, and an unbalanced unpause can never resume a waiting Deferred.
  *  - While its links run, a Deferred's result lives in the runner and is moved into each call;
@@ -60,7 +61,7 @@ enum {
     K_CONTINUE = 16,         /* arg is a Deferred waiting on this one (a reference is held) */
     K_CHAIN = 32 | K_BOTH,   /* fn is s_chain_link, arg a Deferred to fire (a reference is held) */
     K_TIMEOUT = 64 | K_BOTH, /* fn is s_timeout_link, arg an Owned s_timeout_t */
-    K_DEAD = 0,              /* a K_CONTINUE whose waiter was collected: skipped, owns nothing */
+    K_DEAD = 0,              /* a K_CONTINUE or K_CHAIN cut by s_collect: skipped, owns nothing */
 };
 
 /* Deferred flags. */
@@ -68,12 +69,13 @@ enum {
     F_CALLED = 1,   /* fired: Twisted's `called` */
     F_RUNNING = 2,  /* one of its links is running: Twisted's `_runningCallbacks` */
     F_SUPPRESS = 4, /* cancelled without a canceller: swallow the next fire once */
+    F_MARK = 8,     /* in the graph s_collect is gathering */
 };
 
 /* The first link capacity: 4 slots fill an 80-byte malloc chunk. */
 #define S_FIRST_CAP 4u
-/* How far s_collect walks a wait chain before it gives up (and leaves the chain alone). */
-#define S_COLLECT_MAX_HOPS 1024
+/* How many Deferreds s_collect gathers before it gives up (and leaves the graph alone). */
+#define S_COLLECT_MAX_NODES 1024
 /* Chain depth the runner handles without allocating. */
 #define S_STACK_LOCAL 32
 
@@ -131,12 +133,13 @@ s_kinds(const zt_deferred_t *self)
 
 static void s_collect(zt_deferred_t *self);
 
-/* Whether self might be part of an abandoned wait cycle: few references, and it waits on another
- * Deferred or has pending links (one of which may be a waiter's K_CONTINUE). */
+/* Whether self might be part of an abandoned wait graph: no more references than its wait edges
+ * could account for (one if it waits, at most one per pending link). O(1); s_collect decides. */
 static inline bool
 s_may_be_garbage(const zt_deferred_t *self)
 {
-    return self->refs <= 2 && (self->result.kind == ZT_RESULT_DEFERRED || self->head < self->count);
+    return self->refs <=
+           (uint32_t)(self->result.kind == ZT_RESULT_DEFERRED) + (self->count - self->head);
 }
 
 static inline void
@@ -438,86 +441,119 @@ s_destroy(zt_deferred_t *self)
     }
 }
 
-/* How many Deferreds wait on self (its pending K_CONTINUE links); *waiter is the last of them. */
-static uint32_t
-s_waiters(const zt_deferred_t *self, zt_deferred_t **waiter)
+/* Whether self holds a K_CONTINUE or K_CHAIN link: a reference to another Deferred. */
+static bool
+s_has_links_to_deferreds(const zt_deferred_t *self)
 {
-    if (self->head == self->count)
-        return 0;
     const uint8_t *kinds = s_kinds(self);
-    uint32_t n = 0;
-    for (uint32_t i = self->head; i < self->count; i++) {
-        if (kinds[i] == K_CONTINUE) {
-            n++;
-            *waiter = self->links[i].arg;
-        }
-    }
-    return n;
+    for (uint32_t i = self->head; i < self->count; i++)
+        if (kinds[i] == K_CONTINUE || kinds[i] == K_CHAIN)
+            return true;
+    return false;
 }
 
-/* Free an abandoned wait chain. Waiting makes a reference cycle (the waiter holds the inner
- * Deferred, the inner Deferred's K_CONTINUE holds the waiter); Python's collector frees such a
- * cycle when nothing else can reach it, and so does this, for a linear chain: outer waits on ...
- * waits on innermost, each waited on by one Deferred, no reference from outside the chain, and an
- * innermost that can never run (not fired, or paused); or for a circle of Deferreds waiting on
- * each other with no reference from outside. Nothing in the chain could ever run again,
- * so it is freed as unreachable Python objects are: links are not run, a Failure still held is
- * reported. Walks at most S_COLLECT_MAX_HOPS; a longer abandoned chain is left alone. */
+/* The gathered graph of s_collect: its Deferreds, marked F_MARK while they are in it. */
+typedef struct {
+    zt_deferred_t **nodes;               /* Owned unless it is `local` */
+    uint32_t len;                        /* Deferreds gathered */
+    uint32_t cap;                        /* room in nodes */
+    zt_deferred_t *local[S_STACK_LOCAL]; /* the first ones, without an allocation */
+} s_graph_t;
+
+/* Add d to the graph unless it is there already; false when the graph is full. */
+static bool
+s_graph_add(s_graph_t *g, zt_deferred_t *d)
+{
+    if (d->flags & F_MARK)
+        return true;
+    if (g->len == g->cap) {
+        if (g->cap >= S_COLLECT_MAX_NODES)
+            return false;
+        zt_deferred_t **bigger = malloc(2 * g->cap * sizeof *bigger);
+        if (!bigger)
+            return false;
+        memcpy(bigger, g->nodes, g->len * sizeof *bigger);
+        if (g->nodes != g->local)
+            free(g->nodes);
+        g->nodes = bigger;
+        g->cap *= 2;
+    }
+    d->flags |= F_MARK;
+    g->nodes[g->len++] = d;
+    return true;
+}
+
+/* For every reference d holds on another Deferred (the one it waits on, its waiters, the
+ * Deferreds it chains to), add delta to that Deferred's count; with gather, first add it to the
+ * graph (false when the graph is full). */
+static bool
+s_graph_edges(s_graph_t *g, zt_deferred_t *d, int delta, bool gather)
+{
+    if (s_is_waiting(d)) {
+        zt_deferred_t *inner = d->result.ptr;
+        if (gather && !s_graph_add(g, inner))
+            return false;
+        inner->refs += (uint32_t)delta;
+    }
+    const uint8_t *kinds = s_kinds(d);
+    for (uint32_t i = d->head; i < d->count; i++) {
+        if (kinds[i] == K_CONTINUE || kinds[i] == K_CHAIN) {
+            zt_deferred_t *other = d->links[i].arg;
+            if (gather && !s_graph_add(g, other))
+                return false;
+            other->refs += (uint32_t)delta;
+        }
+    }
+    return true;
+}
+
+/* Free an abandoned graph of Deferreds. Waiting makes a reference cycle (the waiter holds the
+ * inner Deferred, the inner Deferred's K_CONTINUE holds the waiter) and chain_deferred adds
+ * references too; Python's collector frees such cycles when nothing else can reach them, and so
+ * does this, by trial deletion: gather every Deferred reachable from self through the references
+ * Deferreds hold on each other (at most S_COLLECT_MAX_NODES), take those references off the
+ * counts, and if every count is then 0, no reference comes from outside: nothing can ever fire,
+ * cancel or unpause any of them (a Deferred whose links are running is held by the runner, so it
+ * never qualifies). They are freed as unreachable Python objects are: links are not run, and a
+ * Failure still held is reported. Otherwise the counts are put back. Wait edges go both ways, so a
+ * wait graph is found from any of its Deferreds; a Deferred reached only through another's
+ * chain_deferred is found from that other one. A graph larger than the bound is left alone. */
 static void
 s_collect(zt_deferred_t *self)
 {
-    unsigned hops = 0;
-    bool circle = false; /* the chain waits on itself all the way round */
-    zt_deferred_t *outer = self;
-    for (;;) {
-        zt_deferred_t *waiter = NULL;
-        uint32_t n = s_waiters(outer, &waiter);
-        if (n == 0)
-            break;
-        if (n > 1 || ++hops > S_COLLECT_MAX_HOPS)
-            return;
-        outer = waiter;
-        if (outer == self) {
-            circle = true;
-            break;
+    if (!s_is_waiting(self) && !s_has_links_to_deferreds(self))
+        return; /* the common case: it holds no Deferred, so it is in no cycle */
+    s_graph_t g = {.len = 0, .cap = S_STACK_LOCAL};
+    g.nodes = g.local;
+    bool garbage = s_graph_add(&g, self);
+    for (uint32_t n = 0; garbage && n < g.len; n++)
+        garbage = s_graph_edges(&g, g.nodes[n], 0, true);
+    if (garbage) {
+        for (uint32_t n = 0; n < g.len; n++)
+            s_graph_edges(&g, g.nodes[n], -1, false);
+        for (uint32_t n = 0; garbage && n < g.len; n++)
+            garbage = g.nodes[n]->refs == 0 && !(g.nodes[n]->flags & F_RUNNING);
+        if (!garbage)
+            for (uint32_t n = 0; n < g.len; n++)
+                s_graph_edges(&g, g.nodes[n], 1, false);
+    }
+    for (uint32_t n = 0; n < g.len; n++)
+        g.nodes[n]->flags &= (uint8_t)~F_MARK;
+    if (garbage) {
+        /* Every count is 0: cut the edges inside the graph, then free each Deferred. */
+        for (uint32_t n = 0; n < g.len; n++) {
+            zt_deferred_t *d = g.nodes[n];
+            if (s_is_waiting(d))
+                d->result = zt_ok_none();
+            for (uint32_t i = d->head; i < d->count; i++)
+                if (s_kinds(d)[i] == K_CONTINUE || s_kinds(d)[i] == K_CHAIN)
+                    s_kinds(d)[i] = K_DEAD;
         }
+        for (uint32_t n = 0; n < g.len; n++)
+            s_destroy(g.nodes[n]);
     }
-    if (!s_is_waiting(outer))
-        return;
-    zt_deferred_t *d = outer;
-    zt_deferred_t *last = NULL; /* in a circle: the one that waits on outer */
-    for (;;) {
-        uint32_t internal = (circle || d != outer) + s_is_waiting(d);
-        if (d->refs != internal || (d->flags & F_RUNNING))
-            return;
-        if (!s_is_waiting(d))
-            break;
-        zt_deferred_t *inner = d->result.ptr;
-        zt_deferred_t *waiter = NULL;
-        if (s_waiters(inner, &waiter) != 1 || waiter != d || ++hops > S_COLLECT_MAX_HOPS)
-            return;
-        if (inner == outer) {
-            last = d;
-            break;
-        }
-        d = inner;
-    }
-    if (!circle && (d->flags & F_CALLED) && !d->paused)
-        return; /* the innermost has a result and can run: not garbage */
-    /* Garbage: cut the references inside the chain, then free each Deferred. */
-    for (d = outer; d;) {
-        zt_deferred_t *inner = s_is_waiting(d) ? d->result.ptr : NULL;
-        if (inner)
-            d->result = zt_ok_none();
-        if (d == last)
-            inner = NULL; /* round the circle: outer is freed already */
-        for (uint32_t i = d->head; i < d->count; i++)
-            if (s_kinds(d)[i] == K_CONTINUE)
-                s_kinds(d)[i] = K_DEAD;
-        d->refs = 0;
-        s_destroy(d);
-        d = inner;
-    }
+    if (g.nodes != g.local)
+        free(g.nodes);
 }
 
 zt_deferred_t *

@@ -25,8 +25,13 @@
  *
  *  The chain itself holds references where it must: a Deferred waiting on another keeps that other
  * alive, and the other keeps its waiter alive until it fires, so the rest of the waiter's chain
- * runs even when nobody else holds the waiter. A wait chain that nothing outside it references any
- * more, and that can therefore never run, is freed (as Python's collector would).
+ * runs even when nobody else holds the waiter. A group of Deferreds joined by waits (chains,
+ * circles, several waiters on one Deferred) that nothing outside references any more, and that can
+ * therefore never run, is freed when its last outside reference goes, as Python's collector would
+ * free it; a Failure it still holds is reported. Limit: references made by
+ * zt_deferred_chain_deferred are followed only from the chaining side, so a cycle of
+ * chain_deferred calls whose last outside reference is dropped on a Deferred that is only a chain
+ * target is not found, and leaks. Fire or cancel such Deferreds instead of abandoning them.
  *
  *  Unhandled failures: when the last reference to a Deferred goes and its result is still a
  * Failure, the failure was handled by nobody. It is reported exactly once through the handler set

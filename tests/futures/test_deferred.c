@@ -2120,6 +2120,31 @@ test_deferred_abandoned_chain_of_three_is_freed_in_any_drop_order(void **state)
 }
 
 static void
+test_deferred_abandoned_two_waiters_on_one_deferred_are_freed_together(void **state)
+{
+    fx_t *fx = *state;
+    /* a and b both wait on inner, which waits on a paused c holding a value: a graph, not a
+     * chain. Once the last outside reference goes nothing can run it, and all four are freed. */
+    zt_deferred_t *c = zt_deferred_succeed(s_tracked(fx, 1));
+    zt_deferred_pause(c);
+    zt_deferred_t *inner = zt_deferred_new();
+    zt_deferred_add_callback(inner, s_wait, STEP_D("i", c));
+    zt_deferred_callback(inner, zt_ok_int(0));
+    zt_deferred_t *a = zt_deferred_new();
+    zt_deferred_t *b = zt_deferred_new();
+    zt_deferred_add_callback(a, s_wait, STEP_D("a", inner));
+    zt_deferred_add_callback(b, s_wait, STEP_D("b", inner));
+    zt_deferred_callback(a, zt_ok_int(0));
+    zt_deferred_callback(b, zt_ok_int(0));
+    zt_deferred_unref(&c);
+    zt_deferred_unref(&inner);
+    zt_deferred_unref(&a);
+    assert_int_equal(fx->frees, 0); /* b is still held, and through it everything */
+    zt_deferred_unref(&b);
+    assert_int_equal(fx->frees, 1); /* c's value, freed with the whole graph */
+}
+
+static void
 test_deferred_abandoned_chain_holding_failure_reports_it_once(void **state)
 {
     fx_t *fx = *state;
@@ -2647,6 +2672,9 @@ main(int argc, char **argv)
             test_deferred_abandoned_wait_on_unfired_is_freed_and_not_reported, setup, teardown),
         cmocka_unit_test_setup_teardown(
             test_deferred_abandoned_chain_of_three_is_freed_in_any_drop_order, setup, teardown),
+        cmocka_unit_test_setup_teardown(
+            test_deferred_abandoned_two_waiters_on_one_deferred_are_freed_together, setup,
+            teardown),
         cmocka_unit_test_setup_teardown(
             test_deferred_abandoned_chain_holding_failure_reports_it_once, setup, teardown),
         cmocka_unit_test_setup_teardown(
