@@ -16,6 +16,8 @@
  *      zt_thread_is_worker
  *    - zt_mdp_worker_stop, zt_mdp_worker_served, zt_broker_curve_keypair, zt_frames_* (a list is
  *      used by one thread at a time)
+ *  Values rather than calls: a zt_failure_t and a zt_result_t that holds no Deferred have no thread
+ *  affinity; one thread at a time may use one, and it may be handed to another thread.
  */
 #ifndef ZTWIST_H
 #define ZTWIST_H

@@ -195,7 +195,8 @@ ZT_EXPORT const zt_result_t *zt_deferred_peek(const zt_deferred_t *self);
 
 /**
  *  A Deferred that has fired with value (Twisted's succeed).
- *  @param value  a value or failure; the Deferred takes ownership
+ *  @param value  a value or failure; the Deferred takes ownership. A zt_wait_for(...) result is a
+ * caller bug (an assertion): wait inside a callback instead
  *  @return a new reference, or NULL when out of memory (value is released)
  */
 ZT_EXPORT zt_deferred_t *zt_deferred_succeed(zt_result_t value);

@@ -86,7 +86,8 @@ ZT_EXPORT zt_failure_t *zt_failure_new_at(const zt_failure_type_t *type, const c
 
 /**
  *  Create a ZT_SYSTEM_ERROR Failure for a ZT_E* code, with the caller's origin. The message is
- *  zt_strerror(code) followed by ": " and the formatted text, when fmt is not NULL.
+ *  zt_strerror(code) followed by ": " and the formatted text, when fmt is not NULL. A code that is
+ *  not a ZT_E* error (0, positive, unknown) is stored as ZT_ESYS.
  *  @return a new Failure the caller owns, or NULL when out of memory
  */
 ZT_EXPORT zt_failure_t *zt_failure_from_code_at(int code, const char *file, int line,

@@ -4,8 +4,9 @@
  * slow callback) through one handler. The default handler writes one line per message to stderr; a
  * program routes messages into its own logging by installing a handler.
  *
- *  Threads: zt_log and zt_log_set_level are safe from any thread. zt_log_set_handler must be called
- * while no other ztwist thread is logging (at start-up, before the first reactor or pool exists).
+ *  Threads: zt_log, zt_log_level and zt_log_set_level are safe from any thread. zt_log_set_handler
+ * must be called while no other ztwist thread is logging (at start-up, before the first reactor or
+ * pool exists).
  */
 #ifndef ZTWIST_LOG_H
 #define ZTWIST_LOG_H

@@ -8,8 +8,8 @@
  * announcing itself again. To serve several requests at once, run several workers, each on its own
  * thread.
  *
- *  Threads: zt_mdp_worker_stop is safe from any thread; the others are for one thread at a time
- * (the one that runs the worker).  */
+ *  Threads: zt_mdp_worker_stop and zt_mdp_worker_served are safe from any thread; the others are
+ * for one thread at a time (the one that runs the worker).  */
 #ifndef ZTWIST_MDP_WORKER_H
 #define ZTWIST_MDP_WORKER_H
 

@@ -19,8 +19,8 @@
  * has started can poll zt_thread_is_cancelled(); its late result is discarded and freed.
  *
  *  Threads: every function here is for the thread that runs the pool's reactor, except
- * zt_thread_is_cancelled (any thread: it answers for the calling thread). For calls from any thread
- * use the reactor pool's calls in <ztwist/threads.h>.  */
+ * zt_thread_is_cancelled and zt_thread_is_worker (any thread: they answer for the calling thread).
+ * For calls from any thread use the reactor pool's calls in <ztwist/threads.h>.  */
 #ifndef ZTWIST_POOL_H
 #define ZTWIST_POOL_H
 
