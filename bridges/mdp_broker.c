@@ -452,27 +452,11 @@ s_on_router(zt_reactor_t *reactor, void *socket, void *arg)
     zt_broker_t *self = arg;
     zmq_msg_t parts[ZT__MDP_MAX_FRAMES + 1];
     for (int batch = 0; batch < RECV_BATCH; batch++) {
-        size_t n = 0;
-        bool more = true;
         bool too_many = false;
-        while (more) {
-            zmq_msg_t tmp;
-            zmq_msg_init(&tmp);
-            if (zmq_msg_recv(&tmp, socket, ZMQ_DONTWAIT) < 0) {
-                zmq_msg_close(&tmp);
-                for (size_t i = 0; i < n; i++)
-                    zmq_msg_close(&parts[i]);
-                return; /* EAGAIN at a message boundary, or the socket is closing */
-            }
-            more = zmq_msg_more(&tmp);
-            if (n < ZT_ARRAY_SIZE(parts)) {
-                zmq_msg_init(&parts[n]);
-                zmq_msg_move(&parts[n++], &tmp);
-            } else {
-                too_many = true;
-            }
-            zmq_msg_close(&tmp);
-        }
+        int got = zt__mdp_recv_parts(socket, parts, ZT_ARRAY_SIZE(parts), &too_many);
+        if (got < 0)
+            return; /* EAGAIN at a message boundary, or the socket is closing */
+        size_t n = (size_t)got;
         zt__mdp_frame_t f[ZT__MDP_MAX_FRAMES + 1];
         for (size_t i = 0; i < n; i++)
             f[i] = (zt__mdp_frame_t){zmq_msg_data(&parts[i]), zmq_msg_size(&parts[i])};
@@ -524,24 +508,11 @@ s_on_zap(zt_reactor_t *reactor, void *socket, void *arg)
     zt_broker_t *self = arg;
     for (int batch = 0; batch < RECV_BATCH; batch++) {
         zmq_msg_t parts[8];
-        size_t n = 0;
-        bool more = true;
-        while (more) {
-            zmq_msg_t tmp;
-            zmq_msg_init(&tmp);
-            if (zmq_msg_recv(&tmp, socket, ZMQ_DONTWAIT) < 0) {
-                zmq_msg_close(&tmp);
-                for (size_t i = 0; i < n; i++)
-                    zmq_msg_close(&parts[i]);
-                return;
-            }
-            more = zmq_msg_more(&tmp);
-            if (n < ZT_ARRAY_SIZE(parts)) {
-                zmq_msg_init(&parts[n]);
-                zmq_msg_move(&parts[n++], &tmp);
-            }
-            zmq_msg_close(&tmp);
-        }
+        bool too_many = false; /* a ZAP request has at most 7 frames; extra ones are ignored */
+        int got = zt__mdp_recv_parts(socket, parts, ZT_ARRAY_SIZE(parts), &too_many);
+        if (got < 0)
+            return;
+        size_t n = (size_t)got;
         /* [version][request id][domain][address][identity][mechanism][credentials...] */
         const char *status = "400";
         const char *text = "malformed ZAP request";

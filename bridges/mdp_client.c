@@ -393,27 +393,11 @@ s_on_dealer(zt_reactor_t *reactor, void *socket, void *arg)
     zt_remote_t *self = arg;
     zmq_msg_t parts[ZT__MDP_MAX_FRAMES];
     for (int batch = 0; batch < RECV_BATCH; batch++) {
-        size_t n = 0;
-        bool more = true;
         bool too_many = false;
-        while (more) {
-            zmq_msg_t tmp;
-            zmq_msg_init(&tmp);
-            if (zmq_msg_recv(&tmp, socket, ZMQ_DONTWAIT) < 0) {
-                zmq_msg_close(&tmp);
-                for (size_t i = 0; i < n; i++)
-                    zmq_msg_close(&parts[i]);
-                return;
-            }
-            more = zmq_msg_more(&tmp);
-            if (n < ZT_ARRAY_SIZE(parts)) {
-                zmq_msg_init(&parts[n]);
-                zmq_msg_move(&parts[n++], &tmp);
-            } else {
-                too_many = true;
-            }
-            zmq_msg_close(&tmp);
-        }
+        int got = zt__mdp_recv_parts(socket, parts, ZT_ARRAY_SIZE(parts), &too_many);
+        if (got < 0)
+            return;
+        size_t n = (size_t)got;
         zt__mdp_frame_t f[ZT__MDP_MAX_FRAMES];
         for (size_t i = 0; i < n; i++)
             f[i] = (zt__mdp_frame_t){zmq_msg_data(&parts[i]), zmq_msg_size(&parts[i])};

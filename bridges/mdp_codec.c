@@ -176,3 +176,31 @@ zt__mdp_send(void *socket, const zt__mdp_frame_t *frames, size_t count)
     }
     return 0;
 }
+
+int
+zt__mdp_recv_parts(void *socket, zmq_msg_t *parts, size_t cap, bool *too_many)
+{
+    size_t n = 0;
+    bool more = true;
+    *too_many = false;
+    while (more) {
+        zmq_msg_t tmp;
+        zmq_msg_init(&tmp);
+        /* The parts of one message arrive together, so only the first may find nothing. */
+        if (zmq_msg_recv(&tmp, socket, n == 0 ? ZMQ_DONTWAIT : 0) < 0) {
+            zmq_msg_close(&tmp);
+            for (size_t i = 0; i < n; i++)
+                zmq_msg_close(&parts[i]);
+            return -1;
+        }
+        more = zmq_msg_more(&tmp);
+        if (n < cap) {
+            zmq_msg_init(&parts[n]);
+            zmq_msg_move(&parts[n++], &tmp);
+        } else {
+            *too_many = true;
+        }
+        zmq_msg_close(&tmp);
+    }
+    return (int)n;
+}

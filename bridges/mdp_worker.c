@@ -281,35 +281,6 @@ s_disconnect(zt_mdp_worker_t *self, const char *why)
         self->backoff = self->reconnect_max;
 }
 
-/* Receive one multipart message into parts (at most cap frames; the rest are discarded and
- * *too_many set). Returns the frame count, or -1 when nothing was waiting. */
-static int
-s_recv_parts(void *socket, zmq_msg_t *parts, size_t cap, bool *too_many)
-{
-    size_t n = 0;
-    bool more = true;
-    *too_many = false;
-    while (more) {
-        zmq_msg_t tmp;
-        zmq_msg_init(&tmp);
-        if (zmq_msg_recv(&tmp, socket, n == 0 ? ZMQ_DONTWAIT : 0) < 0) {
-            zmq_msg_close(&tmp);
-            for (size_t i = 0; i < n; i++)
-                zmq_msg_close(&parts[i]);
-            return -1;
-        }
-        more = zmq_msg_more(&tmp);
-        if (n < cap) {
-            zmq_msg_init(&parts[n]);
-            zmq_msg_move(&parts[n++], &tmp);
-        } else {
-            *too_many = true;
-        }
-        zmq_msg_close(&tmp);
-    }
-    return (int)n;
-}
-
 /* Serve one request: lend the socket to the keeper, run the handler, take the socket back, reply.
  * f and m describe the REQUEST, whose frames stay valid for the call. */
 static void
@@ -368,7 +339,7 @@ s_read_broker(zt_mdp_worker_t *self, bool serve)
     for (int batch = 0; batch < 64; batch++) {
         zmq_msg_t parts[ZT__MDP_MAX_FRAMES];
         bool too_many;
-        int n = s_recv_parts(self->dealer, parts, ZT__MDP_MAX_FRAMES, &too_many);
+        int n = zt__mdp_recv_parts(self->dealer, parts, ZT__MDP_MAX_FRAMES, &too_many);
         if (n < 0)
             return true;
         zt__mdp_frame_t f[ZT__MDP_MAX_FRAMES];
