@@ -6,11 +6,15 @@
  *
  *  Design notes
  *
- *  - Links live in one growable block per Deferred: `cap` 16-byte slots {fn, arg} followed by `cap`
- *    kind bytes, so an added callback costs 17 bytes plus growth slack and no allocation of its
- *    own. A callback/errback pair with two different functions takes two slots that are always
- *    consumed together, so an errback never sees its own callback's failure. Consumed links are
- *    skipped by `head`; the block is compacted when it must grow.
+ *  - The first link lives inside the Deferred (`slots.one` and `kind0`), so a Deferred with one
+ *    callback is one 72-byte allocation (an 80-byte malloc chunk), the common case of
+ *    defer_to_thread and of most calls that return a Deferred. A second link moves the links to
+ *    one growable block (F_HEAP): `cap` 16-byte slots {fn, arg} followed by `cap` kind bytes, so
+ *    an added callback costs 17 bytes plus growth slack and no allocation of its own. A
+ *    callback/errback pair with two different functions takes two slots that are always consumed
+ *    together, so an errback never sees its own callback's failure. Consumed links are skipped by
+ *    `head`; the block is compacted when it must grow. The pause depth is 16 bits so that the
+ *    struct stays within 72 bytes.
  *  - The runner (s_run) is Twisted's _runCallbacks: an explicit stack of the Deferreds whose
  *    results are being pushed up a chain, so a chain of a million Deferreds, each waiting on the
  *    next, runs in constant C stack. The stack lives in a small array in the runner's frame and
@@ -70,6 +74,7 @@ enum {
     F_RUNNING = 2,  /* one of its links is running: Twisted's `_runningCallbacks` */
     F_SUPPRESS = 4, /* cancelled without a canceller: swallow the next fire once */
     F_MARK = 8,     /* in the graph s_collect is gathering */
+    F_HEAP = 16,    /* the links are in slots.heap; otherwise the one slot slots.one */
 };
 
 /* The first link capacity: 4 slots fill an 80-byte malloc chunk. */
@@ -85,20 +90,30 @@ typedef struct {
 } link_t;
 
 struct zt_deferred {
-    link_t *links;              /* Owned: cap slots, then cap kind bytes; NULL until first add */
     zt_result_t result;         /* the current result; ZT_RESULT_DEFERRED while waiting (a ref) */
     zt_canceller_fn *canceller; /* called by the first cancel before the fire, or NULL */
     void *canceller_arg;        /* Borrowed: the canceller's arg; the free worklist once dead */
-    uint32_t refs;              /* references; the last one frees */
-    uint32_t paused;            /* zt_deferred_pause depth (waiting is not counted here) */
-    uint32_t head;              /* first pending link slot */
-    uint32_t count;             /* one past the last used link slot */
-    uint32_t cap;               /* link slots allocated */
-    uint8_t flags;              /* F_* */
+    union {
+        link_t one; /* without F_HEAP: the only slot (capacity 1), its kind in kind0 */
+        struct {
+            link_t *links; /* Owned: cap slots, then cap kind bytes */
+            uint32_t cap;  /* link slots allocated */
+        } heap;            /* with F_HEAP */
+    } slots;               /* the links */
+    uint32_t refs;         /* references; the last one frees */
+    uint32_t head;         /* first pending link slot */
+    uint32_t count;        /* one past the last used link slot */
+    uint16_t paused;       /* zt_deferred_pause depth (waiting is not counted here) */
+    uint8_t flags;         /* F_* */
+    uint8_t kind0;         /* the kind of slots.one (without F_HEAP) */
 #ifndef NDEBUG
     pthread_t owner; /* the creating thread; every call asserts it */
 #endif
 };
+#ifdef NDEBUG
+_Static_assert(sizeof(struct zt_deferred) <= 72, "a Deferred and its first link fill an 80-byte "
+                                                 "malloc chunk");
+#endif
 
 #ifndef NDEBUG
 #define S_CHECK_THREAD(d)                                                                          \
@@ -125,10 +140,33 @@ static atomic_int s_strict = -1;                  /* 0, 1, or -1: follow ZTWIST_
 static void s_run(zt_deferred_t *self);
 static void s_destroy(zt_deferred_t *self);
 
-static inline uint8_t *
-s_kinds(const zt_deferred_t *self)
+/* The link slots: the inline one, or the heap block. */
+static inline link_t *
+s_links(zt_deferred_t *self)
 {
-    return (uint8_t *)(self->links + self->cap);
+    return (self->flags & F_HEAP) ? self->slots.heap.links : &self->slots.one;
+}
+
+/* The kind bytes, one per slot. */
+static inline uint8_t *
+s_kinds(zt_deferred_t *self)
+{
+    return (self->flags & F_HEAP) ? (uint8_t *)(self->slots.heap.links + self->slots.heap.cap)
+                                  : &self->kind0;
+}
+
+static inline const uint8_t *
+s_kinds_c(const zt_deferred_t *self)
+{
+    return (self->flags & F_HEAP) ? (const uint8_t *)(self->slots.heap.links + self->slots.heap.cap)
+                                  : &self->kind0;
+}
+
+/* Link slots available. */
+static inline uint32_t
+s_cap(const zt_deferred_t *self)
+{
+    return (self->flags & F_HEAP) ? self->slots.heap.cap : 1u;
 }
 
 static void s_collect(zt_deferred_t *self);
@@ -152,36 +190,52 @@ s_release_ref(zt_deferred_t *self)
         s_collect(self);
 }
 
-/* The slow path of s_reserve: compact, or grow the link block. */
+/* The slow path of s_reserve: compact, or grow the link block (moving the links out of the
+ * Deferred the first time). */
 static int
 s_grow(zt_deferred_t *self, uint32_t need)
 {
     if (self->head > 0) {
+        link_t *links = s_links(self);
         uint8_t *kinds = s_kinds(self);
         /* Slots before head are consumed: slide the pending ones down. The runner re-reads head
          * after every call, so this is safe while it runs. */
         uint32_t n = self->count - self->head;
-        memmove(self->links, self->links + self->head, n * sizeof(link_t));
+        memmove(links, links + self->head, n * sizeof(link_t));
         memmove(kinds, kinds + self->head, n);
         self->head = 0;
         self->count = n;
-        if (n + need <= self->cap)
+        if (n + need <= s_cap(self))
             return 0;
     }
-    uint32_t cap = self->cap ? self->cap : S_FIRST_CAP;
+    uint32_t old_cap = s_cap(self);
+    uint32_t cap = S_FIRST_CAP;
     while (cap < self->count + need) {
         if (cap > UINT32_MAX / 4)
             return ZT_ENOMEM;
         cap *= 2;
     }
     size_t size = (size_t)cap * (sizeof(link_t) + 1);
-    link_t *links = self->links ? realloc(self->links, size) : malloc(size);
+    if (!(self->flags & F_HEAP)) {
+        link_t *links = malloc(size);
+        if (!links)
+            return ZT_ENOMEM;
+        if (self->count > 0) { /* the inline slot (count is 0 or 1) */
+            links[0] = self->slots.one;
+            ((uint8_t *)(links + cap))[0] = self->kind0;
+        }
+        self->slots.heap.links = links;
+        self->slots.heap.cap = cap;
+        self->flags |= F_HEAP;
+        return 0;
+    }
+    link_t *links = realloc(self->slots.heap.links, size);
     if (!links)
         return ZT_ENOMEM;
     /* The kind bytes follow the slots: move them up to the new end of the slots. */
-    memmove((uint8_t *)(links + cap), (uint8_t *)(links + self->cap), self->count);
-    self->links = links;
-    self->cap = cap;
+    memmove((uint8_t *)(links + cap), (uint8_t *)(links + old_cap), self->count);
+    self->slots.heap.links = links;
+    self->slots.heap.cap = cap;
     return 0;
 }
 
@@ -189,7 +243,7 @@ s_grow(zt_deferred_t *self, uint32_t need)
 static inline int
 s_reserve(zt_deferred_t *self, uint32_t need)
 {
-    return self->count + need <= self->cap ? 0 : s_grow(self, need);
+    return self->count + need <= s_cap(self) ? 0 : s_grow(self, need);
 }
 
 /* Append a link; s_reserve made room. */
@@ -197,7 +251,7 @@ static inline void
 s_put(zt_deferred_t *self, uint8_t kind, zt_deferred_fn *fn, void *arg)
 {
     uint32_t i = self->count++;
-    self->links[i] = (link_t){.fn = fn, .arg = arg};
+    s_links(self)[i] = (link_t){.fn = fn, .arg = arg};
     s_kinds(self)[i] = kind;
 }
 
@@ -276,13 +330,14 @@ s_run(zt_deferred_t *self)
             cur->flags |= F_RUNNING;
             while (cur->head < cur->count) {
                 uint32_t i = cur->head;
+                const link_t *links = s_links(cur);
                 uint8_t kind = s_kinds(cur)[i];
                 bool failed = res.kind == ZT_RESULT_FAILURE;
-                void *arg = cur->links[i].arg;
+                void *arg = links[i].arg;
                 zt_deferred_fn *fn;
                 if (kind & K_PAIR) {
                     cur->head = i + 2;
-                    fn = cur->links[failed ? i + 1 : i].fn;
+                    fn = links[failed ? i + 1 : i].fn;
                 } else if (kind == K_CONTINUE) {
                     /* Twisted's _CONTINUE: hand the result to the Deferred waiting on cur. */
                     cur->head = i + 1;
@@ -298,7 +353,7 @@ s_run(zt_deferred_t *self)
                     cur->head = i + 1;
                     if (!(kind & (failed ? K_EB : K_CB)))
                         continue;
-                    fn = cur->links[i].fn;
+                    fn = links[i].fn;
                 }
                 res = s_take_result(cur, fn(res, arg));
                 if (res.kind == ZT_RESULT_DEFERRED)
@@ -425,7 +480,7 @@ s_destroy(zt_deferred_t *self)
         for (uint32_t i = d->head; i < d->count; i++) {
             uint8_t kind = s_kinds(d)[i];
             if (kind == K_CONTINUE || kind == K_CHAIN) {
-                zt_deferred_t *other = d->links[i].arg;
+                zt_deferred_t *other = s_links(d)[i].arg;
                 if (--other->refs == 0) {
                     other->canceller_arg = todo;
                     todo = other;
@@ -433,10 +488,11 @@ s_destroy(zt_deferred_t *self)
                     s_collect(other);
                 }
             } else if (kind == K_TIMEOUT) {
-                s_timeout_free(d->links[i].arg);
+                s_timeout_free(s_links(d)[i].arg);
             }
         }
-        free(d->links);
+        if (d->flags & F_HEAP)
+            free(d->slots.heap.links);
         free(d);
     }
 }
@@ -445,7 +501,7 @@ s_destroy(zt_deferred_t *self)
 static bool
 s_has_links_to_deferreds(const zt_deferred_t *self)
 {
-    const uint8_t *kinds = s_kinds(self);
+    const uint8_t *kinds = s_kinds_c(self);
     for (uint32_t i = self->head; i < self->count; i++)
         if (kinds[i] == K_CONTINUE || kinds[i] == K_CHAIN)
             return true;
@@ -496,9 +552,10 @@ s_graph_edges(s_graph_t *g, zt_deferred_t *d, int delta, bool gather)
         inner->refs += (uint32_t)delta;
     }
     const uint8_t *kinds = s_kinds(d);
+    const link_t *links = s_links(d);
     for (uint32_t i = d->head; i < d->count; i++) {
         if (kinds[i] == K_CONTINUE || kinds[i] == K_CHAIN) {
-            zt_deferred_t *other = d->links[i].arg;
+            zt_deferred_t *other = links[i].arg;
             if (gather && !s_graph_add(g, other))
                 return false;
             other->refs += (uint32_t)delta;
@@ -707,7 +764,7 @@ zt_deferred_pause(zt_deferred_t *self)
 {
     ZT_ASSERT(self);
     S_CHECK_THREAD(self);
-    ZT_ASSERT(self->paused < UINT32_MAX);
+    ZT_ASSERT_MSG(self->paused < UINT16_MAX, "zt_deferred_pause nested more than 65,535 deep");
     self->paused++;
 }
 

@@ -152,7 +152,8 @@ ZT_EXPORT int zt_deferred_add_both(zt_deferred_t *self, zt_deferred_fn *fn, void
  */
 ZT_EXPORT int zt_deferred_chain_deferred(zt_deferred_t *self, zt_deferred_t *other);
 
-/** Stop running callbacks until the matching zt_deferred_unpause. Pauses nest. */
+/** Stop running callbacks until the matching zt_deferred_unpause. Pauses nest, up to 65,535 deep
+ * (deeper is a caller bug: an assertion trips). */
 ZT_EXPORT void zt_deferred_pause(zt_deferred_t *self);
 
 /** Undo one zt_deferred_pause; at zero pauses, run whatever callbacks are due. Unpausing an
