@@ -13,17 +13,24 @@
  *    timed wait and is never signalled per request.
  *  - A DISCONNECT the keeper reads means the broker forgot this worker: the handler's reply is then
  *    dropped and the handler thread reconnects.
- *  - No user code runs under the lock. Stop: zt_mdp_worker_stop sets an atomic flag and, when the
- *    worker is running, sends "$TERM" on a fresh PUSH socket (a socket per call, so any thread may
- *    stop) to a PULL the handler thread polls with the DEALER; run returns after the request in
- *    hand, having told the broker DISCONNECT. */
+ *  - No user code runs under the lock. Stop: zt_mdp_worker_stop sets an atomic flag and writes a
+ *    byte to a non-blocking self-pipe (any thread may stop: a write(2) is all it does) that the
+ *    handler thread polls with the DEALER; run returns after the request in hand, having told the
+ *    broker DISCONNECT. A plain pipe, not an inproc socket: a ZeroMQ socket in the poll set costs
+ *    two system calls on every wake-up (its ZMQ_EVENTS query), a pipe costs none.
+ *  - The wait is zt__zpoll (base/zpoll.c), zmq_poll's contract with about half the system calls:
+ *    at one request at a time per connection, system calls are most of a request's cost. */
 #include <ztwist/mdp_worker.h>
 #include <ztwist/log.h>
 #include <ztwist/time.h>
 
 #include "base/base.h"
 #include "base/zmq_ctx.h"
+#include "base/zpoll.h"
 #include "bridges/mdp_codec.h"
+
+#include <fcntl.h>
+#include <unistd.h>
 
 #include <pthread.h>
 #include <stdatomic.h>
@@ -44,11 +51,11 @@ struct zt_mdp_worker {
     double reconnect_max;                  /* longest back-off delay, seconds */
     bool curve;                            /* whether to use CURVE */
     uint8_t keys[3][32];                   /* server public, our public, our secret */
-    char control_endpoint[64];             /* where control is bound */
     void *ctx;                             /* the shared context while running; one reference */
-    void *control;                         /* the PULL for "$TERM"; Owned; handler thread */
+    int wake[2];                           /* the stop self-pipe: read end, write end; Owned */
     /* The connection: the handler thread's, lent to the keeper while busy. */
     void *dealer;           /* the DEALER to the broker; Owned; NULL backing off */
+    bool quiet;             /* dealer left drained and unused since: ZT__ZPOLL_QUIET holds */
     double broker_deadline; /* the broker is dead when silent past this */
     double next_heartbeat;  /* when to send the next HEARTBEAT */
     double reconnect_at;    /* when to connect again, while dealer is NULL */
@@ -64,7 +71,6 @@ struct zt_mdp_worker {
     bool disconnected;           /* the keeper read a DISCONNECT */
     atomic_bool stop;            /* stop requested */
     atomic_bool running;         /* run is between start and end */
-    atomic_bool control_up;      /* control is bound and polled */
     atomic_uint_fast64_t served; /* replies sent */
 };
 
@@ -85,11 +91,16 @@ zt_mdp_worker_new(const char *endpoint, const char *service, zt_mdp_handler_fn *
     self->liveness = 3;
     self->reconnect_initial = 0.1;
     self->reconnect_max = 2.5;
-    snprintf(self->control_endpoint, sizeof self->control_endpoint,
-             "inproc://zt-mdp-worker-control-%p", (void *)self);
+    if (pipe(self->wake) != 0) {
+        free(self);
+        return NULL;
+    }
+    for (int i = 0; i < 2; i++) {
+        fcntl(self->wake[i], F_SETFL, fcntl(self->wake[i], F_GETFL) | O_NONBLOCK);
+        fcntl(self->wake[i], F_SETFD, FD_CLOEXEC);
+    }
     atomic_init(&self->stop, false);
     atomic_init(&self->running, false);
-    atomic_init(&self->control_up, false);
     atomic_init(&self->served, 0);
     pthread_condattr_t attr;
     pthread_condattr_init(&attr);
@@ -99,6 +110,8 @@ zt_mdp_worker_new(const char *endpoint, const char *service, zt_mdp_handler_fn *
     if (rc != 0 || pthread_mutex_init(&self->lock, NULL) != 0) {
         if (rc == 0)
             pthread_cond_destroy(&self->cond);
+        close(self->wake[0]);
+        close(self->wake[1]);
         free(self);
         return NULL;
     }
@@ -113,6 +126,8 @@ zt_mdp_worker_destroy(zt_mdp_worker_t **self_p)
     ZT_ASSERT_MSG(!atomic_load(&(*self_p)->running), "zt_mdp_worker_destroy: still running");
     pthread_cond_destroy(&(*self_p)->cond);
     pthread_mutex_destroy(&(*self_p)->lock);
+    close((*self_p)->wake[0]);
+    close((*self_p)->wake[1]);
     free(*self_p);
     *self_p = NULL;
 }
@@ -164,21 +179,9 @@ zt_mdp_worker_stop(zt_mdp_worker_t *self)
 {
     ZT_ASSERT(self);
     atomic_store(&self->stop, true);
-    if (!atomic_load(&self->control_up))
-        return 0;
-    void *ctx = zt__zmq_ctx_acquire(); /* our own reference: run may be releasing its own */
-    void *push = ctx ? zmq_socket(ctx, ZMQ_PUSH) : NULL;
-    if (!push) {
-        if (ctx)
-            zt__zmq_ctx_release();
-        return 0; /* the flag alone stops it within one heartbeat interval */
-    }
-    int linger = 100;
-    zmq_setsockopt(push, ZMQ_LINGER, &linger, sizeof linger);
-    if (zmq_connect(push, self->control_endpoint) == 0)
-        (void)zmq_send(push, "$TERM", 5, ZMQ_DONTWAIT);
-    zmq_close(push);
-    zt__zmq_ctx_release();
+    /* A full pipe already holds a wake-up; the flag alone would stop run within one interval. */
+    ssize_t wrote = write(self->wake[1], "", 1);
+    (void)wrote;
     return 0;
 }
 
@@ -208,6 +211,7 @@ s_close(zt_mdp_worker_t *self)
     }
     zmq_close(self->dealer);
     self->dealer = NULL;
+    self->quiet = false;
 }
 
 /* A handshake failure from the monitor: the broker refused our CURVE key. */
@@ -340,8 +344,10 @@ s_read_broker(zt_mdp_worker_t *self, bool serve)
         zmq_msg_t parts[ZT__MDP_MAX_FRAMES];
         bool too_many;
         int n = zt__mdp_recv_parts(self->dealer, parts, ZT__MDP_MAX_FRAMES, &too_many);
-        if (n < 0)
+        if (n < 0) {
+            self->quiet = serve; /* drained by the handler thread, which polls next */
             return true;
+        }
         zt__mdp_frame_t f[ZT__MDP_MAX_FRAMES];
         for (int i = 0; i < n; i++)
             f[i] = (zt__mdp_frame_t){zmq_msg_data(&parts[i]), zmq_msg_size(&parts[i])};
@@ -424,18 +430,11 @@ zt_mdp_worker_run(zt_mdp_worker_t *self)
     self->ctx = zt__zmq_ctx_acquire();
     if (!self->ctx)
         goto done;
-    self->control = zmq_socket(self->ctx, ZMQ_PULL);
-    if (!self->control || zmq_bind(self->control, self->control_endpoint) != 0) {
-        ZT_LOG_ERROR("worker '%s': cannot make its control socket: %s", self->service,
-                     zmq_strerror(zmq_errno()));
-        goto done;
-    }
     if (pthread_create(&keeper, NULL, s_keeper, self) != 0) {
         ZT_LOG_ERROR("worker '%s': cannot start its keeper thread", self->service);
         goto done;
     }
     keeper_started = true;
-    atomic_store(&self->control_up, true);
     rc = 0;
     s_connect(self);
     while (!atomic_load(&self->stop)) {
@@ -448,14 +447,17 @@ zt_mdp_worker_run(zt_mdp_worker_t *self)
         long timeout = (long)((due - now) * 1000.0) + 1;
         long cap = (long)(self->interval * 1000.0) + 1;
         timeout = timeout < 0 ? 0 : timeout > cap ? cap : timeout;
-        zmq_pollitem_t items[3] = {{self->control, 0, ZMQ_POLLIN, 0},
-                                   {self->dealer, 0, ZMQ_POLLIN, 0},
+        short dealer_events = (short)(ZMQ_POLLIN | (self->quiet ? ZT__ZPOLL_QUIET : 0));
+        self->quiet = false;
+        zmq_pollitem_t items[3] = {{NULL, self->wake[0], ZMQ_POLLIN, 0},
+                                   {self->dealer, 0, dealer_events, 0},
                                    {self->monitor, 0, ZMQ_POLLIN, 0}};
+        struct pollfd scratch[3];
         int count = !self->dealer ? 1 : self->monitor ? 3 : 2;
-        if (zmq_poll(items, count, timeout) < 0) {
+        if (zt__zpoll(items, count, timeout, scratch) < 0) {
             if (zmq_errno() == EINTR)
                 continue;
-            ZT_LOG_ERROR("worker '%s': zmq_poll: %s", self->service, zmq_strerror(zmq_errno()));
+            ZT_LOG_ERROR("worker '%s': poll: %s", self->service, zmq_strerror(zmq_errno()));
             rc = ZT_ESYS;
             break;
         }
@@ -463,18 +465,20 @@ zt_mdp_worker_run(zt_mdp_worker_t *self)
             break;
         if (count == 3 && (items[2].revents & ZMQ_POLLIN))
             s_on_monitor(self);
-        if (self->dealer && (items[1].revents & ZMQ_POLLIN) && !s_read_broker(self, true))
+        if (self->dealer && !(items[1].revents & ZMQ_POLLIN))
+            self->quiet = true; /* asked, or its ZMQ_FD stayed silent: not readable */
+        else if (self->dealer && !s_read_broker(self, true))
             s_disconnect(self, "the broker sent DISCONNECT");
         now = zt_time_now();
         if (self->dealer && now >= self->next_heartbeat) {
             s_send_command(self, ZT__MDP_HEARTBEAT, NULL);
+            self->quiet = false;
             self->next_heartbeat = now + self->interval;
         }
         if (self->dealer && now > self->broker_deadline)
             s_disconnect(self, "the broker is silent");
     }
 done:
-    atomic_store(&self->control_up, false);
     if (keeper_started) {
         pthread_mutex_lock(&self->lock);
         self->keeper_stop = true;
@@ -488,9 +492,6 @@ done:
         zmq_setsockopt(self->dealer, ZMQ_LINGER, &linger, sizeof linger);
         s_close(self);
     }
-    if (self->control)
-        zmq_close(self->control);
-    self->control = NULL;
     if (self->ctx)
         zt__zmq_ctx_release();
     self->ctx = NULL;

@@ -2,12 +2,13 @@
  *
  *  Design notes.
  *
- *  One poll. The loop sleeps in one zmq_poll over a pollitem array: slot 0 is the mailbox (a PULL
+ *  One poll. The loop sleeps in one poll over a zmq_pollitem_t array: slot 0 is the mailbox (a PULL
  * socket), then registered ZeroMQ sockets and raw fds (a reader and a writer on one fd are two
- * slots). zmq_poll is the one libzmq call that waits on ZeroMQ sockets and plain fds together, in
- * the stable API (zmq_poller is a draft API in libzmq 4.3), and its timeout bounds the wait by the
- * nearest timer. It rebuilds its pollfd array each call, O(registrations), which is cheap at the
- * tens of registrations a reactor has; timeouts are whole milliseconds, rounded up, so the loop
+ * slots). zt__zpoll (base/zpoll.c) keeps zmq_poll's contract, the stable API's one way to wait on
+ * ZeroMQ sockets and plain fds together (zmq_poller is a draft API in libzmq 4.3), with about half
+ * its system calls per wake-up; its timeout bounds the wait by the nearest timer. It rebuilds its
+ * pollfd array each call, O(registrations), which is cheap at the tens of registrations a reactor
+ * has; timeouts are whole milliseconds, rounded up, so the loop
  * never wakes early and spins.
  *
  *  A pass: the poll (bounded by the nearest timer, not sleeping when calls are queued or due), the
@@ -31,6 +32,7 @@
  * mutex.  */
 #include "runtime.h"
 #include "base/zmq_ctx.h"
+#include "base/zpoll.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -156,6 +158,7 @@ zt_reactor_destroy(zt_reactor_t **self_p)
     free(self->local.items);
     free(self->local_run.items);
     free(self->items);
+    free(self->pollfds);
     free(self->regs);
     for (size_t i = 0; i < self->nnames; i++)
         free(self->names[i].name);
@@ -216,6 +219,10 @@ s_reg_add(zt_reactor_t *r, zt__reg_kind_t kind, void *socket, int fd, short even
         if (!regs)
             return ZT_ENOMEM;
         r->regs = regs;
+        struct pollfd *pollfds = realloc(r->pollfds, cap * sizeof *pollfds);
+        if (!pollfds)
+            return ZT_ENOMEM;
+        r->pollfds = pollfds;
         r->capregs = cap;
     }
     s_items(r)[r->nregs] = (zmq_pollitem_t){.socket = socket, .fd = fd, .events = events};
@@ -345,11 +352,14 @@ s_poll_and_dispatch(zt_reactor_t *r, long timeout_ms)
         r->loop_exit)
         timeout_ms = 0;
     size_t n = r->nregs;
-    int rc = zmq_poll(r->items, (int)n, timeout_ms);
+    /* Only the drain below receives on the mailbox; left empty, only its ZMQ_FD can change that. */
+    s_items(r)[0].events = (short)(ZMQ_POLLIN | (r->mailbox_quiet ? ZT__ZPOLL_QUIET : 0));
+    int rc = zt__zpoll(r->items, (int)n, timeout_ms, r->pollfds);
+    r->mailbox_quiet = rc >= 0 && s_items(r)[0].revents == 0;
     if (rc < 0) {
         if (zmq_errno() == EINTR)
             return 0;
-        ZT_LOG_ERROR("zmq_poll failed: %s", zmq_strerror(zmq_errno()));
+        ZT_LOG_ERROR("poll failed: %s", zmq_strerror(zmq_errno()));
         return ZT_ESYS;
     }
     for (size_t i = 0; i < n && rc > 0; i++) {
@@ -361,7 +371,7 @@ s_poll_and_dispatch(zt_reactor_t *r, long timeout_ms)
         int64_t t0 = zt_time_now_ns();
         switch (reg.kind) {
         case ZT__REG_MAILBOX:
-            zt__mailbox_drain(r, ZT__MAILBOX_BATCH);
+            r->mailbox_quiet = zt__mailbox_drain(r, ZT__MAILBOX_BATCH) < ZT__MAILBOX_BATCH;
             break;
         case ZT__REG_READER:
         case ZT__REG_WRITER:

@@ -108,11 +108,13 @@ struct zt_reactor {
     zt__call_queue_t local_run; /* the batch of local calls the current pass runs */
     zt__timers_t timers;        /* timed calls */
     void *items;                /* Owned: zmq_pollitem_t array, parallel to regs */
+    void *pollfds;              /* Owned: struct pollfd scratch for zt__zpoll, capregs long */
     zt__reg_t *regs;            /* Owned: what each poll slot is */
     size_t nregs;               /* slots in use, including removed ones not yet swept */
     size_t capregs;             /* slots allocated */
     bool regs_dirty;            /* some slot is marked removed */
     bool in_pass;               /* a pass is running (iterate is not reentrant) */
+    bool mailbox_quiet;         /* the mailbox was last left drained (ZT__ZPOLL_QUIET holds) */
     bool ran;                   /* run returned after a stop: it cannot run again */
     bool in_run;                /* run is inside its loop */
     bool running;               /* Twisted's `running`: from during-startup to during-shutdown */
