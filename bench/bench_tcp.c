@@ -3,17 +3,38 @@
  *  Starts examples/ack_server (--mode defer --threads 4) on 127.0.0.1 port 0, then, for C = 1, 10,
  * 100 connections and a window of K = 1 (request-response) and K = 32 (pipelined), runs
  * examples/ack_load against it BENCH_REPS times and prints the median requests/s, p50 and p99
- * latency. Then the same for bench/peers/twisted_ack_server.py (LineReceiver + deferToThread, pool
- * of 4) under the same client, printed with the `.peer.twisted` suffix. Every reply is checked by
- * ack_load; a ztwist run that fails ends the benchmark with status 1, a Twisted one is skipped.
+ * latency, and the CPU time and wait for a CPU per request (see Noise below). Then the same for
+ * bench/peers/twisted_ack_server.py (LineReceiver + deferToThread, pool of 4) under the same
+ * client, printed with the `.peer.twisted` suffix. Every reply is checked by ack_load; a ztwist run
+ * that fails ends the benchmark with status 1, a Twisted one is skipped.
  *
  *  Sizes: N requests per run in all, split over the C connections: 200,000 pipelined and 20,000
  * request-response (a tenth with BENCH_QUICK=1); Twisted gets a fifth of that, as its figures per
- * request do not depend on N. The servers are started once and stay up across runs (warm).  */
+ * request do not depend on N. The servers are started once and stay up across runs (warm).
+ *
+ *  Scheduler slice. Every process started here (both servers and the client) first asks Linux for
+ * a scheduler slice of BENCH_TCP_SLICE_US microseconds (default 100, the kernel's minimum; 0 keeps
+ * the kernel's default, 1.4 ms on this 2-CPU machine): sched_setattr with sched_runtime, which
+ * EEVDF (Linux >= 6.12) takes as the task's requested slice, inherited by its threads and across
+ * exec. It does not change a task's share of the CPUs, only how long its turns are: a thread woken
+ * by a reply then waits for a CPU held by another session's compiler for a fraction of a
+ * millisecond instead of up to a whole default slice, which was most of the C=10 p99 on a busy
+ * machine (issue #6). Older kernels ignore the field.
+ *
+ *  Noise. Next to each latency this prints `_cpu_us`, the CPU time per request of the server's and
+ * the client's threads together, and `_runq_us`, the time per request they were ready to run but
+ * waiting for a CPU, summed over the threads (Linux's per-thread schedstat). cpu_us barely moves
+ * with the load of the machine. runq_us is not zero even on a quiet machine (six threads of ours
+ * share two CPUs: about 45 us at C=10, K=1), so compare it between runs: a run whose runq_us is
+ * several times that had its latencies set by the other load on the machine.  */
+#define _DEFAULT_SOURCE /* syscall() for sched_setattr, which glibc does not wrap */
 #include "bench_util.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <signal.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
 #include <sys/types.h>
 
 #ifndef ZT_ACK_SERVER
@@ -21,6 +42,67 @@
 #endif
 
 #define PYTHON "/usr/bin/python3"
+
+/* Linux's struct sched_attr, its first version (48 bytes): the kernel reads `size` bytes. */
+typedef struct sched_attr_v0 {
+    uint32_t size;           /* sizeof this struct */
+    uint32_t sched_policy;   /* 0: SCHED_OTHER */
+    uint64_t sched_flags;    /* none */
+    int32_t sched_nice;      /* the nice value (kept at the caller's) */
+    uint32_t sched_priority; /* 0 for SCHED_OTHER */
+    uint64_t sched_runtime;  /* SCHED_OTHER: the requested slice, ns (EEVDF, Linux >= 6.12) */
+    uint64_t sched_deadline; /* SCHED_DEADLINE only */
+    uint64_t sched_period;   /* SCHED_DEADLINE only */
+} sched_attr_v0_t;
+
+/* In a child before exec: ask for a scheduler slice of BENCH_TCP_SLICE_US (see the header). Best
+ * effort: a kernel or a policy that refuses leaves the default. */
+static void
+request_slice(void)
+{
+#ifdef SYS_sched_setattr
+    const char *env = getenv("BENCH_TCP_SLICE_US");
+    long us = env ? strtol(env, NULL, 10) : 100;
+    if (us <= 0)
+        return;
+    errno = 0;
+    int nice_now = getpriority(PRIO_PROCESS, 0);
+    sched_attr_v0_t attr = {.size = sizeof attr,
+                            .sched_nice = errno ? 0 : nice_now,
+                            .sched_runtime = (uint64_t)us * 1000u};
+    (void)syscall(SYS_sched_setattr, 0, &attr, 0);
+#endif
+}
+
+/* CPU time and time ready to run but waiting for a CPU, in ns, summed over the threads of process
+ * pid (0: none), from Linux's /proc/<pid>/task/<tid>/schedstat. False where it is not readable. */
+static bool
+sched_totals(pid_t pid, int64_t *cpu_ns, int64_t *wait_ns)
+{
+    char path[96];
+    snprintf(path, sizeof path, "/proc/%ld/task", (long)pid);
+    DIR *dir = opendir(path);
+    if (!dir)
+        return false;
+    *cpu_ns = *wait_ns = 0;
+    bool ok = true;
+    struct dirent *e;
+    while (ok && (e = readdir(dir)) != NULL) {
+        if (e->d_name[0] == '.')
+            continue;
+        snprintf(path, sizeof path, "/proc/%ld/task/%.20s/schedstat", (long)pid, e->d_name);
+        FILE *f = fopen(path, "r");
+        long long cpu = 0, wait = 0;
+        if (!f)
+            continue; /* the thread has just exited */
+        ok = fscanf(f, "%lld %lld", &cpu, &wait) == 2;
+        fclose(f);
+        *cpu_ns += cpu;
+        *wait_ns += wait;
+    }
+    closedir(dir);
+    return ok;
+}
 
 /* A server started for the benchmark. */
 typedef struct server {
@@ -45,6 +127,7 @@ start_server(char *const argv[])
         close(fds[1]);
         if (!freopen("/dev/null", "w", stderr))
             _exit(127);
+        request_slice();
         execv(argv[0], argv);
         _exit(127);
     }
@@ -76,9 +159,11 @@ stop_server(server_t *s)
     s->pid = -1;
 }
 
-/* One ack_load run; fills per_s, p50_us, p99_us. Returns false when it failed. */
+/* One ack_load run against the server pid on port; fills per_s, p50_us, p99_us, then the CPU time
+ * and the wait for a CPU per request of server and client together, us (-1 where unknown). Returns
+ * false when it failed. */
 static bool
-run_load(long port, long connections, long lines, long window, double out[3])
+run_load(pid_t server, long port, long connections, long lines, long window, double out[5])
 {
     char sport[16], sc[16], sl[32], sw[16];
     snprintf(sport, sizeof sport, "%ld", port);
@@ -87,6 +172,8 @@ run_load(long port, long connections, long lines, long window, double out[3])
     snprintf(sw, sizeof sw, "%ld", window);
     char *const argv[] = {ZT_ACK_LOAD, "--port",   sport, "--connections", sc,    "--lines",
                           sl,          "--window", sw,    "--timeout",     "300", NULL};
+    int64_t cpu0 = 0, wait0 = 0, cpu1 = 0, wait1 = 0;
+    bool have_sched = sched_totals(server, &cpu0, &wait0);
     int fds[2];
     if (pipe(fds) != 0)
         return false;
@@ -98,6 +185,7 @@ run_load(long port, long connections, long lines, long window, double out[3])
         dup2(fds[1], STDOUT_FILENO);
         close(fds[0]);
         close(fds[1]);
+        request_slice();
         execv(argv[0], argv);
         _exit(127);
     }
@@ -109,12 +197,20 @@ run_load(long port, long connections, long lines, long window, double out[3])
         fclose(f);
     int status = 0;
     waitpid(pid, &status, 0);
+    have_sched = have_sched && sched_totals(server, &cpu1, &wait1);
     unsigned long long requests = 0, errors = 0;
-    double seconds = 0;
-    ok = ok && WIFEXITED(status) && WEXITSTATUS(status) == 0 &&
-         sscanf(line, "requests %llu errors %llu seconds %lf per_s %lf p50_us %lf p99_us %lf",
-                &requests, &errors, &seconds, &out[0], &out[1], &out[2]) == 6 &&
-         errors == 0;
+    double seconds = 0, client_cpu_ms = -1, client_wait_ms = -1;
+    int n = sscanf(
+        line,
+        "requests %llu errors %llu seconds %lf per_s %lf p50_us %lf p99_us %lf cpu_ms %lf "
+        "runq_ms %lf",
+        &requests, &errors, &seconds, &out[0], &out[1], &out[2], &client_cpu_ms, &client_wait_ms);
+    ok = ok && WIFEXITED(status) && WEXITSTATUS(status) == 0 && n >= 6 && errors == 0;
+    have_sched = have_sched && n == 8 && client_cpu_ms >= 0 && requests > 0;
+    out[3] =
+        have_sched ? ((double)(cpu1 - cpu0) / 1e3 + client_cpu_ms * 1e3) / (double)requests : -1;
+    out[4] =
+        have_sched ? ((double)(wait1 - wait0) / 1e3 + client_wait_ms * 1e3) / (double)requests : -1;
     if (!ok)
         fprintf(stderr, "bench_tcp: ack_load failed: %s", line);
     return ok;
@@ -127,9 +223,9 @@ typedef struct config {
 
 static const config_t configs[] = {{1, 1}, {10, 1}, {100, 1}, {1, 32}, {10, 32}, {100, 32}};
 
-/* Run every configuration against the server on port; suffix "" for ztwist. */
+/* Run every configuration against the server pid on port; suffix "" for ztwist. */
 static bool
-measure(long port, const char *suffix, long scale_down)
+measure(pid_t server, long port, const char *suffix, long scale_down)
 {
     bool quick = bench_quick();
     for (size_t c = 0; c < sizeof configs / sizeof configs[0]; c++) {
@@ -137,14 +233,19 @@ measure(long port, const char *suffix, long scale_down)
         long total = cf->window > 1 ? 200000 : 20000;
         total /= scale_down * (quick ? 10 : 1);
         long lines = total / cf->connections;
-        double per_s[BENCH_REPS], p50[BENCH_REPS], p99[BENCH_REPS];
+        double per_s[BENCH_REPS], p50[BENCH_REPS], p99[BENCH_REPS], cpu[BENCH_REPS],
+            runq[BENCH_REPS];
+        bool have_sched = true;
         for (int r = 0; r < BENCH_REPS; r++) {
-            double out[3];
-            if (!run_load(port, cf->connections, lines, cf->window, out))
+            double out[5];
+            if (!run_load(server, port, cf->connections, lines, cf->window, out))
                 return false;
             per_s[r] = out[0];
             p50[r] = out[1];
             p99[r] = out[2];
+            cpu[r] = out[3];
+            runq[r] = out[4];
+            have_sched = have_sched && out[3] >= 0;
         }
         char name[128];
         printf("# C=%ld K=%ld: %ld connections x %ld lines per run\n", cf->connections, cf->window,
@@ -163,6 +264,17 @@ measure(long port, const char *suffix, long scale_down)
         m = bench_report(name, p99, BENCH_REPS, "us");
         if (!*suffix && cf->connections == 10 && cf->window == 1)
             printf("#   target: %s <= 1000 us: %s\n", name, m <= 1000 ? "met" : "MISSED");
+        if (!have_sched) {
+            printf("# skipped: tcp.ack_c%ld_k%ld_cpu_us and _runq_us (no per-thread schedstat)\n",
+                   cf->connections, cf->window);
+            continue;
+        }
+        snprintf(name, sizeof name, "tcp.ack_c%ld_k%ld_cpu_us%s", cf->connections, cf->window,
+                 suffix);
+        bench_report(name, cpu, BENCH_REPS, "us");
+        snprintf(name, sizeof name, "tcp.ack_c%ld_k%ld_runq_us%s", cf->connections, cf->window,
+                 suffix);
+        bench_report(name, runq, BENCH_REPS, "us");
     }
     return true;
 }
@@ -180,7 +292,7 @@ main(void)
         fprintf(stderr, "bench_tcp: cannot start %s\n", ZT_ACK_SERVER);
         return 1;
     }
-    bool ok = measure(zt.port, "", 1);
+    bool ok = measure(zt.pid, zt.port, "", 1);
     stop_server(&zt);
     if (!ok)
         return 1;
@@ -191,7 +303,7 @@ main(void)
         printf("# skipped: twisted_ack_server (Twisted did not start under %s)\n", PYTHON);
         return 0;
     }
-    if (!measure(tw.port, ".peer.twisted", 5))
+    if (!measure(tw.pid, tw.port, ".peer.twisted", 5))
         printf("# skipped: the rest of the Twisted peer's runs (ack_load failed against it)\n");
     stop_server(&tw);
     return 0;

@@ -8,9 +8,13 @@
  * latency of a request is the time from the write of its line to the arrival of its reply. At the
  * end one line sums it up:
  *
- *      requests 100000 errors 0 seconds 0.512 per_s 195312 p50_us 410.2 p99_us 901.7
+ *      requests 100000 errors 0 seconds 0.512 per_s 195312 p50_us 410.2 p99_us 901.7 cpu_ms 231.0
+ *      runq_ms 12.5
  *
- *  and the exit status is 0 when every reply arrived and was right, 1 otherwise.
+ *  (on one line) and the exit status is 0 when every reply arrived and was right, 1 otherwise.
+ * cpu_ms is the CPU time this client's threads used during the run and runq_ms the time they were
+ * ready to run but waiting for a CPU (Linux's /proc/self/task/<tid>/schedstat; both -1 where that
+ * is not readable): a large runq_ms says that the latencies measure a busy machine.
  *
  *  --spawn MODE starts ack_server (from this program's directory) on 127.0.0.1 port 0 in that mode
  * with 4 threads, reads the port from its "listening on" line, runs the load against it and stops
@@ -21,6 +25,7 @@
  *                  --window K [--timeout S] [--check]  */
 #include <ztwist.h>
 
+#include <dirent.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -221,6 +226,36 @@ on_timeout(void *arg)
     }
 }
 
+/* CPU time and time spent ready to run but waiting for a CPU, in nanoseconds, summed over this
+ * process's threads (the first two fields of Linux's per-thread schedstat). False where /proc does
+ * not have them. */
+static bool
+sched_totals(int64_t *cpu_ns, int64_t *wait_ns)
+{
+    DIR *dir = opendir("/proc/self/task");
+    if (!dir)
+        return false;
+    *cpu_ns = *wait_ns = 0;
+    bool ok = true;
+    struct dirent *e;
+    while (ok && (e = readdir(dir)) != NULL) {
+        if (e->d_name[0] == '.')
+            continue;
+        char path[64];
+        snprintf(path, sizeof path, "/proc/self/task/%.20s/schedstat", e->d_name);
+        FILE *f = fopen(path, "r");
+        long long cpu = 0, wait = 0;
+        if (!f)
+            continue; /* the thread has just exited */
+        ok = fscanf(f, "%lld %lld", &cpu, &wait) == 2;
+        fclose(f);
+        *cpu_ns += cpu;
+        *wait_ns += wait;
+    }
+    closedir(dir);
+    return ok;
+}
+
 static int
 cmp_double(const void *a, const void *b)
 {
@@ -358,7 +393,10 @@ main(int argc, char **argv)
     zt_delayed_call_t *deadline = NULL;
     zt_reactor_call_later(load.reactor, timeout, on_timeout, &load, &deadline);
 
+    int64_t cpu0 = 0, wait0 = 0, cpu1 = 0, wait1 = 0;
+    bool have_sched = sched_totals(&cpu0, &wait0);
     zt_reactor_run(load.reactor);
+    have_sched = have_sched && sched_totals(&cpu1, &wait1);
 
     if (zt_delayed_call_is_active(deadline))
         zt_delayed_call_cancel(deadline);
@@ -380,10 +418,13 @@ main(int argc, char **argv)
         printf("requests %llu errors %llu\n", (unsigned long long)total,
                (unsigned long long)load.errors);
     else
-        printf("requests %llu errors %llu seconds %.3f per_s %.0f p50_us %.1f p99_us %.1f\n",
+        printf("requests %llu errors %llu seconds %.3f per_s %.0f p50_us %.1f p99_us %.1f cpu_ms "
+               "%.1f runq_ms %.1f\n",
                (unsigned long long)total, (unsigned long long)load.errors, seconds,
                seconds > 0 ? (double)total / seconds : 0.0,
-               quantile(load.latencies_us, total, 0.50), quantile(load.latencies_us, total, 0.99));
+               quantile(load.latencies_us, total, 0.50), quantile(load.latencies_us, total, 0.99),
+               have_sched ? (double)(cpu1 - cpu0) / 1e6 : -1.0,
+               have_sched ? (double)(wait1 - wait0) / 1e6 : -1.0);
     for (size_t i = 0; i < load.connections; i++) {
         zt_deferred_unref(&load.conns[i].connect_d);
         zt_factory_destroy(&load.conns[i].factory);
