@@ -12,49 +12,7 @@
 
 #include <stdatomic.h>
 
-/* A timed call: the object behind a zt_delayed_call_t handle and behind a clock handle. Recycled
- * through the reactor's free stack when no heap node and no user handle refers to it. */
-typedef enum zt__call_state {
-    ZT__CALL_PENDING = 0,   /* scheduled, will run */
-    ZT__CALL_CALLED = 1,    /* ran (or is running) */
-    ZT__CALL_CANCELLED = 2, /* cancelled; will never run */
-    ZT__CALL_FREE = 3       /* on the free stack */
-} zt__call_state_t;
-
-struct zt_delayed_call {
-    zt_reactor_t *reactor;  /* Borrowed: the owner */
-    zt_reactor_fn *fn;      /* the call */
-    void *arg;              /* Borrowed: the caller's */
-    int64_t when_ns;        /* scheduled time, monotonic ns */
-    uint64_t seq;           /* sequence number of the one live heap node */
-    uint32_t refs;          /* heap nodes pointing here + 1 while a user handle exists */
-    bool user_ref;          /* a zt_delayed_call_t handle is outstanding */
-    zt__call_state_t state; /* see zt__call_state_t */
-};
-
-/* A heap node. Stale (skipped and dropped) when its call is no longer pending or the call was
- * rescheduled under a newer seq. Stored by value so that comparisons touch only the array. */
-typedef struct zt__timer_node {
-    int64_t when_ns;         /* the key: time */
-    uint64_t seq;            /* the tie-break: scheduling order */
-    zt_delayed_call_t *call; /* Borrowed reference counted in call->refs */
-} zt__timer_node_t;
-
-/* The timer heap. */
-typedef struct zt__timers {
-    zt__timer_node_t *heap;      /* Owned: binary min-heap on (when_ns, seq) */
-    size_t len;                  /* nodes in the heap, live and stale */
-    size_t cap;                  /* allocated nodes */
-    size_t stale;                /* stale nodes still in the heap */
-    uint64_t next_seq;           /* the next sequence number */
-    zt_delayed_call_t **free;    /* Owned array: the free calls, a stack (room for every call) */
-    size_t nfree;                /* calls on the free stack */
-    zt_delayed_call_t *bump;     /* Borrowed: the next never-used call in the newest block */
-    zt_delayed_call_t *bump_end; /* Borrowed: the end of the newest block */
-    void **slabs;                /* Owned: the blocks calls are carved from */
-    size_t nslabs;               /* blocks allocated */
-    size_t user_handles;         /* outstanding zt_delayed_call_t handles */
-} zt__timers_t;
+#include "timers.h"
 
 /* A call queued by the reactor thread for the next pass, or received from the mailbox. */
 typedef struct zt__call_msg {
@@ -162,16 +120,6 @@ void zt__reactor_account(zt_reactor_t *r, int64_t elapsed_ns, void (*fn)(void));
 
 /* Convert a callback to the generic function pointer type the accounting uses. */
 #define ZT__FN(fn) ((void (*)(void))(fn))
-
-/* timers.c */
-void zt__timers_fini(zt__timers_t *t);
-zt_delayed_call_t *zt__timers_schedule(zt_reactor_t *r, double seconds, zt_reactor_fn *fn,
-                                       void *arg);
-/* Run the calls due now that were scheduled before this call started. Returns how many ran. */
-size_t zt__timers_run_due(zt_reactor_t *r);
-/* Nanoseconds until the nearest pending call (0 when due), or -1 when none is pending. */
-int64_t zt__timers_next_delay_ns(zt_reactor_t *r, int64_t now_ns);
-size_t zt__timers_pending(const zt__timers_t *t);
 
 /* mailbox.c */
 int zt__mailbox_open(zt_reactor_t *r);

@@ -370,6 +370,149 @@ test_delayed_call_heavy_cancel_churn_compacts_heap(void **state)
     free(calls);
 }
 
+/* Calls without a handle live in the heap alone; compaction after mass cancels keeps them. */
+static void
+test_delayed_call_compaction_keeps_calls_without_handles(void **state)
+{
+    fixture_t *fx = *state;
+    enum { KEPT = 5000, CANCELLED = 20000 };
+    zt_delayed_call_t **calls = calloc(CANCELLED, sizeof *calls);
+    int kept = 0, cancelled = 0;
+    for (int i = 0; i < CANCELLED; i++) {
+        if (i % 4 == 0)
+            assert_int_equal(zt_reactor_call_later(fx->reactor, 0, s_count, &kept, NULL), 0);
+        assert_int_equal(zt_reactor_call_later(fx->reactor, 0, s_count, &cancelled, &calls[i]), 0);
+    }
+    for (int i = 0; i < CANCELLED; i++) {
+        assert_int_equal(zt_delayed_call_cancel(calls[i]), 0);
+        zt_delayed_call_release(&calls[i]);
+    }
+    zt_reactor_stats_t stats;
+    zt_reactor_stats(fx->reactor, &stats);
+    assert_int_equal(stats.timers_pending, KEPT);
+    assert_int_equal(zt_reactor_iterate(fx->reactor, 0), 0);
+    assert_int_equal(kept, KEPT);
+    assert_int_equal(cancelled, 0);
+    free(calls);
+}
+
+/* Calls with and without handles share one order: by time, then by scheduling order. */
+static void
+test_delayed_call_with_and_without_handles_run_in_scheduling_order(void **state)
+{
+    fixture_t *fx = *state;
+    enum { N = 20 };
+    tagged_t t[N];
+    zt_delayed_call_t *calls[N] = {NULL};
+    for (int i = 0; i < N; i++) {
+        t[i] = (tagged_t){fx, i, NULL};
+        assert_int_equal(
+            zt_reactor_call_later(fx->reactor, 0, s_record, &t[i], i % 2 ? &calls[i] : NULL), 0);
+    }
+    assert_int_equal(zt_reactor_iterate(fx->reactor, 0), 0);
+    assert_int_equal(fx->count, N);
+    for (int i = 0; i < N; i++) {
+        assert_int_equal(fx->order[i], i);
+        if (calls[i])
+            assert_true(zt_delayed_call_is_called(calls[i]));
+        zt_delayed_call_release(&calls[i]);
+    }
+}
+
+/* A call that schedules many more (the heap grows and moves while the pass pops from it). */
+typedef struct {
+    zt_reactor_t *reactor; /* Borrowed */
+    int spawn;             /* calls to schedule from the first call */
+    int ran;               /* calls run, the first included */
+} spawner_t;
+
+static void
+s_spawned(void *arg)
+{
+    ((spawner_t *)arg)->ran++;
+}
+
+static void
+s_spawn(void *arg)
+{
+    spawner_t *sp = arg;
+    sp->ran++;
+    for (int i = 0; i < sp->spawn; i++)
+        assert_int_equal(zt_reactor_call_later(sp->reactor, 0, s_spawned, sp, NULL), 0);
+}
+
+static void
+test_delayed_call_many_scheduled_from_a_call_run_on_the_next_pass(void **state)
+{
+    fixture_t *fx = *state;
+    spawner_t sp = {.reactor = fx->reactor, .spawn = 10000};
+    assert_int_equal(zt_reactor_call_later(fx->reactor, 0, s_spawn, &sp, NULL), 0);
+    assert_int_equal(zt_reactor_iterate(fx->reactor, 0), 0);
+    assert_int_equal(sp.ran, 1);
+    assert_int_equal(zt_reactor_iterate(fx->reactor, 0), 0);
+    assert_int_equal(sp.ran, 1 + sp.spawn);
+}
+
+/* A million calls without handles pending at once; none runs before it is due. */
+typedef struct {
+    int64_t due_after_ns; /* the clock read before call_later plus the delay */
+    int *ran;             /* Borrowed: the count of calls run */
+    int *early;           /* Borrowed: the count of calls that ran before due_after_ns */
+} due_t;
+
+static void
+s_check_due(void *arg)
+{
+    due_t *d = arg;
+    (*d->ran)++;
+    if (zt_time_now_ns() < d->due_after_ns)
+        (*d->early)++;
+}
+
+static void
+test_delayed_call_million_pending_without_handles_all_run_none_early(void **state)
+{
+    fixture_t *fx = *state;
+    enum { N = 1000000 };
+    due_t *due = malloc(N * sizeof *due);
+    assert_non_null(due);
+    int ran = 0, early = 0;
+    uint64_t x = 0x9e3779b97f4a7c15u;
+    for (int i = 0; i < N; i++) {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        double delay = (double)(x % 11) / 1000.0; /* 0 to 10 ms */
+        due[i] = (due_t){zt_time_now_ns() + (int64_t)(x % 11) * 1000000, &ran, &early};
+        assert_int_equal(zt_reactor_call_later(fx->reactor, delay, s_check_due, &due[i], NULL), 0);
+    }
+    zt_reactor_stats_t stats;
+    zt_reactor_stats(fx->reactor, &stats);
+    assert_int_equal(stats.timers_pending, N);
+    while (ran < N)
+        assert_int_equal(zt_reactor_iterate(fx->reactor, -1), 0);
+    assert_int_equal(early, 0);
+    zt_reactor_stats(fx->reactor, &stats);
+    assert_int_equal(stats.timers_pending, 0);
+    free(due);
+}
+
+/* Destroying a reactor frees the calls still pending, with and without handles (ASan checks). */
+static void
+test_delayed_call_reactor_destroyed_with_pending_calls_frees_them(void **state)
+{
+    fixture_t *fx = *state;
+    int ran = 0;
+    zt_delayed_call_t *c = NULL;
+    for (int i = 0; i < 3000; i++)
+        assert_int_equal(zt_reactor_call_later(fx->reactor, 1000, s_count, &ran, NULL), 0);
+    assert_int_equal(zt_reactor_call_later(fx->reactor, 1000, s_count, &ran, &c), 0);
+    zt_delayed_call_release(&c);
+    zt_reactor_destroy(&fx->reactor);
+    assert_null(fx->reactor);
+    assert_int_equal(ran, 0);
+}
+
 static void
 test_delayed_call_stats_count_pending_and_run(void **state)
 {
@@ -471,6 +614,11 @@ main(void)
         T(test_delayed_call_release_does_not_cancel),
         T(test_delayed_call_released_from_inside_its_call),
         T(test_delayed_call_heavy_cancel_churn_compacts_heap),
+        T(test_delayed_call_compaction_keeps_calls_without_handles),
+        T(test_delayed_call_with_and_without_handles_run_in_scheduling_order),
+        T(test_delayed_call_many_scheduled_from_a_call_run_on_the_next_pass),
+        T(test_delayed_call_million_pending_without_handles_all_run_none_early),
+        T(test_delayed_call_reactor_destroyed_with_pending_calls_frees_them),
         T(test_delayed_call_stats_count_pending_and_run),
         T(test_delayed_call_clock_interface_schedules_and_cancels),
         T(test_delayed_call_deferred_timeout_on_reactor_clock_fails_with_timeout),
