@@ -13,11 +13,20 @@
  * arrives (the join is then immediate). zt_pool_stop does the same for every worker with a
  * deadline.
  *
- *  Ownership. Every work item is allocated and freed on the reactor thread, except the items of
- * calls from other threads, which are allocated there and handed over through the reactor's
- * mailbox. Between dispatch and the result message an item belongs to its worker: the reactor
- * reads only its `state` and `cancel` atomics. The pool, the queue and every worker's bookkeeping
- * are reactor-thread only. A Deferred is touched only on the reactor thread.
+ *  Ownership. Every work item is allocated and released on the reactor thread (calls from other
+ * threads travel through the reactor's mailbox and are queued there). Between dispatch and the
+ * result message an item belongs to its worker: the reactor reads only its `state` and `cancel`
+ * atomics. The pool, the queue and every worker's bookkeeping are reactor-thread only. A Deferred
+ * is touched only on the reactor thread.
+ *
+ *  The queue is an arena. Items are 40-byte records handed out in order from chunks of
+ * S_CHUNK_ITEMS (no malloc per item, no header or rounding per item), and the queue is simply the
+ * run of records from the cursor (qchunk, qindex) to the last one handed out: no separate array of
+ * pointers. A record never moves, so its address names the item to the canceller, to the worker's
+ * batch and in the result messages. Each chunk counts its live records; a chunk that no longer
+ * hands out records (`retired`: a newer chunk exists, or the pool is gone) is freed when its count
+ * drops to 0, so a finished burst gives its memory back and an orphaned worker's late items free
+ * their chunk without the pool. A full chunk whose records are all released is reused in place.
  *
  *  Dispatch: only idle workers get work. Each worker owns a batch: an array of item pointers plus
  * one atomic word packing (head, tail). The reactor fills the array while the worker is idle,
@@ -66,8 +75,7 @@
  * ordering its pipes provide, so each handover also carries our own: the batch range is stored with
  * release and claimed with acquire, `signal` is exchanged (seq_cst) by the reactor and loaded with
  * acquire by the worker; a worker bumps `results_sent` (release) before sending results and the
- * reactor loads it (acquire) after receiving them. Items are recycled through a free list on the
- * reactor thread (S_FREE_MAX kept).
+ * reactor loads it (acquire) after receiving them.
  *
  *  Back-pressure: `queued` is atomic so that calls from other threads can reserve a place before
  * their item travels through the mailbox; past max_queued a submission fails with ZT_EFULL.
@@ -84,6 +92,7 @@
 #include <pthread.h>
 #include <sched.h>
 #include <stdatomic.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -94,8 +103,8 @@
 #define S_CLOCK_EVERY 8   /* ... as checked every this many items */
 #define S_READ_BURST 256  /* messages read from one worker per reactor callback */
 #define S_MSG_MAX (16 + 8 * S_BATCH_MAX) /* the largest result message */
-#define S_SPIN_NS 50000  /* an idle worker watches for work this long before it sleeps */
-#define S_FREE_MAX 65536 /* finished items kept for reuse */
+#define S_SPIN_NS 50000     /* an idle worker watches for work this long before it sleeps */
+#define S_CHUNK_ITEMS 1024u /* work items per chunk of the arena (40 KiB) */
 
 _Thread_local zt_reactor_t *zt__actors_reactor;
 
@@ -108,8 +117,8 @@ enum {
     S_CANCELLED = 3 /* cancelled before it started: a tombstone */
 };
 
-/* A work item: 40 bytes, a 48-byte malloc chunk. The fields the reactor needs only until the work
- * has run share their space with the result and the free-list link. */
+/* A work item: a 40-byte record in a chunk of the arena. The fields the reactor needs only until
+ * the work has run share their space with the result. */
 typedef struct s_work {
     union {
         struct {
@@ -118,7 +127,6 @@ typedef struct s_work {
             zt_pool_t *pool; /* Borrowed: the pool, for the claim and the canceller */
         } call;              /* until the work has run */
         zt_result_t result;  /* Owned: what fn returned, once DONE (ZT__WORK_DEFER only) */
-        struct s_work *next_free; /* Borrowed: the next on the pool's free list */
     } u;
     union {
         zt_on_result_fn *on_result; /* ZT__WORK_CALLBACK */
@@ -127,8 +135,18 @@ typedef struct s_work {
     _Atomic(uint32_t) state; /* S_* */
     atomic_bool cancel;      /* cancelled or abandoned while running */
     uint8_t kind;            /* zt__work_kind_t */
+    uint16_t index;          /* its place in its chunk (reactor side) */
 } s_work_t;
-_Static_assert(sizeof(s_work_t) <= 40, "a work item fits a 48-byte malloc chunk");
+_Static_assert(sizeof(s_work_t) == 40, "a work item is 40 bytes");
+
+/* A chunk of the arena. Reactor thread only. */
+typedef struct s_chunk {
+    struct s_chunk *next;          /* the chunk after it in queue order, or NULL (Borrowed) */
+    uint32_t live;                 /* records handed out and not yet released */
+    bool retired;                  /* hands out no more records: freed when live reaches 0 */
+    s_work_t items[S_CHUNK_ITEMS]; /* the records, handed out in order */
+} s_chunk_t;
+_Static_assert(S_CHUNK_ITEMS <= UINT16_MAX + 1u, "an item's index fits 16 bits");
 
 /* --- workers ----------------------------------------------------------------------------- */
 
@@ -167,9 +185,10 @@ struct zt_pool {
     bool started;          /* the first work arrived: min threads are kept */
     bool held;             /* no thread starts until released (reactor not running yet) */
     atomic_bool stopped;   /* stop was called: no new work */
-    s_work_t **ring;       /* Owned: the queue, a ring of ring_cap item pointers (tombstones too) */
-    size_t ring_cap;       /* slots in ring: 0 or a power of two */
-    size_t ring_head;      /* the slot of the queue's first item */
+    s_chunk_t *tail;       /* Owned (with its records' holders): where records come from, or NULL */
+    uint32_t tail_used;    /* records handed out from tail */
+    s_chunk_t *qchunk;     /* Borrowed: the chunk of the queue's first item (tail when empty) */
+    uint32_t qindex;       /* the queue's first item in qchunk */
     size_t qlen;           /* items in the queue, tombstones included */
     _Atomic(uint64_t) queued;     /* accepted, not started nor cancelled (reservations too) */
     _Atomic(uint64_t) max_queued; /* 0: unbounded */
@@ -180,8 +199,6 @@ struct zt_pool {
     uint64_t serial;              /* names the endpoint: the pool's number */
     uint32_t next_worker;         /* the next worker's routing id */
     unsigned delivering;          /* result delivery in progress (user callbacks may run) */
-    s_work_t *free_items;         /* Owned: finished items kept for reuse (linked by next) */
-    size_t nfree;                 /* items in free_items */
 };
 
 static atomic_uint_fast64_t s_pool_serial; /* numbers the pools' endpoints */
@@ -193,6 +210,74 @@ static inline uint64_t
 s_pack(uint32_t head, uint32_t tail)
 {
     return (uint64_t)head | ((uint64_t)tail << 32);
+}
+
+/* --- the arena (reactor thread) ---------------------------------------------------------- */
+
+static inline s_chunk_t *
+s_chunk_of(s_work_t *item)
+{
+    return (s_chunk_t *)(void *)((char *)(item - item->index) - offsetof(s_chunk_t, items));
+}
+
+/* Release a record handed out by s_item_new: its chunk goes when it was the last of a retired one.
+ */
+static void
+s_item_release(s_work_t *item)
+{
+    s_chunk_t *c = s_chunk_of(item);
+    ZT_ASSERT(c->live > 0);
+    if (--c->live == 0 && c->retired)
+        free(c);
+}
+
+/* Retire a chunk: it hands out no more records, and goes with its last one. */
+static void
+s_chunk_retire(s_chunk_t *c)
+{
+    c->retired = true;
+    if (c->live == 0)
+        free(c);
+}
+
+/* Hand out the next record and put it at the end of the queue; NULL when out of memory. */
+static s_work_t *
+s_item_new(zt_pool_t *p)
+{
+    if (!p->tail || p->tail_used == S_CHUNK_ITEMS) {
+        if (p->tail && p->tail->live == 0) {
+            /* Every record of the full tail is released, so the queue is empty and its cursor
+             * rests at the tail's end: start the tail over. */
+            ZT_ASSERT(p->qlen == 0 && p->qchunk == p->tail);
+            p->tail_used = 0;
+            p->qindex = 0;
+        } else {
+            s_chunk_t *c = malloc(sizeof *c);
+            if (!c)
+                return NULL;
+            c->next = NULL;
+            c->live = 0;
+            c->retired = false;
+            if (p->tail) {
+                p->tail->next = c;
+                if (p->qlen == 0) { /* the cursor rests at the old tail's end */
+                    p->qchunk = c;
+                    p->qindex = 0;
+                }
+                s_chunk_retire(p->tail);
+            } else {
+                p->qchunk = c;
+                p->qindex = 0;
+            }
+            p->tail = c;
+            p->tail_used = 0;
+        }
+    }
+    s_work_t *item = &p->tail->items[p->tail_used];
+    item->index = (uint16_t)p->tail_used++;
+    p->tail->live++;
+    p->qlen++;
+    return item;
 }
 
 /* --- the worker thread ------------------------------------------------------------------- */
@@ -437,7 +522,7 @@ s_orphan_item_on_reactor(void *arg)
     } else if (item->kind == ZT__WORK_MULTIPLE && atomic_load(&item->state) != S_DONE) {
         free(item->u.call.arg);
     }
-    free(item);
+    s_item_release(item);
 }
 
 /* On an orphaned worker: hand an item back to the reactor thread to be released there. */
@@ -605,19 +690,6 @@ s_trim(zt_pool_t *p, bool all)
     }
 }
 
-/* Keep a finished item for reuse (reactor thread). */
-static void
-s_recycle(zt_pool_t *p, s_work_t *item)
-{
-    if (p->nfree < S_FREE_MAX) {
-        item->u.next_free = p->free_items;
-        p->free_items = item;
-        p->nfree++;
-    } else {
-        free(item);
-    }
-}
-
 /* Free a tombstone (an item cancelled before it started). */
 static void
 s_free_tombstone(s_work_t *item)
@@ -626,40 +698,24 @@ s_free_tombstone(s_work_t *item)
         zt_deferred_unref(&item->x.d);
     else if (item->kind == ZT__WORK_MULTIPLE)
         free(item->u.call.arg);
-    s_recycle(item->u.call.pool, item);
+    s_item_release(item);
 }
 
-/* The queue is a ring of pointers rather than a list through the items, so that dispatching a
- * batch reads one contiguous array and touches no item: the worker is the first to touch them, on
- * its own core. Tombstones go to the worker too, which skips them. */
-static int
-s_push(zt_pool_t *p, s_work_t *item)
-{
-    if (p->qlen == p->ring_cap) {
-        size_t cap = p->ring_cap ? p->ring_cap * 2 : 64;
-        s_work_t **ring = malloc(cap * sizeof *ring);
-        if (!ring)
-            return ZT_ENOMEM;
-        for (size_t i = 0; i < p->qlen; i++)
-            ring[i] = p->ring[(p->ring_head + i) & (p->ring_cap - 1)];
-        free(p->ring);
-        p->ring = ring;
-        p->ring_cap = cap;
-        p->ring_head = 0;
-    }
-    p->ring[(p->ring_head + p->qlen) & (p->ring_cap - 1)] = item;
-    p->qlen++;
-    return 0;
-}
-
+/* Take the queue's first item. The cursor moves on to the next chunk as soon as it passes the end
+ * of one (the item just taken keeps that chunk alive meanwhile), so it never rests on a chunk that
+ * may be freed. Dispatching reads no item: the worker is the first to touch them, on its own core.
+ * Tombstones go to the worker too, which skips them. */
 static s_work_t *
 s_pop(zt_pool_t *p)
 {
     if (p->qlen == 0)
         return NULL;
-    s_work_t *item = p->ring[p->ring_head];
-    p->ring_head = (p->ring_head + 1) & (p->ring_cap - 1);
+    s_work_t *item = &p->qchunk->items[p->qindex++];
     p->qlen--;
+    if (p->qindex == S_CHUNK_ITEMS && p->qchunk->next) {
+        p->qchunk = p->qchunk->next;
+        p->qindex = 0;
+    }
     return item;
 }
 
@@ -772,7 +828,7 @@ s_deliver(zt_pool_t *p, s_work_t *item)
             zt_deferred_callback(d, item->u.result);
         zt_deferred_unref(&d);
     }
-    s_recycle(p, item);
+    s_item_release(item);
 }
 
 /* Handle one message from worker w. Returns false when w was reaped. */
@@ -885,32 +941,28 @@ s_start(zt_pool_t *p)
     return p->nworkers == 0 ? s_start_worker(p) : 0;
 }
 
-/* Queue an item (a place is reserved) and hand work to idle workers. */
+/* Before an item is queued: start the threads, unless the pool is held. Returns 0, ZT_ENOMEM or
+ * ZT_ESYS. */
 static int
-s_enqueue(zt_pool_t *p, s_work_t *item)
+s_ready(zt_pool_t *p)
 {
-    int rc = p->held ? 0 : s_start(p);
-    if (rc == 0)
-        rc = s_push(p, item);
-    if (rc != 0 || p->held)
-        return rc;
-    /* Work submitted by callbacks of a result message is dispatched once, after the message:
-     * one batch instead of a batch per callback. */
-    if (p->delivering == 0)
-        s_dispatch(p);
-    return 0;
+    return p->held ? 0 : s_start(p);
 }
 
-static s_work_t *
-s_new_item(zt_pool_t *p, zt__work_kind_t kind, zt_work_fn *fn, void *arg)
+/* After an item was queued: hand work to idle workers. Work submitted by callbacks of a result
+ * message is dispatched once, after the message: one batch instead of a batch per callback. */
+static void
+s_kick(zt_pool_t *p)
 {
-    s_work_t *item = p->free_items;
-    if (item) {
-        p->free_items = item->u.next_free;
-        p->nfree--;
-    } else {
-        item = malloc(sizeof *item);
-    }
+    if (!p->held && p->delivering == 0)
+        s_dispatch(p);
+}
+
+/* A new item at the end of the queue (a place is reserved); NULL when out of memory. */
+static s_work_t *
+s_queue_item(zt_pool_t *p, zt__work_kind_t kind, zt_work_fn *fn, void *arg)
+{
+    s_work_t *item = s_item_new(p);
     if (!item)
         return NULL;
     item->u.call.fn = fn;
@@ -933,19 +985,16 @@ zt__pool_submit_reserved(zt_pool_t *p, zt__work_kind_t kind, zt_work_fn *fn, voi
         zt__pool_unreserve(p);
         return ZT_ESHUTDOWN;
     }
-    s_work_t *item = s_new_item(p, kind, fn, arg);
+    int rc = s_ready(p);
+    s_work_t *item = rc == 0 ? s_queue_item(p, kind, fn, arg) : NULL;
     if (!item) {
         zt__pool_unreserve(p);
-        return ZT_ENOMEM;
+        return rc != 0 ? rc : ZT_ENOMEM;
     }
     if (kind == ZT__WORK_CALLBACK)
         item->x.on_result = on_result;
-    int rc = s_enqueue(p, item);
-    if (rc != 0) {
-        zt__pool_unreserve(p);
-        free(item);
-    }
-    return rc;
+    s_kick(p);
+    return 0;
 }
 
 static int
@@ -1007,22 +1056,21 @@ zt_pool_defer(zt_pool_t *self, zt_work_fn *fn, void *arg)
                                                (unsigned long long)atomic_load(&self->max_queued)));
     if (rc != 0)
         return zt_deferred_fail(zt_failure_from_code(rc, "the pool is stopped"));
-    s_work_t *item = s_new_item(self, ZT__WORK_DEFER, fn, arg);
+    rc = s_ready(self);
+    if (rc != 0) {
+        zt__pool_unreserve(self);
+        return zt_deferred_fail(zt_failure_from_code(rc, "cannot start a pool thread"));
+    }
+    s_work_t *item = s_queue_item(self, ZT__WORK_DEFER, fn, arg);
     zt_deferred_t *d = item ? zt_deferred_new_with_canceller(s_cancel, item) : NULL;
     if (!d) {
-        free(item);
         zt__pool_unreserve(self);
+        if (item) /* queued already: it stays as a tombstone, skipped and released later */
+            atomic_store_explicit(&item->state, S_CANCELLED, memory_order_relaxed);
         return zt_deferred_fail(zt_failure_from_code(ZT_ENOMEM, "defer_to_thread"));
     }
     item->x.d = zt_deferred_ref(d);
-    rc = s_enqueue(self, item);
-    if (rc != 0) {
-        zt__pool_unreserve(self);
-        zt_deferred_unref(&item->x.d);
-        free(item);
-        /* Nothing can cancel it now that the item is gone: fail it. */
-        zt_deferred_errback(d, zt_failure_from_code(rc, "cannot start a pool thread"));
-    }
+    s_kick(self);
     return d;
 }
 
@@ -1224,12 +1272,10 @@ zt_pool_destroy(zt_pool_t **self_p)
         zt_pool_stop(self, ZT_POOL_STOP_TIMEOUT);
     free(self->workers);
     free(self->inbox);
-    free(self->ring);
-    while (self->free_items) {
-        s_work_t *item = self->free_items;
-        self->free_items = item->u.next_free;
-        free(item);
-    }
+    /* The queue is empty now; records still out belong to detached workers, whose late releases
+     * free the chunk. */
+    if (self->tail)
+        s_chunk_retire(self->tail);
     if (self->zmq_ctx)
         zt__zmq_ctx_release();
     free(self);

@@ -18,6 +18,7 @@
 #include <time.h>
 
 #define DEADLINE 20.0 /* seconds a test waits for something before it fails */
+#define MANY 3000     /* work items that fill several chunks of the pool's queue (1,024 each) */
 
 ZT_FAILURE_TYPE(test_error, "TestError", ZT_ERROR);
 
@@ -45,6 +46,13 @@ typedef struct fixture {
     int code;                       /* the last failure's code */
     const zt_failure_type_t *why;   /* the last failure's type */
     bool fired_on_reactor;          /* every callback ran on the reactor thread */
+    int want_fired;                 /* fired + failed that fired_as_many_as_wanted waits for */
+    atomic_int next_slot;           /* the next free place in order */
+    int order[MANY];                /* the numbers of the work items, in the order they ran */
+    struct numbered {
+        struct fixture *fx; /* Borrowed: the fixture */
+        int number;         /* the item's place in the submission order */
+    } items[MANY];          /* the args of numbered work */
 } fixture_t;
 
 static int
@@ -155,6 +163,18 @@ work_block(void *arg)
     gate_wait(fx);
     atomic_fetch_add(&fx->ran_special, 1);
     return zt_ok_int(1);
+}
+
+/* Writes its number to the next place of fx->order. */
+static zt_result_t
+work_numbered(void *arg)
+{
+    struct numbered *item = arg;
+    int slot = atomic_fetch_add(&item->fx->next_slot, 1);
+    if (slot < MANY)
+        item->fx->order[slot] = item->number;
+    atomic_fetch_add(&item->fx->ran, 1);
+    return zt_ok_int(item->number);
 }
 
 static void
@@ -665,6 +685,91 @@ test_pool_stop_deadline_with_cancelled_work_fails_each_deferred_once(void **stat
     zt_deferred_unref(&cancelled);
 }
 
+/* The queue spans several chunks of its arena; one thread runs the items in submission order. */
+static void
+test_pool_queue_of_several_chunks_runs_in_submission_order(void **state)
+{
+    fixture_t *fx = *state;
+    fx->pool = zt_pool_new(fx->r, 0, 1);
+    for (int i = 0; i < MANY; i++) {
+        fx->items[i] = (struct numbered){.fx = fx, .number = i};
+        assert_int_equal(zt_pool_call_in_thread(fx->pool, work_numbered, &fx->items[i]), 0);
+    }
+    zt_pool_stats_t st;
+    zt_pool_stats(fx->pool, &st);
+    assert_int_equal(st.queued + (uint64_t)st.working, MANY);
+    assert_int_equal(zt_pool_stop(fx->pool, 10), 0); /* finishes the queue, joins the thread */
+    assert_int_equal(atomic_load(&fx->ran), MANY);
+    for (int i = 0; i < MANY; i++)
+        assert_int_equal(fx->order[i], i);
+    zt_pool_stats(fx->pool, &st);
+    assert_int_equal(st.completed, MANY);
+    assert_int_equal(st.queued, 0);
+}
+
+/* Cancelled items stay in the queue as tombstones across chunks: each Deferred fails once, the
+ * others run, and nothing leaks (ASan). */
+static void
+test_pool_cancel_every_other_queued_item_across_chunks_fails_each_once(void **state)
+{
+    fixture_t *fx = *state;
+    fx->pool = zt_pool_new(fx->r, 0, 1);
+    zt_deferred_t *blocker = zt_pool_defer(fx->pool, work_block, fx);
+    assert_true(run_until(fx, one_arrived));
+    zt_deferred_t **ds = calloc(MANY, sizeof *ds);
+    assert_non_null(ds);
+    for (int i = 0; i < MANY; i++) {
+        fx->items[i] = (struct numbered){.fx = fx, .number = i};
+        ds[i] = zt_pool_defer(fx->pool, work_numbered, &fx->items[i]);
+        assert_int_equal(zt_deferred_add_callbacks(ds[i], on_value, on_failure, fx), 0);
+    }
+    for (int i = 0; i < MANY; i += 2)
+        zt_deferred_cancel(ds[i]);
+    assert_int_equal(fx->failed, MANY / 2);
+    assert_ptr_equal(fx->why, ZT_CANCELLED_ERROR);
+    zt_pool_stats_t st;
+    zt_pool_stats(fx->pool, &st);
+    assert_int_equal(st.queued, MANY / 2);
+    gate_open(fx);
+    watch(fx, &blocker);
+    assert_int_equal(zt_pool_stop(fx->pool, 10), 0);
+    assert_int_equal(fx->fired, MANY / 2 + 1);
+    assert_int_equal(fx->failed, MANY / 2);
+    assert_int_equal(atomic_load(&fx->ran), MANY / 2);
+    for (int i = 0; i < MANY / 2; i++)
+        assert_int_equal(fx->order[i], 2 * i + 1); /* the odd ones, in order */
+    for (int i = 0; i < MANY; i++)
+        zt_deferred_unref(&ds[i]);
+    free(ds);
+}
+
+static bool
+fired_as_many_as_wanted(fixture_t *fx)
+{
+    return fx->fired + fx->failed >= fx->want_fired;
+}
+
+/* One item at a time, more items than a chunk holds: each chunk is used up and started over. */
+static void
+test_pool_one_at_a_time_beyond_a_chunk_each_fires_once_with_its_value(void **state)
+{
+    fixture_t *fx = *state;
+    fx->pool = zt_pool_new(fx->r, 0, 2);
+    for (int i = 0; i < MANY; i++) {
+        fx->items[i] = (struct numbered){.fx = fx, .number = i};
+        zt_deferred_t *d = zt_pool_defer(fx->pool, work_numbered, &fx->items[i]);
+        watch(fx, &d);
+        fx->want_fired = i + 1;
+        assert_true(run_until(fx, fired_as_many_as_wanted));
+        assert_int_equal(fx->fired, i + 1);
+        assert_int_equal(fx->value, i);
+    }
+    assert_int_equal(fx->failed, 0);
+    zt_pool_stats_t st;
+    zt_pool_stats(fx->pool, &st);
+    assert_int_equal(st.completed, MANY);
+}
+
 int
 main(void)
 {
@@ -689,6 +794,9 @@ main(void)
         T(test_pool_stop_deadline_with_cancelled_work_fails_each_deferred_once),
         T(test_pool_ten_thousand_defers_each_fire_once),
         T(test_pool_results_of_all_work_arrive_before_stop_returns),
+        T(test_pool_queue_of_several_chunks_runs_in_submission_order),
+        T(test_pool_cancel_every_other_queued_item_across_chunks_fails_each_once),
+        T(test_pool_one_at_a_time_beyond_a_chunk_each_fires_once_with_its_value),
     };
 #undef T
     return cmocka_run_group_tests(tests, NULL, NULL);
