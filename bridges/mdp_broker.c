@@ -19,6 +19,7 @@
 #include "base/base.h"
 #include "base/zmq_ctx.h"
 #include "bridges/mdp_codec.h"
+#include "runtime/socket_quiet.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -84,6 +85,7 @@ struct zt_broker {
     s_service_t *services;        /* every service; Owned list */
     char endpoint[256];           /* the last endpoint bound */
     zt_broker_stats_t stats;      /* the counters; workers and queued are kept live */
+    bool router_quiet;            /* the ROUTER was left drained (runtime/socket_quiet.h) */
 };
 
 /* ------------------------------------------------------------------------------------------- */
@@ -173,11 +175,20 @@ s_idle_append(s_worker_t *w)
 
 static const uint8_t s_empty[1] = {0};
 
+/* Every send on the ROUTER goes through here: a send may consume the signal of a message that
+ * arrives meanwhile, so the reactor must ask the socket again before it sleeps. */
+static int
+s_router_send(zt_broker_t *self, const zt__mdp_frame_t *f, size_t n)
+{
+    self->router_quiet = false;
+    return zt__mdp_send(self->router, f, n);
+}
+
 static int
 s_send_command(zt_broker_t *self, s_worker_t *w, uint8_t command)
 {
     zt__mdp_frame_t f[4] = {{w->id, w->id_size}, {s_empty, 0}, {ZT__MDPW, 6}, {&command, 1}};
-    return zt__mdp_send(self->router, f, 4);
+    return s_router_send(self, f, 4);
 }
 
 /* Send a reply to the client of request r: [r's envelope][""][MDPC01][service][body...]. */
@@ -194,7 +205,7 @@ s_reply_client(zt_broker_t *self, const s_request_t *r, const char *service,
     f[n++] = (zt__mdp_frame_t){service, strlen(service)};
     for (size_t i = 0; i < body_count && n < ZT_ARRAY_SIZE(f); i++)
         f[n++] = body[i];
-    int rc = zt__mdp_send(self->router, f, n);
+    int rc = s_router_send(self, f, n);
     if (rc != 0)
         ZT_LOG_DEBUG("broker: reply to a client not sent (%s): it is gone", zt_strerror(rc));
 }
@@ -254,7 +265,7 @@ s_dispatch(zt_broker_t *self, s_service_t *s)
         f[n++] = (zt__mdp_frame_t){s_empty, 0};
         for (size_t i = 0; i < r->body_count; i++)
             f[n++] = r->parts[r->env_count + i];
-        int rc = zt__mdp_send(self->router, f, n);
+        int rc = s_router_send(self, f, n);
         if (rc == ZT_EUNREACHABLE) {
             /* The worker's connection is gone: drop it, keep the request for the next one. */
             ZT_LOG_INFO("broker: worker of '%s' unreachable; its request goes to another", s->name);
@@ -451,11 +462,14 @@ s_on_router(zt_reactor_t *reactor, void *socket, void *arg)
     (void)reactor;
     zt_broker_t *self = arg;
     zmq_msg_t parts[ZT__MDP_MAX_FRAMES + 1];
+    self->router_quiet = false; /* until a receive finds it drained */
     for (int batch = 0; batch < RECV_BATCH; batch++) {
         bool too_many = false;
         int got = zt__mdp_recv_parts(socket, parts, ZT_ARRAY_SIZE(parts), &too_many);
-        if (got < 0)
-            return; /* EAGAIN at a message boundary, or the socket is closing */
+        if (got < 0) {
+            self->router_quiet = true; /* EAGAIN at a message boundary, or the socket is closing */
+            return;
+        }
         size_t n = (size_t)got;
         zt__mdp_frame_t f[ZT__MDP_MAX_FRAMES + 1];
         for (size_t i = 0; i < n; i++)
@@ -730,7 +744,8 @@ s_start(zt_broker_t *self)
             return ZT_ESYS;
         }
     }
-    int rc = zt_reactor_add_socket(self->reactor, self->router, s_on_router, self);
+    int rc = zt__reactor_add_socket_quiet(self->reactor, self->router, s_on_router, self,
+                                          &self->router_quiet);
     if (rc != 0)
         return rc;
     return zt_reactor_call_later(self->reactor, self->interval, s_on_heartbeat, self,

@@ -18,6 +18,7 @@
 #include "base/base.h"
 #include "base/zmq_ctx.h"
 #include "bridges/mdp_codec.h"
+#include "runtime/socket_quiet.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -163,6 +164,8 @@ struct zt_remote {
     void *ctx;               /* the shared context; one reference held */
     void *dealer;            /* the DEALER connected to the broker; Owned */
     void *monitor;           /* the PAIR receiving the DEALER's events; Owned or NULL */
+    bool dealer_quiet;       /* the DEALER was left drained (runtime/socket_quiet.h) */
+    bool monitor_quiet;      /* the monitor PAIR was left drained */
     char endpoint[256];      /* the broker's endpoint */
     bool connecting;         /* whether connect was called */
     bool ever_connected;     /* whether a handshake ever succeeded */
@@ -296,6 +299,7 @@ s_call_send(s_call_t *call)
     for (size_t i = 0; i < body; i++)
         f[n++] =
             (zt__mdp_frame_t){zt_frames_data(call->request, i), zt_frames_size(call->request, i)};
+    self->dealer_quiet = false; /* a send may consume a reply's signal: ask before sleeping */
     return zt__mdp_send(self->dealer, f, n);
 }
 
@@ -392,11 +396,14 @@ s_on_dealer(zt_reactor_t *reactor, void *socket, void *arg)
     (void)reactor;
     zt_remote_t *self = arg;
     zmq_msg_t parts[ZT__MDP_MAX_FRAMES];
+    self->dealer_quiet = false; /* until a receive finds it drained */
     for (int batch = 0; batch < RECV_BATCH; batch++) {
         bool too_many = false;
         int got = zt__mdp_recv_parts(socket, parts, ZT_ARRAY_SIZE(parts), &too_many);
-        if (got < 0)
+        if (got < 0) {
+            self->dealer_quiet = true;
             return;
+        }
         size_t n = (size_t)got;
         zt__mdp_frame_t f[ZT__MDP_MAX_FRAMES];
         for (size_t i = 0; i < n; i++)
@@ -466,11 +473,14 @@ s_on_monitor(zt_reactor_t *reactor, void *socket, void *arg)
 {
     (void)reactor;
     zt_remote_t *self = arg;
+    self->monitor_quiet = false; /* until a receive finds it drained; nothing sends on it */
     for (int batch = 0; batch < 64; batch++) {
         uint8_t event[6];
         int size = zmq_recv(socket, event, sizeof event, ZMQ_DONTWAIT);
-        if (size < 0)
+        if (size < 0) {
+            self->monitor_quiet = true;
             return;
+        }
         char address[256];
         int more = 0;
         size_t more_size = sizeof more;
@@ -603,7 +613,8 @@ zt_remote_connect(zt_remote_t *self, const char *endpoint)
     if (!local && zmq_socket_monitor(self->dealer, monitor, events) == 0) {
         self->monitor = zmq_socket(self->ctx, ZMQ_PAIR);
         if (!self->monitor || zmq_connect(self->monitor, monitor) != 0 ||
-            zt_reactor_add_socket(self->reactor, self->monitor, s_on_monitor, self) != 0) {
+            zt__reactor_add_socket_quiet(self->reactor, self->monitor, s_on_monitor, self,
+                                         &self->monitor_quiet) != 0) {
             if (self->monitor)
                 zmq_close(self->monitor);
             self->monitor = NULL;
@@ -615,7 +626,8 @@ zt_remote_connect(zt_remote_t *self, const char *endpoint)
         ZT_LOG_ERROR("remote: cannot connect to %s: %s", endpoint, zmq_strerror(e));
         return e == EINVAL || e == EPROTONOSUPPORT ? ZT_EINVAL : ZT_ESYS;
     }
-    int rc = zt_reactor_add_socket(self->reactor, self->dealer, s_on_dealer, self);
+    int rc = zt__reactor_add_socket_quiet(self->reactor, self->dealer, s_on_dealer, self,
+                                          &self->dealer_quiet);
     if (rc != 0)
         return rc;
     snprintf(self->endpoint, sizeof self->endpoint, "%s", endpoint);

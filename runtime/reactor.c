@@ -33,6 +33,7 @@
 #include "runtime.h"
 #include "base/zmq_ctx.h"
 #include "base/zpoll.h"
+#include "runtime/socket_quiet.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -226,8 +227,11 @@ s_reg_add(zt_reactor_t *r, zt__reg_kind_t kind, void *socket, int fd, short even
         r->capregs = cap;
     }
     s_items(r)[r->nregs] = (zmq_pollitem_t){.socket = socket, .fd = fd, .events = events};
-    r->regs[r->nregs] =
-        (zt__reg_t){.kind = kind, .fd_fn = fd_fn, .socket_fn = socket_fn, .arg = arg};
+    r->regs[r->nregs] = (zt__reg_t){.kind = kind,
+                                    .fd_fn = fd_fn,
+                                    .socket_fn = socket_fn,
+                                    .arg = arg,
+                                    .quiet = kind == ZT__REG_MAILBOX ? &r->mailbox_quiet : NULL};
     r->nregs++;
     return 0;
 }
@@ -329,6 +333,19 @@ zt_reactor_add_socket(zt_reactor_t *self, void *socket, zt_reactor_socket_fn *fn
 }
 
 int
+zt__reactor_add_socket_quiet(zt_reactor_t *self, void *socket, zt_reactor_socket_fn *fn, void *arg,
+                             bool *quiet)
+{
+    ZT_ASSERT(quiet);
+    int rc = zt_reactor_add_socket(self, socket, fn, arg);
+    if (rc == 0) {
+        *quiet = false;
+        self->regs[self->nregs - 1].quiet = quiet;
+    }
+    return rc;
+}
+
+int
 zt_reactor_remove_socket(zt_reactor_t *self, void *socket)
 {
     ZT_ASSERT(self);
@@ -352,10 +369,15 @@ s_poll_and_dispatch(zt_reactor_t *r, long timeout_ms)
         r->loop_exit)
         timeout_ms = 0;
     size_t n = r->nregs;
-    /* Only the drain below receives on the mailbox; left empty, only its ZMQ_FD can change that. */
-    s_items(r)[0].events = (short)(ZMQ_POLLIN | (r->mailbox_quiet ? ZT__ZPOLL_QUIET : 0));
+    /* A socket its owner left drained (the mailbox: only the drain below receives on it) can only
+     * become readable through its ZMQ_FD; one the wait finds not readable is left drained too. */
+    for (size_t i = 0; i < n; i++)
+        if (r->regs[i].quiet)
+            s_items(r)[i].events = (short)(ZMQ_POLLIN | (*r->regs[i].quiet ? ZT__ZPOLL_QUIET : 0));
     int rc = zt__zpoll(r->items, (int)n, timeout_ms, r->pollfds);
-    r->mailbox_quiet = rc >= 0 && s_items(r)[0].revents == 0;
+    for (size_t i = 0; i < n && rc >= 0; i++)
+        if (r->regs[i].quiet && s_items(r)[i].revents == 0)
+            *r->regs[i].quiet = true;
     if (rc < 0) {
         if (zmq_errno() == EINTR)
             return 0;

@@ -43,6 +43,7 @@ typedef struct zt__reg {
     zt_reactor_fd_fn *fd_fn;         /* the callback for a reader or writer */
     zt_reactor_socket_fn *socket_fn; /* the callback for a socket */
     void *arg;                       /* Borrowed: the caller's */
+    bool *quiet; /* Borrowed: the owner's "left drained" flag (socket_quiet.h), or NULL */
 } zt__reg_t;
 
 /* A name given to a callback for the slow-callback warning. */
@@ -72,7 +73,7 @@ struct zt_reactor {
     size_t capregs;             /* slots allocated */
     bool regs_dirty;            /* some slot is marked removed */
     bool in_pass;               /* a pass is running (iterate is not reentrant) */
-    bool mailbox_quiet;         /* the mailbox was last left drained (ZT__ZPOLL_QUIET holds) */
+    bool mailbox_quiet;         /* the mailbox was left drained (slot 0's quiet flag) */
     bool ran;                   /* run returned after a stop: it cannot run again */
     bool in_run;                /* run is inside its loop */
     bool running;               /* Twisted's `running`: from during-startup to during-shutdown */
