@@ -25,8 +25,9 @@
  * pointers. A record never moves, so its address names the item to the canceller, to the worker's
  * batch and in the result messages. Each chunk counts its live records; a chunk that no longer
  * hands out records (`retired`: a newer chunk exists, or the pool is gone) is freed when its count
- * drops to 0, so a finished burst gives its memory back and an orphaned worker's late items free
- * their chunk without the pool. A full chunk whose records are all released is reused in place.
+ * drops to 0 (one is kept as a spare), so a finished burst gives its memory back and an orphaned
+ * worker's late items free their chunk without the pool. A full chunk whose records are all
+ * released is reused in place.
  *
  *  Dispatch: only idle workers get work. Each worker owns a batch: an array of item pointers plus
  * one atomic word packing (head, tail). The reactor fills the array while the worker is idle,
@@ -188,6 +189,7 @@ struct zt_pool {
     s_chunk_t *tail;       /* Owned (with its records' holders): where records come from, or NULL */
     uint32_t tail_used;    /* records handed out from tail */
     s_chunk_t *qchunk;     /* Borrowed: the chunk of the queue's first item (tail when empty) */
+    s_chunk_t *spare;      /* Owned: a free chunk kept for the next one, or NULL */
     uint32_t qindex;       /* the queue's first item in qchunk */
     size_t qlen;           /* items in the queue, tombstones included */
     _Atomic(uint64_t) queued;     /* accepted, not started nor cancelled (reservations too) */
@@ -220,24 +222,35 @@ s_chunk_of(s_work_t *item)
     return (s_chunk_t *)(void *)((char *)(item - item->index) - offsetof(s_chunk_t, items));
 }
 
-/* Release a record handed out by s_item_new: its chunk goes when it was the last of a retired one.
- */
+/* A chunk that is retired and has no live record: kept as the pool's spare if it has none, else
+ * freed. p is the pool, or NULL when it may be gone. */
 static void
-s_item_release(s_work_t *item)
+s_chunk_drop(zt_pool_t *p, s_chunk_t *c)
+{
+    if (p && !p->spare)
+        p->spare = c;
+    else
+        free(c);
+}
+
+/* Release a record handed out by s_item_new: its chunk goes when it was the last of a retired one.
+ * p is the pool, or NULL when it may be gone (an orphan's item). */
+static void
+s_item_release(zt_pool_t *p, s_work_t *item)
 {
     s_chunk_t *c = s_chunk_of(item);
     ZT_ASSERT(c->live > 0);
     if (--c->live == 0 && c->retired)
-        free(c);
+        s_chunk_drop(p, c);
 }
 
 /* Retire a chunk: it hands out no more records, and goes with its last one. */
 static void
-s_chunk_retire(s_chunk_t *c)
+s_chunk_retire(zt_pool_t *p, s_chunk_t *c)
 {
     c->retired = true;
     if (c->live == 0)
-        free(c);
+        s_chunk_drop(p, c);
 }
 
 /* Hand out the next record and put it at the end of the queue; NULL when out of memory. */
@@ -252,9 +265,10 @@ s_item_new(zt_pool_t *p)
             p->tail_used = 0;
             p->qindex = 0;
         } else {
-            s_chunk_t *c = malloc(sizeof *c);
+            s_chunk_t *c = p->spare ? p->spare : malloc(sizeof *c);
             if (!c)
                 return NULL;
+            p->spare = NULL;
             c->next = NULL;
             c->live = 0;
             c->retired = false;
@@ -264,7 +278,7 @@ s_item_new(zt_pool_t *p)
                     p->qchunk = c;
                     p->qindex = 0;
                 }
-                s_chunk_retire(p->tail);
+                s_chunk_retire(p, p->tail);
             } else {
                 p->qchunk = c;
                 p->qindex = 0;
@@ -522,7 +536,7 @@ s_orphan_item_on_reactor(void *arg)
     } else if (item->kind == ZT__WORK_MULTIPLE && atomic_load(&item->state) != S_DONE) {
         free(item->u.call.arg);
     }
-    s_item_release(item);
+    s_item_release(NULL, item); /* the pool may be gone */
 }
 
 /* On an orphaned worker: hand an item back to the reactor thread to be released there. */
@@ -698,7 +712,7 @@ s_free_tombstone(s_work_t *item)
         zt_deferred_unref(&item->x.d);
     else if (item->kind == ZT__WORK_MULTIPLE)
         free(item->u.call.arg);
-    s_item_release(item);
+    s_item_release(item->u.call.pool, item); /* never run: its pool pointer is intact */
 }
 
 /* Take the queue's first item. The cursor moves on to the next chunk as soon as it passes the end
@@ -828,7 +842,7 @@ s_deliver(zt_pool_t *p, s_work_t *item)
             zt_deferred_callback(d, item->u.result);
         zt_deferred_unref(&d);
     }
-    s_item_release(item);
+    s_item_release(p, item);
 }
 
 /* Handle one message from worker w. Returns false when w was reaped. */
@@ -1275,7 +1289,8 @@ zt_pool_destroy(zt_pool_t **self_p)
     /* The queue is empty now; records still out belong to detached workers, whose late releases
      * free the chunk. */
     if (self->tail)
-        s_chunk_retire(self->tail);
+        s_chunk_retire(self, self->tail);
+    free(self->spare);
     if (self->zmq_ctx)
         zt__zmq_ctx_release();
     free(self);

@@ -628,6 +628,77 @@ test_deferred_unpause_before_fire_runs_nothing(void **state)
     zt_deferred_unref(&d);
 }
 
+/* The first link lives inside the Deferred; links added after the fire reuse that place once
+ * it has run, and each still runs once, in order. */
+static void
+test_deferred_callbacks_added_one_by_one_after_fire_each_run_once_in_order(void **state)
+{
+    fx_t *fx = *state;
+    zt_deferred_t *d = zt_deferred_new();
+    assert_int_equal(zt_deferred_callback(d, zt_ok_int(1)), 0);
+    assert_int_equal(zt_deferred_add_callback(d, s_add, STEP_N("a", 1)), 0);
+    assert_int_equal(zt_deferred_add_callback(d, s_add, STEP_N("b", 2)), 0);
+    assert_int_equal(zt_deferred_add_callback(d, s_add, STEP_N("c", 3)), 0);
+    assert_string_equal(fx->log, "a=1 b=2 c=4 ");
+    assert_string_equal(s_peek(fx, d), "x=7 ");
+    zt_deferred_unref(&d);
+}
+
+/* A callback/errback pair added after one pending link moves both out of the Deferred; the pair's
+ * two halves stay together, so the errback gets the failure and the callback does not. */
+static void
+test_deferred_pair_after_one_pending_link_keeps_pair_together(void **state)
+{
+    fx_t *fx = *state;
+    zt_deferred_t *d = zt_deferred_new();
+    assert_int_equal(zt_deferred_add_callback(d, s_log, STEP("a")), 0);
+    assert_int_equal(zt_deferred_add_callbacks(d, s_add, s_recover, STEP_N("p", 9)), 0);
+    assert_int_equal(zt_deferred_add_both(d, s_log, STEP("c")), 0);
+    assert_int_equal(zt_deferred_errback(d, zt_failure_new(ZT_ERROR, "boom")), 0);
+    assert_string_equal(fx->log, "p=!Error c=9 ");
+    assert_string_equal(s_peek(fx, d), "x=9 ");
+    zt_deferred_unref(&d);
+}
+
+/* A Deferred whose one link is still pending gets a waiter (its link moves out of the Deferred to
+ * make room): its own link runs first, then the waiter resumes with that link's result. */
+static void
+test_deferred_waiter_on_deferred_with_one_pending_link_resumes_after_that_link(void **state)
+{
+    fx_t *fx = *state;
+    zt_deferred_t *inner = zt_deferred_new();
+    zt_deferred_t *outer = zt_deferred_new();
+    assert_int_equal(zt_deferred_add_callback(inner, s_add, STEP_N("i", 1)), 0);
+    assert_int_equal(zt_deferred_add_callback(outer, s_wait, STEP_D("w", inner)), 0);
+    assert_int_equal(zt_deferred_add_callback(outer, s_log, STEP("o")), 0);
+    assert_int_equal(zt_deferred_callback(outer, zt_ok_int(0)), 0);
+    assert_true(zt_deferred_is_paused(outer));
+    assert_int_equal(zt_deferred_callback(inner, zt_ok_int(10)), 0);
+    assert_string_equal(fx->log, "w=0 i=10 o=11 ");
+    assert_false(zt_deferred_is_paused(outer));
+    zt_deferred_unref(&inner);
+    zt_deferred_unref(&outer);
+}
+
+/* Pauses nest up to 65,535 deep (the depth is 16 bits). */
+static void
+test_deferred_pauses_nest_65535_deep(void **state)
+{
+    fx_t *fx = *state;
+    zt_deferred_t *d = zt_deferred_new();
+    for (int i = 0; i < 65535; i++)
+        zt_deferred_pause(d);
+    zt_deferred_add_callback(d, s_log, STEP("c"));
+    zt_deferred_callback(d, zt_ok_int(1));
+    for (int i = 0; i < 65534; i++)
+        zt_deferred_unpause(d);
+    assert_string_equal(fx->log, "");
+    assert_true(zt_deferred_is_paused(d));
+    zt_deferred_unpause(d);
+    assert_string_equal(fx->log, "c=1 ");
+    zt_deferred_unref(&d);
+}
+
 static void
 test_deferred_pauses_nest(void **state)
 {
@@ -2509,6 +2580,15 @@ main(int argc, char **argv)
         cmocka_unit_test_setup_teardown(test_deferred_unpause_before_fire_runs_nothing, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_deferred_pauses_nest, setup, teardown),
+        cmocka_unit_test_setup_teardown(
+            test_deferred_callbacks_added_one_by_one_after_fire_each_run_once_in_order, setup,
+            teardown),
+        cmocka_unit_test_setup_teardown(
+            test_deferred_pair_after_one_pending_link_keeps_pair_together, setup, teardown),
+        cmocka_unit_test_setup_teardown(
+            test_deferred_waiter_on_deferred_with_one_pending_link_resumes_after_that_link, setup,
+            teardown),
+        cmocka_unit_test_setup_teardown(test_deferred_pauses_nest_65535_deep, setup, teardown),
         cmocka_unit_test_setup_teardown(test_deferred_unpause_when_not_paused_does_nothing, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(
