@@ -1,7 +1,7 @@
 /*  ztwist/reactor.h - the reactor: the actor that owns the program's state and runs every callback
  *
  *  One thread runs the reactor (zt_reactor_run). Each pass of its loop, like Twisted's mainLoop:
- *    1. sleeps in the kernel (zmq_poll) until the nearest timer, a registered ZeroMQ socket or fd
+ *    1. sleeps in the kernel (one poll) until the nearest timer, a registered ZeroMQ socket or fd
  *       is ready, or a message arrives in the mailbox (it does not sleep when calls are due), then
  *       runs the ready callbacks and a batch of mailbox calls;
  *    2. runs the calls queued by zt_reactor_call_from_thread from the reactor thread itself, then
@@ -16,8 +16,9 @@
  *  embedding in another loop.
  *
  *  Decisions, each explained where it is made:
- *    - one zmq_poll over the mailbox, ZeroMQ sockets and raw fds, bounded by the nearest timer, so
- *      an idle reactor sleeps in the kernel (runtime/reactor.c); timer waits round up to 1 ms;
+ *    - one poll over the mailbox, ZeroMQ sockets and raw fds, bounded by the nearest timer, so
+ *      an idle reactor sleeps in the kernel; zmq_poll's contract with half its system calls
+ *      (runtime/reactor.c, base/zpoll.c); timer waits round up to 1 ms;
  *    - timers: a binary heap with lazy, self-compacting cancellation; handles are optional and
  *      reference-counted, so a handle outlives its call (runtime/timers.c);
  *    - calls from threads are 16-byte messages over inproc ZeroMQ, one PUSH socket per producer
