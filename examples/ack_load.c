@@ -16,13 +16,17 @@
  * ready to run but waiting for a CPU (Linux's /proc/self/task/<tid>/schedstat; both -1 where that
  * is not readable): a large runq_ms says that the latencies measure a busy machine.
  *
+ *  --trace FILE writes one line per reply, "<conn>:<seq> <sent> <received>", in nanoseconds on the
+ * monotonic clock (zt_time_now_ns): with ack_server --trace, which logs the same "<conn>:<seq>"
+ * with its own stages, and `perf sched record -k mono`, it shows where each request's time went.
+ *
  *  --spawn MODE starts ack_server (from this program's directory) on 127.0.0.1 port 0 in that mode
  * with 4 threads, reads the port from its "listening on" line, runs the load against it and stops
  * it with SIGTERM (the demo does this). --check prints only "requests N errors E", which does not
  * depend on timing (the example tests compare it).
  *
  *  usage: ack_load [--host H] (--port P | --spawn thread|defer) --connections C --lines M
- *                  --window K [--timeout S] [--check]  */
+ *                  --window K [--timeout S] [--check] [--trace FILE]  */
 #include <ztwist.h>
 
 #include <dirent.h>
@@ -65,6 +69,7 @@ struct load {
     size_t closed;         /* connections over; the reactor stops when all are */
     int64_t start_ns;      /* when the first connection was made */
     int64_t end_ns;        /* when the last reply arrived */
+    FILE *trace;           /* Owned: --trace's file, or NULL */
     bool started;          /* start_ns is set */
 };
 
@@ -149,6 +154,9 @@ on_line(zt_line_receiver_t *lr, const char *line, size_t len, void *arg)
         return;
     }
     int64_t now = zt_time_now_ns();
+    if (load->trace)
+        fprintf(load->trace, "%zu:%llu %lld %lld\n", c->index, (unsigned long long)seq,
+                (long long)c->sent_at[seq % load->window], (long long)now);
     load->latencies_us[load->nlat++] = (double)(now - c->sent_at[seq % load->window]) / 1000.0;
     c->answered[seq % load->window] = true;
     c->acked++;
@@ -276,7 +284,7 @@ static int
 usage(void)
 {
     fprintf(stderr, "usage: ack_load [--host H] (--port P | --spawn thread|defer) --connections C "
-                    "--lines M --window K [--timeout S] [--check]\n");
+                    "--lines M --window K [--timeout S] [--check] [--trace FILE]\n");
     return 2;
 }
 
@@ -332,6 +340,7 @@ main(int argc, char **argv)
     long port = -1, connections = 1, lines = 1000, window = 1;
     double timeout = 120;
     const char *spawn = NULL;
+    const char *trace = NULL;
     bool check_only = false;
     for (int i = 1; i < argc; i += 2) {
         if (strcmp(argv[i], "--check") == 0) {
@@ -356,8 +365,15 @@ main(int argc, char **argv)
             window = strtol(v, NULL, 10);
         else if (strcmp(a, "--timeout") == 0)
             timeout = strtod(v, NULL);
+        else if (strcmp(a, "--trace") == 0)
+            trace = v;
         else
             return usage();
+    }
+    FILE *trace_file = NULL;
+    if (trace && !(trace_file = fopen(trace, "w"))) {
+        fprintf(stderr, "ack_load: cannot open %s\n", trace);
+        return 1;
     }
     pid_t server = -1;
     if (spawn) {
@@ -368,8 +384,10 @@ main(int argc, char **argv)
     if (port <= 0 || port > 65535 || connections < 1 || lines < 1 || window < 1 || timeout <= 0)
         return usage();
 
-    load_t load = {
-        .connections = (size_t)connections, .lines = (uint64_t)lines, .window = (uint64_t)window};
+    load_t load = {.connections = (size_t)connections,
+                   .lines = (uint64_t)lines,
+                   .window = (uint64_t)window,
+                   .trace = trace_file};
     load.reactor = zt_reactor_new();
     load.conns = calloc(load.connections, sizeof *load.conns);
     load.latencies_us = malloc(load.connections * load.lines * sizeof *load.latencies_us);
@@ -433,6 +451,8 @@ main(int argc, char **argv)
     }
     free(load.conns);
     free(load.latencies_us);
+    if (load.trace)
+        fclose(load.trace);
     zt_reactor_destroy(&load.reactor);
     return ok ? 0 : 1;
 }

@@ -25,7 +25,14 @@
  * server stops cleanly on SIGINT or SIGTERM, closing its connections and its pool, and prints a
  * summary on stderr.
  *
- *  usage: ack_server [--host H] --port P --mode thread|defer [--threads N] [--work-ms W]  */
+ *  --trace FILE writes one line per reply, "<line> <read> <start> <done> <deliver>": when the line
+ * was read on the reactor, when a worker started and finished it, and when its reply was handed to
+ * the transport, in nanoseconds on the monotonic clock (zt_time_now_ns), so that they compare with
+ * ack_load --trace and with `perf sched record -k mono` (issue #6 found where the p99 of a busy
+ * machine goes with them).
+ *
+ *  usage: ack_server [--host H] --port P --mode thread|defer [--threads N] [--work-ms W]
+ *                    [--trace FILE]  */
 #include <ztwist.h>
 #include <ztwist/threads.h>
 
@@ -48,6 +55,7 @@ typedef struct server {
     uint64_t replies;      /* replies written */
     uint64_t dropped;      /* replies whose connection had gone */
     uint64_t refused;      /* lines the pool refused (shutting down, full) */
+    FILE *trace;           /* Owned: --trace's file, or NULL */
 } server_t;
 
 /* A connection's state: freed when the connection is over and no job refers to it. */
@@ -68,6 +76,9 @@ typedef struct job {
     size_t len;       /* the line's length */
     char *reply;      /* Owned: "ack:<line>\r\n", made by the worker */
     size_t reply_len; /* its length */
+    int64_t read_ns;  /* --trace: when the line was read (reactor) */
+    int64_t start_ns; /* --trace: when a worker started it */
+    int64_t done_ns;  /* --trace: when the worker finished it */
     char line[];      /* the line (copied) */
 } job_t;
 
@@ -112,6 +123,8 @@ static zt_result_t
 work(void *arg)
 {
     job_t *job = arg;
+    if (job->server->trace)
+        job->start_ns = zt_time_now_ns();
     if (job->server->work_ms > 0) {
         struct timespec ts = {.tv_sec = job->server->work_ms / 1000,
                               .tv_nsec = (job->server->work_ms % 1000) * 1000000L};
@@ -124,6 +137,8 @@ work(void *arg)
     memcpy(job->reply + 4, job->line, job->len);
     memcpy(job->reply + 4 + job->len, "\r\n", 2);
     job->reply_len = job->len + 6;
+    if (job->server->trace)
+        job->done_ns = zt_time_now_ns();
     return zt_ok_none();
 }
 
@@ -135,9 +150,13 @@ deliver(void *arg)
     conn_t *conn = job->conn;
     conn->in_flight--;
     if (job->reply && zt_transport_is_connected(conn->transport) &&
-        zt_transport_write(conn->transport, job->reply, job->reply_len) == 0)
+        zt_transport_write(conn->transport, job->reply, job->reply_len) == 0) {
         job->server->replies++;
-    else
+        if (job->server->trace)
+            fprintf(job->server->trace, "%.*s %lld %lld %lld %lld\n", (int)job->len, job->line,
+                    (long long)job->read_ns, (long long)job->start_ns, (long long)job->done_ns,
+                    (long long)zt_time_now_ns());
+    } else
         job->server->dropped++;
     conn_update(conn);
     job_free(job);
@@ -187,6 +206,8 @@ on_line(zt_line_receiver_t *lr, const char *line, size_t len, void *arg)
         return;
     }
     *job = (job_t){.server = server, .conn = conn, .len = len};
+    if (server->trace)
+        job->read_ns = zt_time_now_ns();
     conn->refs++;
     conn->in_flight++;
     memcpy(job->line, line, len);
@@ -295,7 +316,7 @@ static int
 usage(void)
 {
     fprintf(stderr, "usage: ack_server [--host H] --port P --mode thread|defer [--threads N] "
-                    "[--work-ms W]\n");
+                    "[--work-ms W] [--trace FILE]\n");
     return 2;
 }
 
@@ -303,6 +324,7 @@ int
 main(int argc, char **argv)
 {
     const char *host = "127.0.0.1";
+    const char *trace = NULL;
     long port = -1, threads = 4;
     server_t server = {.mode = MODE_DEFER, .work_ms = 0};
     bool have_mode = false;
@@ -319,6 +341,8 @@ main(int argc, char **argv)
             threads = strtol(v, NULL, 10);
         else if (strcmp(a, "--work-ms") == 0)
             server.work_ms = strtol(v, NULL, 10);
+        else if (strcmp(a, "--trace") == 0)
+            trace = v;
         else if (strcmp(a, "--mode") == 0 &&
                  (strcmp(v, "thread") == 0 || strcmp(v, "defer") == 0)) {
             server.mode = strcmp(v, "thread") == 0 ? MODE_THREAD : MODE_DEFER;
@@ -344,6 +368,13 @@ main(int argc, char **argv)
         zt_reactor_destroy(&reactor);
         return 1;
     }
+    if (trace && !(server.trace = fopen(trace, "w"))) {
+        fprintf(stderr, "ack_server: cannot open %s\n", trace);
+        zt_tcp_port_destroy(&server.port);
+        zt_factory_destroy(&factory);
+        zt_reactor_destroy(&reactor);
+        return 1;
+    }
     zt_reactor_suggest_thread_pool_size(reactor, (size_t)threads);
     zt_reactor_handle_signals(reactor);
     zt_reactor_add_system_event_trigger(reactor, ZT_PHASE_BEFORE, "shutdown", before_shutdown,
@@ -362,5 +393,7 @@ main(int argc, char **argv)
     zt_tcp_port_destroy(&server.port);
     zt_factory_destroy(&factory);
     zt_reactor_destroy(&reactor);
+    if (server.trace)
+        fclose(server.trace); /* after the reactor: its shutdown delivers the last replies */
     return 0;
 }
