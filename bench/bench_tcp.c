@@ -76,7 +76,7 @@ request_slice(void)
 }
 
 /* CPU time and time ready to run but waiting for a CPU, in ns, summed over the threads of process
- * pid (0: none), from Linux's /proc/<pid>/task/<tid>/schedstat. False where it is not readable. */
+ * pid, from Linux's /proc/<pid>/task/<tid>/schedstat. False where it is not readable. */
 static bool
 sched_totals(pid_t pid, int64_t *cpu_ns, int64_t *wait_ns)
 {

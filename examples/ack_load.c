@@ -14,7 +14,8 @@
  *  (on one line) and the exit status is 0 when every reply arrived and was right, 1 otherwise.
  * cpu_ms is the CPU time this client's threads used during the run and runq_ms the time they were
  * ready to run but waiting for a CPU (Linux's /proc/self/task/<tid>/schedstat; both -1 where that
- * is not readable): a large runq_ms says that the latencies measure a busy machine.
+ * is not readable). runq_ms includes waiting for the server when both share the CPUs; one several
+ * times that of a quiet run says that the latencies measure a busy machine.
  *
  *  --trace FILE writes one line per reply, "<conn>:<seq> <sent> <received>", in nanoseconds on the
  * monotonic clock (zt_time_now_ns): with ack_server --trace, which logs the same "<conn>:<seq>"
