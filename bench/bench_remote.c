@@ -2,11 +2,12 @@
  *
  *  The broker runs in this process's reactor; the workers are echo_worker processes connected over
  * loopback TCP; requests are 64-byte frames sent with zt_defer_to_remote by a client in the same
- * reactor, connected to the broker over inproc (the broker's in-process endpoint). Figures, each
- * the median of BENCH_REPS runs:
+ * reactor, linked to the broker without a socket (zt_remote_connect_broker). Figures, each the
+ * median of BENCH_REPS runs:
  *
  *      remote.latency_median_us    one request at a time, 1 worker: median round trip (us)
  *      remote.latency_p99_us       ... and its 99th percentile
+ *      remote.latency_inproc_client_median_us  the same with the client on an inproc socket
  *      remote.latency_tcp_client_median_us  the same with the client on loopback TCP too
  *      remote.throughput_1w_per_s  100 requests in flight, 1 worker process: requests/s
  *      remote.throughput_4w_per_s  100 in flight, 4 worker processes: requests/s (target >= 30,000)
@@ -32,7 +33,8 @@ extern char **environ;
 typedef struct bench {
     zt_reactor_t *reactor; /* Owned */
     zt_broker_t *broker;   /* Owned */
-    zt_remote_t *client;   /* Owned; over inproc */
+    zt_remote_t *client;   /* Owned; linked to the broker in this reactor */
+    zt_remote_t *inproc;   /* Owned; over inproc */
     zt_remote_t *tcp;      /* Owned; over loopback TCP */
     pid_t pids[4];         /* worker processes */
     int workers;           /* how many */
@@ -139,10 +141,15 @@ s_start(bench_t *b, int workers, int connections)
     zt_remote_connect(b->tcp, endpoint);
     if (zt_broker_bind(b->broker, "inproc://bench-remote") != 0)
         exit(1);
+    b->inproc = zt_remote_new(b->reactor);
+    zt_remote_connect(b->inproc, "inproc://bench-remote");
     b->client = zt_remote_new(b->reactor);
-    zt_remote_connect(b->client, "inproc://bench-remote");
+    if (zt_remote_connect_broker(b->client, b->broker) != 0)
+        exit(1);
     s_use = b->tcp;
     s_run(b, 100, 1, NULL); /* warm-up: connections up */
+    s_use = b->inproc;
+    s_run(b, 100, 1, NULL);
     s_use = b->client;
     s_run(b, 100, 1, NULL);
 }
@@ -151,6 +158,7 @@ static void
 s_stop(bench_t *b)
 {
     zt_remote_destroy(&b->client);
+    zt_remote_destroy(&b->inproc);
     zt_remote_destroy(&b->tcp);
     zt_broker_destroy(&b->broker);
     for (int i = 0; i < b->workers; i++) {
@@ -167,7 +175,7 @@ main(void)
     long lat_n = quick ? 500 : 5000;
     long tput_n = quick ? 5000 : 50000;
     double med[BENCH_REPS], p99[BENCH_REPS], t1[BENCH_REPS], t4[BENCH_REPS], t4c[BENCH_REPS],
-        tcp[BENCH_REPS];
+        tcp[BENCH_REPS], inproc[BENCH_REPS];
     double *samples = malloc((size_t)lat_n * sizeof *samples);
     bench_t b;
 
@@ -176,6 +184,11 @@ main(void)
         s_run(&b, lat_n, 1, samples);
         med[r] = bench_quantile(samples, (size_t)lat_n, 0.5);
         p99[r] = bench_quantile(samples, (size_t)lat_n, 0.99);
+    }
+    s_use = b.inproc;
+    for (int r = 0; r < BENCH_REPS; r++) {
+        s_run(&b, lat_n, 1, samples);
+        inproc[r] = bench_quantile(samples, (size_t)lat_n, 0.5);
     }
     s_use = b.tcp;
     for (int r = 0; r < BENCH_REPS; r++) {
@@ -199,6 +212,7 @@ main(void)
 
     bench_report("remote.latency_median_us", med, BENCH_REPS, "us");
     bench_report("remote.latency_p99_us", p99, BENCH_REPS, "us");
+    bench_report("remote.latency_inproc_client_median_us", inproc, BENCH_REPS, "us");
     bench_report("remote.latency_tcp_client_median_us", tcp, BENCH_REPS, "us");
     bench_report("remote.throughput_1w_per_s", t1, BENCH_REPS, "req/s");
     double four = bench_report("remote.throughput_4w_per_s", t4, BENCH_REPS, "req/s");

@@ -19,6 +19,7 @@
 #include "base/base.h"
 #include "base/zmq_ctx.h"
 #include "bridges/mdp_codec.h"
+#include "bridges/mdp_local.h"
 #include "runtime/socket_quiet.h"
 
 #include <stdio.h>
@@ -86,6 +87,9 @@ struct zt_broker {
     char endpoint[256];           /* the last endpoint bound */
     zt_broker_stats_t stats;      /* the counters; workers and queued are kept live */
     bool router_quiet;            /* the ROUTER was left drained (runtime/socket_quiet.h) */
+    zt__mdp_link_t **links; /* clients in this reactor (mdp_local.h); Owned array, a ref each */
+    size_t nlinks;          /* links in it */
+    uint32_t next_link_id;  /* the last link id given */
 };
 
 /* ------------------------------------------------------------------------------------------- */
@@ -191,6 +195,20 @@ s_send_command(zt_broker_t *self, s_worker_t *w, uint8_t command)
     return s_router_send(self, f, 4);
 }
 
+/* The live link whose id the routing frame carries, or NULL (a socket peer, or a client gone). */
+static zt__mdp_link_t *
+s_link_find(const zt_broker_t *self, const zt__mdp_frame_t *id)
+{
+    if (id->size != ZT__MDP_LOCAL_ID_SIZE || memcmp(id->data, "\0L", 2) != 0)
+        return NULL;
+    const uint8_t *b = id->data;
+    uint32_t value = (uint32_t)b[2] << 24 | (uint32_t)b[3] << 16 | (uint32_t)b[4] << 8 | b[5];
+    for (size_t i = 0; i < self->nlinks; i++)
+        if (self->links[i]->id == value)
+            return self->links[i];
+    return NULL;
+}
+
 /* Send a reply to the client of request r: [r's envelope][""][MDPC01][service][body...]. */
 static void
 s_reply_client(zt_broker_t *self, const s_request_t *r, const char *service,
@@ -205,6 +223,18 @@ s_reply_client(zt_broker_t *self, const s_request_t *r, const char *service,
     f[n++] = (zt__mdp_frame_t){service, strlen(service)};
     for (size_t i = 0; i < body_count && n < ZT_ARRAY_SIZE(f); i++)
         f[n++] = body[i];
+    zt__mdp_link_t *link = s_link_find(self, &f[0]);
+    if (link) {
+        /* A client in this reactor: it reads what its DEALER would, without the routing id. */
+        if (zt__mdp_link_send(link, true, f + 1, n - 1) != 0)
+            ZT_LOG_WARNING("broker: a reply to an in-process client is lost: the reactor is "
+                           "shutting down");
+        return;
+    }
+    if (f[0].size == ZT__MDP_LOCAL_ID_SIZE && memcmp(f[0].data, "\0L", 2) == 0) {
+        ZT_LOG_DEBUG("broker: reply to an in-process client not sent: it is gone");
+        return;
+    }
     int rc = s_router_send(self, f, n);
     if (rc != 0)
         ZT_LOG_DEBUG("broker: reply to a client not sent (%s): it is gone", zt_strerror(rc));
@@ -456,6 +486,22 @@ s_on_worker(zt_broker_t *self, const zt__mdp_frame_t *f, const zt__mdp_msg_t *m)
     }
 }
 
+/* One message as the ROUTER reads it: [routing id][envelope...][""][MDPC01|MDPW01]... */
+static void
+s_on_message(zt_broker_t *self, const zt__mdp_frame_t *f, size_t n, bool too_many)
+{
+    zt__mdp_msg_t m;
+    const char *why = "too many frames";
+    int rc =
+        too_many ? ZT_EPROTO : zt__mdp_decode(f, n, ZT__MDP_AT_BROKER, self->max_message, &m, &why);
+    if (rc != 0)
+        s_malformed(self, why);
+    else if (m.kind == ZT__MDP_CLIENT_REQUEST)
+        s_on_client(self, f, &m);
+    else
+        s_on_worker(self, f, &m);
+}
+
 static void
 s_on_router(zt_reactor_t *reactor, void *socket, void *arg)
 {
@@ -474,16 +520,7 @@ s_on_router(zt_reactor_t *reactor, void *socket, void *arg)
         zt__mdp_frame_t f[ZT__MDP_MAX_FRAMES + 1];
         for (size_t i = 0; i < n; i++)
             f[i] = (zt__mdp_frame_t){zmq_msg_data(&parts[i]), zmq_msg_size(&parts[i])};
-        zt__mdp_msg_t m;
-        const char *why = "too many frames";
-        int rc = too_many ? ZT_EPROTO
-                          : zt__mdp_decode(f, n, ZT__MDP_AT_BROKER, self->max_message, &m, &why);
-        if (rc != 0)
-            s_malformed(self, why);
-        else if (m.kind == ZT__MDP_CLIENT_REQUEST)
-            s_on_client(self, f, &m);
-        else
-            s_on_worker(self, f, &m);
+        s_on_message(self, f, n, too_many);
         for (size_t i = 0; i < n; i++)
             zmq_msg_close(&parts[i]);
     }
@@ -564,6 +601,55 @@ s_on_zap(zt_reactor_t *reactor, void *socket, void *arg)
 }
 
 /* ------------------------------------------------------------------------------------------- */
+/* Clients in this reactor (mdp_local.h) */
+
+int
+zt__broker_attach(zt_broker_t *self, zt__mdp_link_t *link)
+{
+    if (link->reactor != self->reactor)
+        return ZT_EINVAL;
+    zt__mdp_link_t **links = realloc(self->links, (self->nlinks + 1) * sizeof *links);
+    if (!links)
+        return ZT_ENOMEM;
+    self->links = links;
+    link->id = ++self->next_link_id;
+    link->refs++;
+    self->links[self->nlinks++] = link;
+    return 0;
+}
+
+void
+zt__broker_detach(zt_broker_t *self, zt__mdp_link_t *link)
+{
+    for (size_t i = 0; i < self->nlinks; i++) {
+        if (self->links[i] == link) {
+            self->links[i] = self->links[--self->nlinks];
+            link->broker = NULL;
+            zt__mdp_link_unref(&link);
+            return;
+        }
+    }
+}
+
+void
+zt__broker_on_local(zt_broker_t *self, zt__mdp_link_t *link, const zt__mdp_frame_t *f, size_t n)
+{
+    uint8_t id[ZT__MDP_LOCAL_ID_SIZE] = {0,
+                                         'L',
+                                         (uint8_t)(link->id >> 24),
+                                         (uint8_t)(link->id >> 16),
+                                         (uint8_t)(link->id >> 8),
+                                         (uint8_t)link->id};
+    zt__mdp_frame_t all[ZT__MDP_MAX_FRAMES + 1];
+    bool too_many = n + 1 > ZT_ARRAY_SIZE(all);
+    size_t count = 0;
+    all[count++] = (zt__mdp_frame_t){id, sizeof id};
+    for (size_t i = 0; i < n && count < ZT_ARRAY_SIZE(all); i++)
+        all[count++] = f[i];
+    s_on_message(self, all, count, too_many);
+}
+
+/* ------------------------------------------------------------------------------------------- */
 /* Public API */
 
 zt_broker_t *
@@ -618,6 +704,16 @@ zt_broker_destroy(zt_broker_t **self_p)
         (void)zt_delayed_call_cancel(self->heartbeat);
         zt_delayed_call_release(&self->heartbeat);
     }
+    /* In-process clients hear of it as of a dropped connection, on the next pass (a message with
+     * no frames); whatever they send from now on is dropped. */
+    for (size_t i = 0; i < self->nlinks; i++) {
+        zt__mdp_link_t *link = self->links[i];
+        if (zt__mdp_link_send(link, true, NULL, 0) != 0 && link->client)
+            zt__remote_broker_gone(link->client);
+        link->broker = NULL;
+        zt__mdp_link_unref(&link);
+    }
+    free(self->links);
     if (self->router) {
         if (self->bound)
             (void)zt_reactor_remove_socket(self->reactor, self->router);

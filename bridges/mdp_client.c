@@ -18,6 +18,7 @@
 #include "base/base.h"
 #include "base/zmq_ctx.h"
 #include "bridges/mdp_codec.h"
+#include "bridges/mdp_local.h"
 #include "runtime/socket_quiet.h"
 
 #include <stdio.h>
@@ -166,6 +167,7 @@ struct zt_remote {
     void *monitor;           /* the PAIR receiving the DEALER's events; Owned or NULL */
     bool dealer_quiet;       /* the DEALER was left drained (runtime/socket_quiet.h) */
     bool monitor_quiet;      /* the monitor PAIR was left drained */
+    zt__mdp_link_t *link;    /* to a broker in this reactor (mdp_local.h), one reference; or NULL */
     char endpoint[256];      /* the broker's endpoint */
     bool connecting;         /* whether connect was called */
     bool ever_connected;     /* whether a handshake ever succeeded */
@@ -299,6 +301,8 @@ s_call_send(s_call_t *call)
     for (size_t i = 0; i < body; i++)
         f[n++] =
             (zt__mdp_frame_t){zt_frames_data(call->request, i), zt_frames_size(call->request, i)};
+    if (self->link)
+        return self->link->broker ? zt__mdp_link_send(self->link, false, f, n) : ZT_ECONNLOST;
     self->dealer_quiet = false; /* a send may consume a reply's signal: ask before sleeping */
     return zt__mdp_send(self->dealer, f, n);
 }
@@ -390,6 +394,38 @@ s_on_reply(s_call_t *call, const zt__mdp_frame_t *f, const zt__mdp_msg_t *m)
     s_call_end(call, zt_ok(reply, zt_frames_free));
 }
 
+/* One reply as the DEALER reads it: [request id][""][MDPC01][service][body...]. */
+static void
+s_on_message(zt_remote_t *self, const zt__mdp_frame_t *f, size_t n, bool too_many)
+{
+    zt__mdp_msg_t m;
+    const char *why = "too many frames";
+    int rc = too_many ? ZT_EPROTO : zt__mdp_decode(f, n, ZT__MDP_AT_CLIENT, 0, &m, &why);
+    if (rc == 0 && (m.env_count != 1 || f[0].size != 8)) {
+        rc = ZT_EPROTO;
+        why = "envelope is not a request id";
+    }
+    if (rc != 0) {
+        self->stats.malformed++;
+        ZT_LOG_WARNING("remote: dropped a malformed reply (%s)", why);
+        return;
+    }
+    uint64_t id = 0;
+    for (int i = 0; i < 8; i++)
+        id = (id << 8) | ((const uint8_t *)f[0].data)[i];
+    s_call_t *call = s_map_find(self, id, NULL);
+    if (call)
+        s_on_reply(call, f, &m);
+    else
+        self->stats.late++;
+}
+
+void
+zt__remote_on_local(zt_remote_t *self, const zt__mdp_frame_t *f, size_t n)
+{
+    s_on_message(self, f, n, false);
+}
+
 static void
 s_on_dealer(zt_reactor_t *reactor, void *socket, void *arg)
 {
@@ -408,26 +444,7 @@ s_on_dealer(zt_reactor_t *reactor, void *socket, void *arg)
         zt__mdp_frame_t f[ZT__MDP_MAX_FRAMES];
         for (size_t i = 0; i < n; i++)
             f[i] = (zt__mdp_frame_t){zmq_msg_data(&parts[i]), zmq_msg_size(&parts[i])};
-        zt__mdp_msg_t m;
-        const char *why = "too many frames";
-        int rc = too_many ? ZT_EPROTO : zt__mdp_decode(f, n, ZT__MDP_AT_CLIENT, 0, &m, &why);
-        if (rc == 0 && (m.env_count != 1 || f[0].size != 8)) {
-            rc = ZT_EPROTO;
-            why = "envelope is not a request id";
-        }
-        if (rc != 0) {
-            self->stats.malformed++;
-            ZT_LOG_WARNING("remote: dropped a malformed reply (%s)", why);
-        } else {
-            uint64_t id = 0;
-            for (int i = 0; i < 8; i++)
-                id = (id << 8) | ((const uint8_t *)f[0].data)[i];
-            s_call_t *call = s_map_find(self, id, NULL);
-            if (call)
-                s_on_reply(call, f, &m);
-            else
-                self->stats.late++;
-        }
+        s_on_message(self, f, n, too_many);
         for (size_t i = 0; i < n; i++)
             zmq_msg_close(&parts[i]);
     }
@@ -466,6 +483,13 @@ s_connection_lost(zt_remote_t *self)
                              self->endpoint, call->service)));
     }
     free(ids);
+}
+
+void
+zt__remote_broker_gone(zt_remote_t *self)
+{
+    self->stats.connected = false;
+    s_connection_lost(self); /* re-sends fail at once: the link has no broker any more */
 }
 
 static void
@@ -564,8 +588,15 @@ zt_remote_destroy(zt_remote_t **self_p)
         zmq_socket_monitor(self->dealer, NULL, 0);
         zmq_close(self->monitor);
     }
+    bool linked = self->link != NULL; /* then the DEALER was never registered */
+    if (self->link) {
+        self->link->client = NULL;
+        if (self->link->broker)
+            zt__broker_detach(self->link->broker, self->link);
+        zt__mdp_link_unref(&self->link);
+    }
     if (self->dealer) {
-        if (self->connecting)
+        if (self->connecting && !linked)
             (void)zt_reactor_remove_socket(self->reactor, self->dealer);
         zmq_close(self->dealer);
     }
@@ -638,6 +669,30 @@ zt_remote_connect(zt_remote_t *self, const char *endpoint)
         self->stats.connected = true;
         self->ever_connected = true;
     }
+    return 0;
+}
+
+int
+zt_remote_connect_broker(zt_remote_t *self, zt_broker_t *broker)
+{
+    ZT_ASSERT(self);
+    if (!broker)
+        return ZT_EINVAL;
+    if (self->connecting)
+        return ZT_ESTATE;
+    zt__mdp_link_t *link = zt__mdp_link_new(self->reactor, broker, self);
+    if (!link)
+        return ZT_ENOMEM;
+    int rc = zt__broker_attach(broker, link);
+    if (rc != 0) {
+        zt__mdp_link_unref(&link);
+        return rc;
+    }
+    self->link = link;
+    snprintf(self->endpoint, sizeof self->endpoint, "(in-process)");
+    self->connecting = true;
+    self->stats.connected = true;
+    self->ever_connected = true;
     return 0;
 }
 

@@ -176,11 +176,10 @@ main(int argc, char **argv)
     }
     printf("remote_pool: %d echo_worker processes ready\n", pool.workers);
 
-    /* The client lives in the broker's reactor: it reaches the broker over inproc, not TCP. */
-    if (zt_broker_bind(pool.broker, "inproc://remote-pool") != 0)
-        goto done;
+    /* The client lives in the broker's reactor: linked to it directly, with no socket between. */
     pool.client = zt_remote_new(pool.reactor);
-    zt_remote_connect(pool.client, "inproc://remote-pool");
+    if (!pool.client || zt_remote_connect_broker(pool.client, pool.broker) != 0)
+        goto done;
     double t0 = zt_time_now();
     for (long i = 0; i < pool.inflight && pool.sent < pool.requests; i++)
         send_next(&pool);

@@ -206,6 +206,140 @@ test_broker_inproc_endpoint_serves_client_in_same_process(void **state)
 }
 
 static void
+test_broker_linked_client_round_trips_without_a_socket(void **state)
+{
+    fixture_t *fx = *state;
+    start_echo(fx, 0, "echo");
+    assert_true(run_until_workers(fx->reactor, fx->broker, 1, 5));
+    zt_remote_t *local = zt_remote_new(fx->reactor);
+    assert_int_equal(zt_remote_connect_broker(local, fx->broker), 0);
+    outcome_t o[3] = {{0}};
+    const char *bodies[3] = {"one", "two", "three"};
+    for (int i = 0; i < 3; i++)
+        assert_int_equal(outcome_send(fx->reactor, local, "echo", bodies[i], NULL, &o[i]), 0);
+    for (int i = 0; i < 3; i++) {
+        assert_true(run_until(fx->reactor, &o[i].done, 5));
+        assert_int_equal(o[i].code, 0);
+        assert_int_equal(o[i].fired, 1);
+        assert_true(zt_frames_equal_str(o[i].reply, 0, bodies[i]));
+        zt_frames_destroy(&o[i].reply);
+    }
+    /* The broker's own answers reach it too: an unknown service and MMI. */
+    outcome_t unknown = {0}, mmi = {0};
+    assert_int_equal(outcome_send(fx->reactor, local, "nobody", "x", NULL, &unknown), 0);
+    assert_int_equal(outcome_send(fx->reactor, local, "mmi.service", "echo", NULL, &mmi), 0);
+    assert_true(run_until(fx->reactor, &unknown.done, 5));
+    assert_true(run_until(fx->reactor, &mmi.done, 5));
+    assert_int_equal(unknown.code, ZT_ENOTFOUND);
+    assert_int_equal(mmi.code, 0);
+    assert_true(zt_frames_equal_str(mmi.reply, 0, "200"));
+    zt_frames_destroy(&mmi.reply);
+    zt_remote_stats_t rs;
+    zt_remote_stats(local, &rs);
+    assert_true(rs.connected);
+    assert_int_equal(rs.replies, 4);
+    assert_int_equal(rs.failures, 1);
+    zt_broker_stats_t st;
+    zt_broker_stats(fx->broker, &st);
+    assert_int_equal(st.replies, 3);
+    zt_remote_destroy(&local);
+}
+
+static void
+test_broker_linked_client_refuses_second_connect_and_other_reactor(void **state)
+{
+    fixture_t *fx = *state;
+    zt_remote_t *local = zt_remote_new(fx->reactor);
+    assert_int_equal(zt_remote_connect_broker(local, NULL), ZT_EINVAL);
+    assert_int_equal(zt_remote_connect_broker(local, fx->broker), 0);
+    assert_int_equal(zt_remote_connect_broker(local, fx->broker), ZT_ESTATE);
+    assert_int_equal(zt_remote_connect(local, "inproc://x"), ZT_ESTATE);
+    zt_reactor_t *other = zt_reactor_new();
+    zt_remote_t *stranger = zt_remote_new(other);
+    assert_int_equal(zt_remote_connect_broker(stranger, fx->broker), ZT_EINVAL);
+    zt_remote_destroy(&stranger);
+    zt_reactor_destroy(&other);
+    zt_remote_destroy(&local);
+}
+
+static void
+test_broker_destroyed_first_fails_linked_calls_with_connection_lost(void **state)
+{
+    fixture_t *fx = *state;
+    assert_int_equal(thread_worker_start(&fx->tw[0], zt_broker_endpoint(fx->broker), "slow",
+                                         gated_handler, fx, fx->interval),
+                     0);
+    assert_true(run_until_workers(fx->reactor, fx->broker, 1, 5));
+    zt_remote_t *local = zt_remote_new(fx->reactor);
+    assert_int_equal(zt_remote_connect_broker(local, fx->broker), 0);
+    outcome_t held = {0}, queued = {0};
+    zt_remote_options_t retry = {.safe_to_retry = true};
+    assert_int_equal(outcome_send(fx->reactor, local, "slow", "held", NULL, &held), 0);
+    assert_int_equal(outcome_send(fx->reactor, local, "slow", "queued", &retry, &queued), 0);
+    zt_broker_stats_t st = {0};
+    double deadline = zt_time_now() + 5;
+    while (st.queued != 1 && zt_time_now() < deadline) { /* one at the worker, one queued */
+        zt_reactor_iterate(fx->reactor, 0.02);
+        zt_broker_stats(fx->broker, &st);
+    }
+    assert_int_equal(st.queued, 1);
+    zt_broker_destroy(&fx->broker);
+    assert_true(run_until(fx->reactor, &held.done, 5));
+    assert_true(run_until(fx->reactor, &queued.done, 5));
+    assert_int_equal(held.fired, 1);
+    assert_int_equal(queued.fired, 1);
+    assert_int_equal(held.code, ZT_ECONNLOST);
+    assert_int_equal(queued.code, ZT_ECONNLOST); /* safe to retry, but there is no broker */
+    zt_remote_stats_t rs;
+    zt_remote_stats(local, &rs);
+    assert_false(rs.connected);
+    outcome_t after = {0};
+    assert_int_equal(outcome_send(fx->reactor, local, "slow", "after", NULL, &after), 0);
+    assert_true(after.done); /* at once */
+    assert_int_equal(after.code, ZT_ECONNLOST);
+    zt_remote_destroy(&local);
+}
+
+static void
+test_broker_linked_client_destroyed_first_its_reply_is_dropped(void **state)
+{
+    fixture_t *fx = *state;
+    assert_int_equal(thread_worker_start(&fx->tw[0], zt_broker_endpoint(fx->broker), "slow",
+                                         gated_handler, fx, fx->interval),
+                     0);
+    assert_true(run_until_workers(fx->reactor, fx->broker, 1, 5));
+    zt_remote_t *local = zt_remote_new(fx->reactor);
+    assert_int_equal(zt_remote_connect_broker(local, fx->broker), 0);
+    outcome_t gone = {0};
+    assert_int_equal(outcome_send(fx->reactor, local, "slow", "orphan", NULL, &gone), 0);
+    zt_broker_stats_t st = {0};
+    double deadline = zt_time_now() + 5;
+    while (st.requests != 1 && zt_time_now() < deadline) {
+        zt_reactor_iterate(fx->reactor, 0.02);
+        zt_broker_stats(fx->broker, &st);
+    }
+    assert_int_equal(st.requests, 1);
+    zt_remote_destroy(&local);
+    assert_int_equal(gone.code, ZT_ECANCELLED);
+    pthread_mutex_lock(&fx->lock);
+    fx->gate_open = true;
+    pthread_cond_broadcast(&fx->cond);
+    pthread_mutex_unlock(&fx->lock);
+    deadline = zt_time_now() + 5;
+    while (st.replies != 1 && zt_time_now() < deadline) {
+        zt_reactor_iterate(fx->reactor, 0.02);
+        zt_broker_stats(fx->broker, &st);
+    }
+    assert_int_equal(st.replies, 1); /* the worker answered; the broker dropped it, nothing broke */
+    outcome_t still = {0};
+    assert_int_equal(outcome_send(fx->reactor, fx->client, "slow", "still serving", NULL, &still),
+                     0);
+    assert_true(run_until(fx->reactor, &still.done, 5));
+    assert_int_equal(still.code, 0);
+    zt_frames_destroy(&still.reply);
+}
+
+static void
 test_broker_unknown_service_fails_not_found(void **state)
 {
     fixture_t *fx = *state;
@@ -524,6 +658,14 @@ main(void)
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(test_broker_inproc_endpoint_serves_client_in_same_process,
                                         setup, teardown),
+        cmocka_unit_test_setup_teardown(test_broker_linked_client_round_trips_without_a_socket,
+                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(
+            test_broker_linked_client_refuses_second_connect_and_other_reactor, setup, teardown),
+        cmocka_unit_test_setup_teardown(
+            test_broker_destroyed_first_fails_linked_calls_with_connection_lost, setup, teardown),
+        cmocka_unit_test_setup_teardown(
+            test_broker_linked_client_destroyed_first_its_reply_is_dropped, setup, teardown),
         cmocka_unit_test_setup_teardown(test_broker_unknown_service_fails_not_found, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(
