@@ -90,22 +90,22 @@ typedef struct {
 } link_t;
 
 struct zt_deferred {
-    zt_result_t result;         /* the current result; ZT_RESULT_DEFERRED while waiting (a ref) */
-    zt_canceller_fn *canceller; /* called by the first cancel before the fire, or NULL */
-    void *canceller_arg;        /* Borrowed: the canceller's arg; the free worklist once dead */
     union {
         link_t one; /* without F_HEAP: the only slot (capacity 1), its kind in kind0 */
         struct {
-            link_t *links; /* Owned: cap slots, then cap kind bytes */
-            uint32_t cap;  /* link slots allocated */
-        } heap;            /* with F_HEAP */
-    } slots;               /* the links */
-    uint32_t refs;         /* references; the last one frees */
-    uint32_t head;         /* first pending link slot */
-    uint32_t count;        /* one past the last used link slot */
-    uint16_t paused;       /* zt_deferred_pause depth (waiting is not counted here) */
-    uint8_t flags;         /* F_* */
-    uint8_t kind0;         /* the kind of slots.one (without F_HEAP) */
+            link_t *links;      /* Owned: cap slots, then cap kind bytes */
+            uint32_t cap;       /* link slots allocated */
+        } heap;                 /* with F_HEAP */
+    } slots;                    /* the links */
+    zt_result_t result;         /* the current result; ZT_RESULT_DEFERRED while waiting (a ref) */
+    zt_canceller_fn *canceller; /* called by the first cancel before the fire, or NULL */
+    void *canceller_arg;        /* Borrowed: the canceller's arg; the free worklist once dead */
+    uint32_t refs;              /* references; the last one frees */
+    uint32_t head;              /* first pending link slot */
+    uint32_t count;             /* one past the last used link slot */
+    uint16_t paused;            /* zt_deferred_pause depth (waiting is not counted here) */
+    uint8_t flags;              /* F_* */
+    uint8_t kind0;              /* the kind of slots.one (without F_HEAP) */
 #ifndef NDEBUG
     pthread_t owner; /* the creating thread; every call asserts it */
 #endif
