@@ -44,6 +44,7 @@ typedef struct s_worker s_worker_t;
 struct s_worker {
     uint8_t id[256];       /* the worker's routing identity */
     size_t id_size;        /* its length */
+    uint64_t hash;         /* of the identity, for the broker's table */
     s_service_t *service;  /* the service it serves; Borrowed from the broker */
     double expiry;         /* when it is dead unless it speaks, on the reactor's clock */
     s_request_t *request;  /* the request it is serving; Owned; NULL when idle */
@@ -83,6 +84,8 @@ struct zt_broker {
     size_t allowed_count;         /* keys in it */
     zt_delayed_call_t *heartbeat; /* the heartbeat timer; Owned handle */
     s_worker_t *workers;          /* every worker; Owned list */
+    s_worker_t **table;           /* the workers by identity: open addressing; Owned array */
+    size_t table_cap;             /* its slots, a power of two (0 before the first worker) */
     s_service_t *services;        /* every service; Owned list */
     char endpoint[256];           /* the last endpoint bound */
     zt_broker_stats_t stats;      /* the counters; workers and queued are kept live */
@@ -132,13 +135,81 @@ s_service_find(zt_broker_t *self, const zt__mdp_frame_t *name)
     return NULL;
 }
 
+/* Workers by identity. Every message from a worker looks its sender up, so with hundreds of
+ * workers a list scan would cost more than the rest of the message: a table with linear probing,
+ * at most half full, whose removals shift the probe chain back (no tombstones). */
+
+static uint64_t
+s_hash(const void *data, size_t size)
+{
+    uint64_t h = 1469598103934665603ULL; /* FNV-1a */
+    for (size_t i = 0; i < size; i++)
+        h = (h ^ ((const uint8_t *)data)[i]) * 1099511628211ULL;
+    return h;
+}
+
 static s_worker_t *
 s_worker_find(zt_broker_t *self, const zt__mdp_frame_t *id)
 {
-    for (s_worker_t *w = self->workers; w; w = w->next)
-        if (w->id_size == id->size && memcmp(w->id, id->data, id->size) == 0)
+    if (self->table_cap == 0)
+        return NULL;
+    uint64_t h = s_hash(id->data, id->size);
+    size_t mask = self->table_cap - 1;
+    for (size_t i = h & mask; self->table[i]; i = (i + 1) & mask) {
+        s_worker_t *w = self->table[i];
+        if (w->hash == h && w->id_size == id->size && memcmp(w->id, id->data, id->size) == 0)
             return w;
+    }
     return NULL;
+}
+
+static void
+s_table_insert(s_worker_t **table, size_t cap, s_worker_t *w)
+{
+    size_t i = w->hash & (cap - 1);
+    while (table[i])
+        i = (i + 1) & (cap - 1);
+    table[i] = w;
+}
+
+/* Put w in the table, growing it first when it would be more than half full. */
+static int
+s_table_add(zt_broker_t *self, s_worker_t *w)
+{
+    if ((self->stats.workers + 1) * 2 > self->table_cap) {
+        size_t cap = self->table_cap ? self->table_cap * 2 : 64;
+        s_worker_t **table = calloc(cap, sizeof *table);
+        if (!table)
+            return ZT_ENOMEM;
+        for (size_t i = 0; i < self->table_cap; i++)
+            if (self->table[i])
+                s_table_insert(table, cap, self->table[i]);
+        free(self->table);
+        self->table = table;
+        self->table_cap = cap;
+    }
+    s_table_insert(self->table, self->table_cap, w);
+    return 0;
+}
+
+static void
+s_table_remove(zt_broker_t *self, s_worker_t *w)
+{
+    size_t mask = self->table_cap - 1;
+    size_t j = w->hash & mask;
+    while (self->table[j] != w)
+        j = (j + 1) & mask;
+    self->table[j] = NULL;
+    for (size_t k = (j + 1) & mask; self->table[k]; k = (k + 1) & mask) {
+        size_t home = self->table[k]->hash & mask;
+        /* Move k into the hole j unless its home lies in the cyclic range (j, k]. */
+        bool in_range = j < k ? (home > j && home <= k) : (home > j || home <= k);
+        if (!in_range) {
+            self->table[j] = self->table[k];
+            self->table[k] = NULL;
+            j = k;
+        }
+    }
 }
 
 static void
@@ -266,6 +337,7 @@ s_worker_delete(zt_broker_t *self, s_worker_t *w, bool send_disconnect, const ch
         w->request = NULL;
     }
     s_idle_remove(w);
+    s_table_remove(self, w);
     w->service->workers--;
     if (w->prev)
         w->prev->next = w->next;
@@ -436,6 +508,12 @@ s_on_worker(zt_broker_t *self, const zt__mdp_frame_t *f, const zt__mdp_msg_t *m)
             return;
         w->id_size = f[0].size;
         memcpy(w->id, f[0].data, f[0].size);
+        w->hash = s_hash(w->id, w->id_size);
+        if (s_table_add(self, w) != 0) {
+            ZT_LOG_ERROR("broker: out of memory; a worker of '%s' is not registered", s->name);
+            free(w);
+            return;
+        }
         w->service = s;
         w->expiry = now + self->interval * self->liveness;
         w->next = self->workers;
@@ -714,6 +792,7 @@ zt_broker_destroy(zt_broker_t **self_p)
         zt__mdp_link_unref(&link);
     }
     free(self->links);
+    free(self->table);
     if (self->router) {
         if (self->bound)
             (void)zt_reactor_remove_socket(self->reactor, self->router);

@@ -24,6 +24,9 @@ typedef struct fixture {
     pthread_cond_t cond;   /* signalled when the gate opens */
     bool gate_open;        /* whether gated handlers may return */
     double interval;       /* the heartbeat interval of the broker and the workers */
+    void *peers[150];      /* raw peers a test keeps open; teardown closes them (a failed
+                              assertion skips the test's own cleanup, and zmq_ctx_term would
+                              wait for them forever) */
 } fixture_t;
 
 static int
@@ -51,6 +54,13 @@ setup(void **state)
     return setup_with(state, HB);
 }
 
+/* For raw workers that never heartbeat and must stay registered for the whole test. */
+static int
+setup_patient(void **state)
+{
+    return setup_with(state, 5.0);
+}
+
 /* For raw workers that fall silent: long enough that the request reaches them first. */
 static int
 setup_slow(void **state)
@@ -71,6 +81,9 @@ teardown(void **state)
     zt_remote_destroy(&fx->client);
     zt_broker_destroy(&fx->broker);
     zt_reactor_destroy(&fx->reactor);
+    for (size_t i = 0; i < sizeof fx->peers / sizeof fx->peers[0]; i++)
+        if (fx->peers[i])
+            zmq_close(fx->peers[i]);
     zmq_ctx_term(fx->ctx);
     pthread_cond_destroy(&fx->cond);
     pthread_mutex_destroy(&fx->lock);
@@ -533,6 +546,98 @@ silent_worker(fixture_t *fx, const char *service)
     return peer;
 }
 
+/* Echo one request a raw worker holds, if any: [""][MDPW01][REQUEST][envelope...][""][body] back
+ * as [""][MDPW01][REPLY][envelope...][""][body]. Returns whether it answered one. */
+static bool
+raw_worker_echo(void *peer)
+{
+    zmq_msg_t parts[16];
+    int n = 0;
+    int more = 1;
+    while (more && n < 16) {
+        zmq_msg_init(&parts[n]);
+        if (zmq_msg_recv(&parts[n], peer, n == 0 ? ZMQ_DONTWAIT : 0) < 0) {
+            zmq_msg_close(&parts[n]);
+            return false; /* nothing yet (only the first part can be missing) */
+        }
+        more = zmq_msg_more(&parts[n]);
+        n++;
+    }
+    assert_true(n >= 6);
+    assert_int_equal(*(const char *)zmq_msg_data(&parts[2]), 0x02); /* REQUEST */
+    zmq_send(peer, "", 0, ZMQ_SNDMORE);
+    zmq_send(peer, "MDPW01", 6, ZMQ_SNDMORE);
+    zmq_send(peer, "\x03", 1, ZMQ_SNDMORE); /* REPLY */
+    for (int i = 3; i < n; i++) {
+        zmq_send(peer, zmq_msg_data(&parts[i]), zmq_msg_size(&parts[i]),
+                 i + 1 < n ? ZMQ_SNDMORE : 0);
+    }
+    for (int i = 0; i < n; i++)
+        zmq_msg_close(&parts[i]);
+    return true;
+}
+
+static void
+test_broker_many_workers_come_and_go_each_still_found(void **state)
+{
+    fixture_t *fx = *state;
+    enum { ALL = 125, LEAVING = 75, STAYING = ALL - LEAVING }; /* 125 of the table's 256 slots */
+    void **peers = fx->peers;
+    for (int i = 0; i < ALL; i++) {
+        /* Named identities: ZeroMQ's own are consecutive numbers, which never collide in a hash
+         * table; names do, so removals must repair probe chains for the rest to be found. */
+        void *peer = zmq_socket(fx->ctx, ZMQ_DEALER);
+        char id[32];
+        int linger = 0;
+        snprintf(id, sizeof id, "worker-%d", i * 7919);
+        zmq_setsockopt(peer, ZMQ_ROUTING_ID, id, strlen(id));
+        zmq_setsockopt(peer, ZMQ_LINGER, &linger, sizeof linger);
+        assert_int_equal(zmq_connect(peer, zt_broker_endpoint(fx->broker)), 0);
+        raw_send(peer, 4, F(""), F("MDPW01"), F("\x01"), F("many"));
+        peers[i] = peer;
+    }
+    assert_true(run_until_workers(fx->reactor, fx->broker, ALL, 10));
+    /* Three in five leave, which reshuffles the broker's table of workers. */
+    for (int i = 0; i < ALL; i++) {
+        if (i % 5 < 3) {
+            raw_send(peers[i], 3, F(""), F("MDPW01"), F("\x05")); /* DISCONNECT */
+            zmq_close(peers[i]);
+            peers[i] = NULL;
+        }
+    }
+    assert_true(run_until_workers(fx->reactor, fx->broker, STAYING, 10));
+    /* One request per remaining worker: each reply must come from a worker the broker finds. */
+    outcome_t o[STAYING];
+    memset(o, 0, sizeof o);
+    for (int i = 0; i < STAYING; i++) {
+        char body[16];
+        snprintf(body, sizeof body, "req %d", i);
+        assert_int_equal(outcome_send(fx->reactor, fx->client, "many", body, NULL, &o[i]), 0);
+    }
+    int answered = 0;
+    double deadline = zt_time_now() + 10;
+    while (answered < STAYING && zt_time_now() < deadline) {
+        zt_reactor_iterate(fx->reactor, 0.01);
+        for (int i = 0; i < ALL; i++)
+            if (peers[i] && raw_worker_echo(peers[i]))
+                answered++;
+    }
+    assert_int_equal(answered, STAYING);
+    for (int i = 0; i < STAYING; i++) {
+        assert_true(run_until(fx->reactor, &o[i].done, 5));
+        assert_int_equal(o[i].code, 0);
+        char body[16];
+        snprintf(body, sizeof body, "req %d", i);
+        assert_true(zt_frames_equal_str(o[i].reply, 0, body));
+        zt_frames_destroy(&o[i].reply);
+    }
+    zt_broker_stats_t st;
+    zt_broker_stats(fx->broker, &st);
+    assert_int_equal(st.drops, 0); /* no reply was taken for one from an unknown worker */
+    assert_int_equal(st.replies, STAYING);
+    assert_int_equal(st.workers, STAYING);
+}
+
 static void
 test_broker_silent_worker_expires_and_request_fails_worker_lost(void **state)
 {
@@ -666,6 +771,8 @@ main(void)
             test_broker_destroyed_first_fails_linked_calls_with_connection_lost, setup, teardown),
         cmocka_unit_test_setup_teardown(
             test_broker_linked_client_destroyed_first_its_reply_is_dropped, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_broker_many_workers_come_and_go_each_still_found,
+                                        setup_patient, teardown),
         cmocka_unit_test_setup_teardown(test_broker_unknown_service_fails_not_found, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(
