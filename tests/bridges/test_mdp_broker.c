@@ -275,16 +275,25 @@ test_broker_linked_client_refuses_second_connect_and_other_reactor(void **state)
     zt_remote_destroy(&local);
 }
 
-static void
-test_broker_destroyed_first_fails_linked_calls_with_connection_lost(void **state)
+/* A worker of "slow" that holds each request until the gate opens, and a client linked to the
+ * broker in its reactor (Owned by the caller). */
+static zt_remote_t *
+linked_client_and_gated_worker(fixture_t *fx)
 {
-    fixture_t *fx = *state;
     assert_int_equal(thread_worker_start(&fx->tw[0], zt_broker_endpoint(fx->broker), "slow",
                                          gated_handler, fx, fx->interval),
                      0);
     assert_true(run_until_workers(fx->reactor, fx->broker, 1, 5));
     zt_remote_t *local = zt_remote_new(fx->reactor);
     assert_int_equal(zt_remote_connect_broker(local, fx->broker), 0);
+    return local;
+}
+
+static void
+test_broker_destroyed_first_fails_linked_calls_with_connection_lost(void **state)
+{
+    fixture_t *fx = *state;
+    zt_remote_t *local = linked_client_and_gated_worker(fx);
     outcome_t held = {0}, queued = {0};
     zt_remote_options_t retry = {.safe_to_retry = true};
     assert_int_equal(outcome_send(fx->reactor, local, "slow", "held", NULL, &held), 0);
@@ -317,12 +326,7 @@ static void
 test_broker_linked_client_destroyed_first_its_reply_is_dropped(void **state)
 {
     fixture_t *fx = *state;
-    assert_int_equal(thread_worker_start(&fx->tw[0], zt_broker_endpoint(fx->broker), "slow",
-                                         gated_handler, fx, fx->interval),
-                     0);
-    assert_true(run_until_workers(fx->reactor, fx->broker, 1, 5));
-    zt_remote_t *local = zt_remote_new(fx->reactor);
-    assert_int_equal(zt_remote_connect_broker(local, fx->broker), 0);
+    zt_remote_t *local = linked_client_and_gated_worker(fx);
     outcome_t gone = {0};
     assert_int_equal(outcome_send(fx->reactor, local, "slow", "orphan", NULL, &gone), 0);
     zt_broker_stats_t st = {0};
