@@ -1,7 +1,12 @@
 /*  examples/echo_worker.c - a Majordomo worker process that replies with the request it got
  *
  *      echo_worker --broker tcp://HOST:PORT --service NAME [--delay-ms N] [--threads N]
- *                  [--heartbeat-ms N] [--curve SERVER_PUBLIC PUBLIC SECRET]
+ *                  [--heartbeat-ms N] [--curve-file SERVER_PUBLIC FILE]
+ *                  [--curve SERVER_PUBLIC PUBLIC SECRET]
+ *
+ *  --curve-file reads this worker's key pair from FILE, as `ztwist-broker --keygen > FILE` writes
+ * it (mode 600: the file is refused when others may read it); --curve takes the secret on the
+ * command line, where ps shows it to every user of the machine.
  *
  *  Each of --threads worker connections runs on its own thread, so N requests are served at once.
  * --delay-ms makes each request take that long (simulated work). It serves until SIGINT or SIGTERM
@@ -16,12 +21,14 @@
 #include <time.h>
 
 typedef struct options {
-    const char *broker;   /* the broker's endpoint */
-    const char *service;  /* the service to serve */
-    long delay_ms;        /* simulated work per request */
-    int threads;          /* worker connections */
-    long heartbeat_ms;    /* heartbeat interval */
-    const char *curve[3]; /* server public, public, secret; NULL when plain */
+    const char *broker;    /* the broker's endpoint */
+    const char *service;   /* the service to serve */
+    long delay_ms;         /* simulated work per request */
+    int threads;           /* worker connections */
+    long heartbeat_ms;     /* heartbeat interval */
+    const char *curve[3];  /* server public, public, secret; NULL when plain */
+    const char *key_file;  /* --curve-file: the file holding public and secret */
+    char file_keys[2][41]; /* what key_file holds */
 } options_t;
 
 static zt_frames_t *
@@ -46,7 +53,8 @@ static int
 usage(void)
 {
     fprintf(stderr, "usage: echo_worker --broker tcp://HOST:PORT --service NAME [--delay-ms N] "
-                    "[--threads N] [--heartbeat-ms N] [--curve SERVER_PUBLIC PUBLIC SECRET]\n");
+                    "[--threads N] [--heartbeat-ms N] [--curve-file SERVER_PUBLIC FILE | "
+                    "--curve SERVER_PUBLIC PUBLIC SECRET]\n");
     return 2;
 }
 
@@ -68,8 +76,22 @@ main(int argc, char **argv)
         else if (strcmp(argv[i], "--curve") == 0 && i + 3 < argc) {
             for (int k = 0; k < 3; k++)
                 opt.curve[k] = argv[++i];
+        } else if (strcmp(argv[i], "--curve-file") == 0 && i + 2 < argc) {
+            opt.curve[0] = argv[++i];
+            opt.key_file = argv[++i];
         } else
             return usage();
+    }
+    if (opt.key_file) {
+        int err = zt_broker_curve_load_keypair(opt.key_file, opt.file_keys[0], opt.file_keys[1]);
+        if (err != 0) {
+            fprintf(stderr, "echo_worker: --curve-file %s: %s\n", opt.key_file,
+                    err == ZT_EINVAL ? "not a key pair as ztwist-broker --keygen writes it"
+                                     : zt_strerror(err));
+            return 1;
+        }
+        opt.curve[1] = opt.file_keys[0];
+        opt.curve[2] = opt.file_keys[1];
     }
     if (!opt.broker || !opt.service || opt.threads < 1 || opt.threads > 256 || opt.heartbeat_ms < 1)
         return usage();

@@ -1,12 +1,16 @@
 /*  tools/ztwist_broker.c - the standalone Majordomo broker
  *
  *      ztwist-broker --bind tcp://HOST:PORT [--bind ...] [--heartbeat-ms N] [--liveness N]
- *                    [--queue-limit N] [--grace-ms N] [--curve-secret KEY --allow PUBLIC_KEY ...]
+ *                    [--queue-limit N] [--grace-ms N]
+ *                    [--curve-secret-file FILE | --curve-secret KEY] [--allow PUBLIC_KEY ...]
  *                    [--keygen]
  *
  *  Runs a zt_broker_t in a reactor until SIGINT or SIGTERM, then prints its counters. It prints
  * "ztwist-broker: listening on ENDPOINT" (with the real port when PORT is 0) on stdout once bound.
- * --keygen prints a new CURVE key pair ("public secret") and exits. */
+ * --keygen prints a new CURVE key pair ("public secret") and exits; `(umask 077; ztwist-broker
+ * --keygen > FILE)` makes a file for --curve-secret-file, which keeps the secret off the command
+ * line (where ps shows it to every user) and prints the public key to give to clients and
+ * workers. */
 #include <ztwist.h>
 
 #include <stdio.h>
@@ -17,7 +21,8 @@ static int
 usage(void)
 {
     fprintf(stderr, "usage: ztwist-broker --bind tcp://HOST:PORT [--bind ...] [--heartbeat-ms N] "
-                    "[--liveness N] [--queue-limit N] [--grace-ms N] [--curve-secret KEY] [--allow "
+                    "[--liveness N] [--queue-limit N] [--grace-ms N] [--curve-secret-file FILE | "
+                    "--curve-secret KEY] [--allow "
                     "PUBLIC_KEY]... "
                     "| --keygen\n");
     return 2;
@@ -33,6 +38,8 @@ main(int argc, char **argv)
     long queue_limit = ZT_BROKER_QUEUE_LIMIT;
     long grace_ms = 0;
     const char *secret = NULL;
+    const char *secret_file = NULL;
+    char file_keys[2][41];
     const char *allowed[256];
     int allowed_count = 0;
     for (int i = 1; i < argc; i++) {
@@ -48,6 +55,8 @@ main(int argc, char **argv)
             grace_ms = atol(argv[++i]);
         else if (strcmp(argv[i], "--curve-secret") == 0 && i + 1 < argc)
             secret = argv[++i];
+        else if (strcmp(argv[i], "--curve-secret-file") == 0 && i + 1 < argc)
+            secret_file = argv[++i];
         else if (strcmp(argv[i], "--allow") == 0 && i + 1 < argc && allowed_count < 256)
             allowed[allowed_count++] = argv[++i];
         else if (strcmp(argv[i], "--keygen") == 0) {
@@ -59,8 +68,19 @@ main(int argc, char **argv)
         } else
             return usage();
     }
-    if (bind_count == 0 || heartbeat_ms < 1 || liveness < 1 || queue_limit < 1)
+    if (bind_count == 0 || heartbeat_ms < 1 || liveness < 1 || queue_limit < 1 ||
+        (secret && secret_file))
         return usage();
+    if (secret_file) {
+        int err = zt_broker_curve_load_keypair(secret_file, file_keys[0], file_keys[1]);
+        if (err != 0) {
+            fprintf(stderr, "ztwist-broker: --curve-secret-file %s: %s\n", secret_file,
+                    err == ZT_EINVAL ? "not a key pair as --keygen writes it" : zt_strerror(err));
+            return 1;
+        }
+        secret = file_keys[1];
+        printf("ztwist-broker: CURVE public key %s\n", file_keys[0]);
+    }
 
     zt_reactor_t *reactor = zt_reactor_new();
     zt_broker_t *broker = reactor ? zt_broker_new(reactor) : NULL;

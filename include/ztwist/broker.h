@@ -95,6 +95,18 @@ ZT_EXPORT int zt_broker_set_max_message(zt_broker_t *self, size_t bytes);
 ZT_EXPORT int zt_broker_curve_keypair(char public_key[41], char secret_key[41]);
 
 /**
+ *  Read a CURVE key pair from a file, as `ztwist-broker --keygen > FILE` writes it: the public and
+ * then the secret key, 40-character Z85 each, separated by white space. A secret belongs in a file
+ * only its owner can read, not on a command line every user of the machine sees (ps): the file is
+ * refused when its group or others may read or write it. Any thread.
+ *  @return 0; ZT_ENOTFOUND (no such file); ZT_EACCES (it cannot be read, or others may read it;
+ * logged with its mode); ZT_EINVAL (not two Z85 keys, or not a pair: the public key is not the
+ * secret key's); ZT_EIO
+ */
+ZT_EXPORT int zt_broker_curve_load_keypair(const char *path, char public_key[41],
+                                           char secret_key[41]);
+
+/**
  *  Be a CURVE server with this secret key (before bind).
  *  @return 0; ZT_EINVAL (not a Z85 key); ZT_ESTATE (bound already)
  */
