@@ -112,6 +112,25 @@ zt_protocol_connection_lost(zt_protocol_t *self, const zt_failure_t *reason)
     zt_failure_destroy(&own);
 }
 
+bool
+zt_protocol_read_connection_lost(zt_protocol_t *self)
+{
+    ZT_ASSERT(self);
+    if (!self->vtable->read_connection_lost)
+        return false;
+    if (self->connected)
+        self->vtable->read_connection_lost(self, self->arg);
+    return true;
+}
+
+void
+zt_protocol_write_connection_lost(zt_protocol_t *self)
+{
+    ZT_ASSERT(self);
+    if (self->connected && self->vtable->write_connection_lost)
+        self->vtable->write_connection_lost(self, self->arg);
+}
+
 zt_factory_t *
 zt_factory_new(const zt_factory_vtable_t *vtable, void *arg)
 {

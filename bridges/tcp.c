@@ -8,6 +8,12 @@
  * user; the buffer drains, then the close) and CLOSED (fd closed, protocol destroyed; only
  * references keep the object).
  *
+ *  Half-close (Twisted's IHalfCloseableProtocol), within CONNECTED: at end of stream a protocol
+ * with read_connection_lost keeps the connection and may go on writing (read_closed); one
+ * without it is closed as before. lose_write_connection refuses further writes and, once the
+ * buffer is sent, shuts the sending side down (write_closed) and calls write_connection_lost.
+ * When both sides are closed the connection ends with ZT_CONNECTION_DONE.
+ *
  *  Deferred work. Nothing that calls the user back (connection_lost, client_connection_failed, a
  * Deferred's errback) runs inside a call the user made: a write, lose_connection, abort or a
  * failed connect schedules the transport for the start of the next pass (the reactor's own
@@ -73,6 +79,9 @@ struct zt_transport {
     bool writing;          /* the fd is registered as a writer */
     bool paused;           /* pause_producing: do not read */
     bool pass_queued;      /* s_on_pass is queued for the next pass */
+    bool read_closed;      /* end of stream read; a half-closeable protocol kept the connection */
+    bool write_closing;    /* lose_write_connection: shut sending down once the buffer drains */
+    bool write_closed;     /* sending is shut down (shutdown(SHUT_WR)) */
     char *buf;             /* Owned: the write buffer; bytes [head, end) are unsent */
     size_t head;           /* the first unsent byte */
     size_t end;            /* one past the last unsent byte */
@@ -220,7 +229,7 @@ static void s_on_readable(zt_reactor_t *reactor, int fd, void *arg);
 static void
 s_start_reading(zt_transport_t *t)
 {
-    if (t->reading || t->fd < 0)
+    if (t->reading || t->fd < 0 || t->read_closed)
         return;
     if (zt_reactor_add_reader(t->reactor, t->fd, s_on_readable, t) == 0)
         t->reading = true;
@@ -343,6 +352,23 @@ s_maybe_pause_producer(zt_transport_t *t)
     }
 }
 
+/* lose_write_connection's end: everything is sent, shut sending down and tell the protocol; with
+ * the peer's side closed already, the connection is over. Returns false when it was closed. */
+static bool
+s_shut_write(zt_transport_t *t)
+{
+    t->write_closed = true;
+    (void)shutdown(t->fd, SHUT_WR);
+    t->refs++;
+    if (t->protocol)
+        zt_protocol_write_connection_lost(t->protocol);
+    if (t->read_closed && t->state == S_CONNECTED && !t->aborting)
+        s_close(t, zt_failure_new(ZT_CONNECTION_DONE, "connection was closed cleanly"));
+    bool open = t->state != S_CLOSED;
+    s_unref(t);
+    return open;
+}
+
 /* Send what the kernel takes. Returns false when the connection was closed. */
 static bool
 s_flush(zt_transport_t *t)
@@ -378,6 +404,8 @@ s_flush(zt_transport_t *t)
         s_close(t, zt_failure_new(ZT_CONNECTION_DONE, "connection was closed cleanly"));
         return false;
     }
+    if (t->state == S_CONNECTED && t->write_closing && !t->write_closed && t->head == t->end)
+        return s_shut_write(t);
     return t->state != S_CLOSED;
 }
 
@@ -412,7 +440,7 @@ zt_transport_write_sequence(zt_transport_t *self, const zt_iovec_t *iov, size_t 
 {
     ZT_ASSERT(self);
     S_ASSERT_THREAD(self);
-    if (self->state != S_CONNECTED || self->aborting)
+    if (self->state != S_CONNECTED || self->aborting || self->write_closing)
         return ZT_ESTATE;
     size_t total = 0;
     for (size_t i = 0; i < count; i++) {
@@ -481,7 +509,17 @@ s_on_readable(zt_reactor_t *reactor, int fd, void *arg)
     }
     if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
         return;
-    if (n == 0)
+    if (n == 0 && t->protocol && t->state == S_CONNECTED && !t->read_closed) {
+        /* End of stream: a half-closeable protocol keeps the connection for its writes. */
+        t->read_closed = true;
+        s_stop_reading(t);
+        t->refs++;
+        bool kept = zt_protocol_read_connection_lost(t->protocol);
+        if ((!kept || t->write_closed) && t->state == S_CONNECTED && !t->aborting)
+            s_close(
+                t, zt_failure_new(ZT_CONNECTION_DONE, "connection was closed cleanly by the peer"));
+        s_unref(t);
+    } else if (n == 0)
         s_close(t, zt_failure_new(ZT_CONNECTION_DONE, "connection was closed cleanly by the peer"));
     else
         s_close(t, zt_failure_new(ZT_CONNECTION_LOST, "connection was lost: %s", strerror(errno)));
@@ -512,6 +550,19 @@ zt_transport_lose_connection(zt_transport_t *self)
         return ZT_ESTATE;
     self->state = S_DISCONNECTING;
     s_stop_reading(self);
+    if (!self->writing)
+        s_schedule(self);
+    return 0;
+}
+
+int
+zt_transport_lose_write_connection(zt_transport_t *self)
+{
+    ZT_ASSERT(self);
+    S_ASSERT_THREAD(self);
+    if (self->state != S_CONNECTED || self->aborting || self->write_closing)
+        return ZT_ESTATE;
+    self->write_closing = true;
     if (!self->writing)
         s_schedule(self);
     return 0;

@@ -89,6 +89,14 @@ typedef struct zt_protocol_vtable {
     /** The connection is over (reason borrowed for the call). The protocol is destroyed after
      * this returns; the transport no longer accepts writes. */
     void (*connection_lost)(zt_protocol_t *self, const zt_failure_t *reason, void *arg);
+    /** Optional, Twisted's IHalfCloseableProtocol.readConnectionLost: the peer closed its
+     * sending side (end of stream) and nothing more will arrive, but this side may still write.
+     * A protocol without it has the connection closed at end of stream (ZT_CONNECTION_DONE).
+     * Once both sides are closed, connection_lost follows with ZT_CONNECTION_DONE. */
+    void (*read_connection_lost)(zt_protocol_t *self, void *arg);
+    /** Optional, writeConnectionLost: zt_transport_lose_write_connection has sent everything
+     * and shut this side's sending down; data may still arrive. */
+    void (*write_connection_lost)(zt_protocol_t *self, void *arg);
 } zt_protocol_vtable_t;
 
 /**
@@ -131,6 +139,17 @@ ZT_EXPORT void zt_protocol_data_received(zt_protocol_t *self, const char *data, 
  *  @param reason  borrowed; NULL means a ZT_CONNECTION_DONE failure
  */
 ZT_EXPORT void zt_protocol_connection_lost(zt_protocol_t *self, const zt_failure_t *reason);
+
+/**
+ *  The peer closed its sending side: call read_connection_lost when the protocol has one.
+ * Transports call it.
+ *  @return true when the protocol handles half-closed connections (the transport then keeps the
+ * connection open for writing); false when it does not (the transport closes the connection)
+ */
+ZT_EXPORT bool zt_protocol_read_connection_lost(zt_protocol_t *self);
+
+/** This side's sending was shut down: call write_connection_lost, if any. Transports call it. */
+ZT_EXPORT void zt_protocol_write_connection_lost(zt_protocol_t *self);
 
 /* ------------------------------------------------------------------------------------------- */
 /* Factory */

@@ -180,6 +180,15 @@ ZT_EXPORT int zt_transport_lose_connection(zt_transport_t *self);
  */
 ZT_EXPORT int zt_transport_abort_connection(zt_transport_t *self);
 
+/**
+ *  Twisted's loseWriteConnection: refuse further writes and, once the buffered bytes are sent,
+ * shut the sending side down (the peer reads end of stream) while data may still arrive. Then
+ * the protocol's write_connection_lost runs; if the peer had closed its side too (a half-close
+ * aware protocol, see read_connection_lost), the connection ends with ZT_CONNECTION_DONE.
+ *  @return 0; ZT_ESTATE (not connected, or called already)
+ */
+ZT_EXPORT int zt_transport_lose_write_connection(zt_transport_t *self);
+
 /** The peer's address. @return 0, or ZT_ESTATE before the connection is made */
 ZT_EXPORT int zt_transport_get_peer(const zt_transport_t *self, zt_address_t *addr);
 

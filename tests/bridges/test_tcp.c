@@ -66,6 +66,14 @@ typedef struct fixture {
     int resumes;                          /* producer resume_producing calls */
     int producer_stops;                   /* producer stop_producing calls */
     bool producing;                       /* the test producer is not paused */
+    bool half_close;                      /* build a half-closeable protocol */
+    bool lose_write_on_made;              /* lose_write_connection on connection_made */
+    int write_after_lose_write_rc;        /* what a write after it returned */
+    const char *reply_on_read_lost;       /* written, then lose_connection, at end of stream */
+    int read_lost;                        /* read_connection_lost calls */
+    bool read_lost_flag;                  /* read_lost > 0 */
+    int write_lost;                       /* write_connection_lost calls */
+    bool write_lost_flag;                 /* write_lost > 0 */
 } fixture_t;
 
 /* --- the fixture's protocol and factory ----------------------------------------------- */
@@ -90,6 +98,11 @@ on_made(zt_protocol_t *p, void *arg)
     }
     if (fx->abort_on_made)
         assert_int_equal(zt_transport_abort_connection(t), 0);
+    if (fx->lose_write_on_made) {
+        assert_int_equal(zt_transport_lose_write_connection(t), 0);
+        assert_int_equal(zt_transport_lose_write_connection(t), ZT_ESTATE);
+        fx->write_after_lose_write_rc = zt_transport_write(t, "x", 1);
+    }
 }
 
 static void
@@ -119,6 +132,38 @@ static const zt_protocol_vtable_t fixture_protocol = {
     .connection_lost = on_lost,
 };
 
+static void
+on_read_lost(zt_protocol_t *p, void *arg)
+{
+    fixture_t *fx = arg;
+    fx->read_lost++;
+    fx->read_lost_flag = true;
+    zt_transport_t *t = zt_protocol_transport(p);
+    assert_non_null(t);
+    if (fx->reply_on_read_lost) {
+        assert_int_equal(
+            zt_transport_write(t, fx->reply_on_read_lost, strlen(fx->reply_on_read_lost)), 0);
+        assert_int_equal(zt_transport_lose_connection(t), 0);
+    }
+}
+
+static void
+on_write_lost(zt_protocol_t *p, void *arg)
+{
+    (void)p;
+    fixture_t *fx = arg;
+    fx->write_lost++;
+    fx->write_lost_flag = true;
+}
+
+static const zt_protocol_vtable_t fixture_half_protocol = {
+    .connection_made = on_made,
+    .data_received = on_data,
+    .connection_lost = on_lost,
+    .read_connection_lost = on_read_lost,
+    .write_connection_lost = on_write_lost,
+};
+
 static zt_protocol_t *
 build(zt_factory_t *f, const zt_address_t *addr, void *arg)
 {
@@ -128,7 +173,7 @@ build(zt_factory_t *f, const zt_address_t *addr, void *arg)
     fx->built_addr = *addr;
     if (fx->refuse)
         return NULL;
-    return zt_protocol_new(&fixture_protocol, fx, NULL);
+    return zt_protocol_new(fx->half_close ? &fixture_half_protocol : &fixture_protocol, fx, NULL);
 }
 
 static void
@@ -413,6 +458,75 @@ test_tcp_peer_close_is_connection_done(void **state)
     assert_int_equal(zt_transport_lose_connection(fx->transport), ZT_ESTATE);
     assert_int_equal(zt_transport_abort_connection(fx->transport), ZT_ESTATE);
     assert_int_equal(zt_tcp_port_connection_count(fx->port), 0);
+}
+
+static void
+test_tcp_half_closeable_protocol_answers_after_end_of_stream(void **state)
+{
+    fixture_t *fx = *state;
+    fx->half_close = true;
+    fx->reply_on_read_lost = "bye";
+    listen_local(fx);
+    fx->client_fd = tcp_util_connect(fx->portno);
+    assert_true(tcp_util_send_all(fx->client_fd, "hello", 5));
+    assert_int_equal(shutdown(fx->client_fd, SHUT_WR), 0); /* like nc -N: done sending */
+    assert_true(tcp_util_run_until(fx->reactor, &fx->read_lost_flag));
+    assert_int_equal(fx->rx_len, 5);
+    assert_memory_equal(fx->rx, "hello", 5);
+    char buf[16];
+    bool eof = false;
+    size_t got = tcp_util_read(fx->reactor, fx->client_fd, buf, sizeof buf, sizeof buf, &eof);
+    assert_true(eof);
+    assert_int_equal(got, 3);
+    assert_memory_equal(buf, "bye", 3);
+    assert_true(tcp_util_run_until(fx->reactor, &fx->lost_flag));
+    assert_int_equal(fx->read_lost, 1);
+    assert_int_equal(fx->lost, 1);
+    assert_ptr_equal(fx->lost_type, ZT_CONNECTION_DONE);
+}
+
+static void
+test_tcp_plain_protocol_is_closed_at_end_of_stream(void **state)
+{
+    fixture_t *fx = *state;
+    listen_local(fx);
+    fx->client_fd = tcp_util_connect(fx->portno);
+    assert_true(tcp_util_run_until(fx->reactor, &fx->made_flag));
+    assert_int_equal(shutdown(fx->client_fd, SHUT_WR), 0);
+    assert_true(tcp_util_run_until(fx->reactor, &fx->lost_flag));
+    assert_ptr_equal(fx->lost_type, ZT_CONNECTION_DONE);
+    assert_int_equal(zt_transport_write(fx->transport, "x", 1), ZT_ESTATE);
+}
+
+static void
+test_tcp_lose_write_connection_sends_buffer_then_end_of_stream_and_still_reads(void **state)
+{
+    fixture_t *fx = *state;
+    fx->half_close = true;
+    fx->greeting = "data";
+    fx->lose_write_on_made = true;
+    listen_local(fx);
+    fx->client_fd = tcp_util_connect(fx->portno);
+    char buf[16];
+    bool eof = false;
+    size_t got = tcp_util_read(fx->reactor, fx->client_fd, buf, sizeof buf, sizeof buf, &eof);
+    assert_true(eof); /* the server shut its sending side down after the greeting */
+    assert_int_equal(got, 4);
+    assert_memory_equal(buf, "data", 4);
+    assert_int_equal(fx->write_after_lose_write_rc, ZT_ESTATE);
+    assert_true(tcp_util_run_until(fx->reactor, &fx->write_lost_flag));
+    assert_int_equal(fx->write_lost, 1);
+    assert_int_equal(fx->lost, 0); /* still open for reading */
+    assert_true(tcp_util_send_all(fx->client_fd, "more", 4));
+    for (int i = 0; i < 200 && fx->rx_len < 4; i++)
+        zt_reactor_iterate(fx->reactor, 0.01);
+    assert_int_equal(fx->rx_len, 4);
+    assert_memory_equal(fx->rx, "more", 4);
+    close(fx->client_fd);
+    fx->client_fd = -1;
+    assert_true(tcp_util_run_until(fx->reactor, &fx->lost_flag)); /* both sides closed */
+    assert_int_equal(fx->read_lost, 1);
+    assert_ptr_equal(fx->lost_type, ZT_CONNECTION_DONE);
 }
 
 static void
@@ -896,6 +1010,13 @@ main(void)
         cmocka_unit_test_setup_teardown(test_tcp_data_received_gets_every_byte_in_order, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_tcp_peer_close_is_connection_done, setup, teardown),
+        cmocka_unit_test_setup_teardown(
+            test_tcp_half_closeable_protocol_answers_after_end_of_stream, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_tcp_plain_protocol_is_closed_at_end_of_stream, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(
+            test_tcp_lose_write_connection_sends_buffer_then_end_of_stream_and_still_reads, setup,
+            teardown),
         cmocka_unit_test_setup_teardown(test_tcp_peer_reset_is_connection_lost, setup, teardown),
         cmocka_unit_test_setup_teardown(test_tcp_lose_connection_sends_the_buffer_first, setup,
                                         teardown),
