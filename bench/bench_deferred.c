@@ -138,34 +138,13 @@ s_fire_only(void *arg, double *out)
     out[1] = (double)cpu / (double)(n * S_CALLBACKS);
 }
 
-/** Grow the heap by about `bytes`, touch every page and free it, keeping it (no trim): later
- *  allocations then land on pages that are already mapped. */
-static void
-s_warm_heap(size_t bytes)
-{
-    enum { BLOCK = 64 * 1024 }; /* below glibc's mmap threshold: from the heap, not from mmap */
-    if (!mallopt(M_TRIM_THRESHOLD, INT_MAX))
-        s_die("mallopt");
-    size_t nblocks = bytes / BLOCK + 1;
-    char **blocks = malloc(nblocks * sizeof *blocks);
-    if (!blocks)
-        s_die("out of memory");
-    for (size_t i = 0; i < nblocks; i++) {
-        if (!(blocks[i] = malloc(BLOCK)))
-            s_die("out of memory");
-        memset(blocks[i], 1, BLOCK);
-    }
-    for (size_t i = 0; i < nblocks; i++)
-        free(blocks[i]);
-    free(blocks);
-}
-
 /** ns per hop along a chain of n Deferreds, each waiting on the next; arg is &n. */
 static void
 s_chain(void *arg, double *out)
 {
     size_t n = *(const size_t *)arg;
-    s_warm_heap(n * 256); /* the Deferreds, their link blocks and the array, with room to spare */
+    bench_warm_heap(n *
+                    256); /* the Deferreds, their link blocks and the array, with room to spare */
     zt_deferred_t **ds = s_array(n);
     for (size_t i = 0; i < n; i++)
         if (!(ds[i] = zt_deferred_new()))

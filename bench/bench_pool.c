@@ -117,35 +117,13 @@ s_submit_defers(void *arg)
     s_submit(run, run->window);
 }
 
-/* Grow the heap by about `bytes`, touch every page and free it, keeping it (no trim): later
- * allocations then land on pages that are already mapped. */
-static void
-s_warm_heap(size_t bytes)
-{
-    enum { BLOCK = 64 * 1024 }; /* below glibc's mmap threshold: from the heap, not from mmap */
-    if (!mallopt(M_TRIM_THRESHOLD, INT_MAX))
-        s_die("mallopt");
-    size_t nblocks = bytes / BLOCK + 1;
-    char **blocks = malloc(nblocks * sizeof *blocks);
-    if (!blocks)
-        s_die("out of memory");
-    for (size_t i = 0; i < nblocks; i++) {
-        if (!(blocks[i] = malloc(BLOCK)))
-            s_die("out of memory");
-        memset(blocks[i], 1, BLOCK);
-    }
-    for (size_t i = 0; i < nblocks; i++)
-        free(blocks[i]);
-    free(blocks);
-}
-
 /* arg: {n, window, warm (0/1)} */
 static void
 s_defer_run(void *arg, double *out)
 {
     s_run_t run = {.n = ((size_t *)arg)[0], .window = ((size_t *)arg)[1]};
     if (((size_t *)arg)[2])
-        s_warm_heap(run.n * 256);
+        bench_warm_heap(run.n * 256);
     run.r = zt_reactor_new();
     if (!run.r || zt_reactor_suggest_thread_pool_size(run.r, S_POOL) != 0)
         s_die("reactor");

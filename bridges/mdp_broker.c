@@ -268,11 +268,18 @@ s_send_command(zt_broker_t *self, s_worker_t *w, uint8_t command)
     return s_router_send(self, f, 4);
 }
 
+/* Whether a routing frame names an in-process client (mdp_local.h) rather than a socket peer. */
+static bool
+s_is_local_id(const zt__mdp_frame_t *id)
+{
+    return id->size == ZT__MDP_LOCAL_ID_SIZE && memcmp(id->data, "\0L", 2) == 0;
+}
+
 /* The live link whose id the routing frame carries, or NULL (a socket peer, or a client gone). */
 static zt__mdp_link_t *
 s_link_find(const zt_broker_t *self, const zt__mdp_frame_t *id)
 {
-    if (id->size != ZT__MDP_LOCAL_ID_SIZE || memcmp(id->data, "\0L", 2) != 0)
+    if (!s_is_local_id(id))
         return NULL;
     const uint8_t *b = id->data;
     uint32_t value = (uint32_t)b[2] << 24 | (uint32_t)b[3] << 16 | (uint32_t)b[4] << 8 | b[5];
@@ -304,7 +311,7 @@ s_reply_client(zt_broker_t *self, const s_request_t *r, const char *service,
                            "shutting down");
         return;
     }
-    if (f[0].size == ZT__MDP_LOCAL_ID_SIZE && memcmp(f[0].data, "\0L", 2) == 0) {
+    if (s_is_local_id(&f[0])) {
         ZT_LOG_DEBUG("broker: reply to an in-process client not sent: it is gone");
         return;
     }
