@@ -99,6 +99,7 @@
 #include <string.h>
 #include <zmq.h>
 
+#define S_RECHECK_S 0.001 /* a steal retry while the victim wakes up, seconds */
 #define S_BATCH_MAX 1024  /* items per batch and results per message */
 #define S_FLUSH_NS 100000 /* a worker holds finished results at most this long between items */
 #define S_CLOCK_EVERY 8   /* ... as checked every this many items */
@@ -173,25 +174,26 @@ typedef struct s_worker {
 } s_worker_t;
 
 struct zt_pool {
-    zt_reactor_t *reactor; /* Borrowed: delivers the results */
-    void *zmq_ctx;         /* Borrowed: the shared context (one reference held) */
-    s_worker_t **workers;  /* Owned: every worker not yet joined */
-    size_t nworkers;       /* workers in the array (any state) */
-    size_t capworkers;     /* slots allocated */
-    size_t nidle;          /* workers in W_IDLE */
-    size_t nbusy;          /* workers in W_BUSY */
-    size_t nstarting;      /* workers in W_STARTING */
-    size_t min;            /* threads kept once started */
-    size_t max;            /* the most threads */
-    bool started;          /* the first work arrived: min threads are kept */
-    bool held;             /* no thread starts until released (reactor not running yet) */
-    atomic_bool stopped;   /* stop was called: no new work */
-    s_chunk_t *tail;       /* Owned (with its records' holders): where records come from, or NULL */
-    uint32_t tail_used;    /* records handed out from tail */
-    s_chunk_t *qchunk;     /* Borrowed: the chunk of the queue's first item (tail when empty) */
-    s_chunk_t *spare;      /* Owned: a free chunk kept for the next one, or NULL */
-    uint32_t qindex;       /* the queue's first item in qchunk */
-    size_t qlen;           /* items in the queue, tombstones included */
+    zt_reactor_t *reactor;      /* Borrowed: delivers the results */
+    void *zmq_ctx;              /* Borrowed: the shared context (one reference held) */
+    s_worker_t **workers;       /* Owned: every worker not yet joined */
+    size_t nworkers;            /* workers in the array (any state) */
+    size_t capworkers;          /* slots allocated */
+    size_t nidle;               /* workers in W_IDLE */
+    size_t nbusy;               /* workers in W_BUSY */
+    size_t nstarting;           /* workers in W_STARTING */
+    size_t min;                 /* threads kept once started */
+    size_t max;                 /* the most threads */
+    bool started;               /* the first work arrived: min threads are kept */
+    bool held;                  /* no thread starts until released (reactor not running yet) */
+    zt_delayed_call_t *recheck; /* Owned handle: a steal retry while a victim wakes up, or NULL */
+    atomic_bool stopped;        /* stop was called: no new work */
+    s_chunk_t *tail;    /* Owned (with its records' holders): where records come from, or NULL */
+    uint32_t tail_used; /* records handed out from tail */
+    s_chunk_t *qchunk;  /* Borrowed: the chunk of the queue's first item (tail when empty) */
+    s_chunk_t *spare;   /* Owned: a free chunk kept for the next one, or NULL */
+    uint32_t qindex;    /* the queue's first item in qchunk */
+    size_t qlen;        /* items in the queue, tombstones included */
     _Atomic(uint64_t) queued;     /* accepted, not started nor cancelled (reservations too) */
     _Atomic(uint64_t) max_queued; /* 0: unbounded */
     uint64_t completed;           /* items whose result was handled */
@@ -743,12 +745,23 @@ s_give_batch(s_worker_t *w, uint32_t n)
         s_send_cmd(w, 'B'); /* it sleeps in recv: wake it */
 }
 
+static void s_dispatch(zt_pool_t *p);
+
+static void
+s_on_recheck(void *arg)
+{
+    zt_pool_t *p = arg;
+    zt_delayed_call_release(&p->recheck);
+    s_dispatch(p);
+}
+
 /* Take up to half of the unclaimed items of the busiest worker's batch for idle worker w. */
 static bool
 s_steal(zt_pool_t *p, s_worker_t *w)
 {
     s_worker_t *victim = NULL;
     uint32_t best = 0;
+    bool waking = false; /* a batch with unclaimed items whose worker has not claimed one yet */
     for (size_t i = 0; i < p->nworkers; i++) {
         s_worker_t *v = p->workers[i];
         if (v->state != W_BUSY)
@@ -757,13 +770,20 @@ s_steal(zt_pool_t *p, s_worker_t *w)
          * waking up, and taking its items would only wake a second thread for them. */
         uint64_t r = atomic_load_explicit(&v->range, memory_order_acquire);
         uint32_t rem = (uint32_t)(r >> 32) - (uint32_t)r;
+        if ((uint32_t)(r >> 32) > (uint32_t)r && (uint32_t)r == 0)
+            waking = true;
         if ((uint32_t)r > 0 && (uint32_t)(r >> 32) > (uint32_t)r && rem > best) {
             best = rem;
             victim = v;
         }
     }
-    if (!victim)
+    if (!victim) {
+        /* Its first item may be a long one: look again shortly, or the rest of its batch could
+         * wait behind it while w sits idle (no message would come to trigger another look). */
+        if (waking && !p->recheck && !atomic_load(&p->stopped))
+            (void)zt_reactor_call_later(p->reactor, S_RECHECK_S, s_on_recheck, p, &p->recheck);
         return false;
+    }
     uint64_t r = atomic_load_explicit(&victim->range, memory_order_acquire);
     for (;;) {
         uint32_t head = (uint32_t)r, tail = (uint32_t)(r >> 32);
@@ -1284,6 +1304,10 @@ zt_pool_destroy(zt_pool_t **self_p)
     zt_pool_t *self = *self_p;
     if (!atomic_load(&self->stopped))
         zt_pool_stop(self, ZT_POOL_STOP_TIMEOUT);
+    if (self->recheck) {
+        (void)zt_delayed_call_cancel(self->recheck);
+        zt_delayed_call_release(&self->recheck);
+    }
     free(self->workers);
     free(self->inbox);
     /* The queue is empty now; records still out belong to detached workers, whose late releases
