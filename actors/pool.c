@@ -52,11 +52,19 @@
  * before it sends its idle message; the reactor hands a batch over with an exchange to WORK and
  * sends "batch" only if the old value was SLEEP. So a worker that has finished is given its next
  * batch as soon as the reactor has work, even before its idle message is read (that message then
- * names an older `gen` and does not make the worker idle again). After a deep batch one worker in
- * the process at a time spins for S_SPIN_NS watching `signal` before it sleeps (IDLE -> SLEEP by
- * CAS; losing the CAS to WORK means the batch came). One at most, so that spinning never takes
- * more than one core from the reactor; none after single items, where the reactor's own wake-up is
- * the latency and a spinning thread would only steal its core.
+ * names an older `gen` and does not make the worker idle again). Before it sleeps, one worker in
+ * the process at a time spins watching `signal` (IDLE -> SLEEP by CAS; losing the CAS to WORK
+ * means the batch came); one at most, so that spinning never takes more than one core:
+ *    - after a deep batch (more work is likely at once) for S_SPIN_NS at its normal priority;
+ *    - after a shallow one (one item: request-response traffic) for S_IDLE_SPIN_NS at SCHED_IDLE,
+ *      so that it runs only on a core nothing else wants. The next item then costs no message and
+ *      no wake-up (a thread woken on another core takes 10-20 us on a VM), and no runnable thread
+ *      waits for the spinner: at normal priority the same spin doubled ack_server's p99 at 10
+ *      connections; at SCHED_IDLE the one-at-a-time round trip went from ~45 to ~25 us and
+ *      pipelined TCP doubled, for about 10% on that p99 (bench/README.md).
+ *   A thread may leave SCHED_IDLE only if RLIMIT_NICE or CAP_SYS_NICE allows it, so the first pool
+ * probes the round trip on a throwaway thread; where it fails, and for a worker whose policy is
+ * not SCHED_OTHER (a real-time process), shallow batches get no spin.
  *
  *  Results go back as messages of item pointers, the result stored in the item. A worker flushes
  * its results when its batch is exhausted, when S_BATCH_MAX are pending, or when the oldest
@@ -86,6 +94,7 @@
  * after being orphaned, the pool otherwise. The orphan releases its remaining items through the
  * reactor's mailbox (a Deferred may only be touched there); if the reactor is gone they leak, and
  * that is logged.  */
+#define _GNU_SOURCE /* SCHED_IDLE */
 #include "actors.h"
 #include "base/zmq_ctx.h"
 
@@ -105,8 +114,9 @@
 #define S_CLOCK_EVERY 8   /* ... as checked every this many items */
 #define S_READ_BURST 256  /* messages read from one worker per reactor callback */
 #define S_MSG_MAX (16 + 8 * S_BATCH_MAX) /* the largest result message */
-#define S_SPIN_NS 50000     /* an idle worker watches for work this long before it sleeps */
-#define S_CHUNK_ITEMS 1024u /* work items per chunk of the arena (40 KiB) */
+#define S_SPIN_NS 50000      /* after a deep batch, a worker watches for work this long */
+#define S_IDLE_SPIN_NS 30000 /* ... and after a shallow one, at SCHED_IDLE */
+#define S_CHUNK_ITEMS 1024u  /* work items per chunk of the arena (40 KiB) */
 
 _Thread_local zt_reactor_t *zt__actors_reactor;
 
@@ -209,6 +219,8 @@ static atomic_uint_fast64_t s_pool_serial; /* numbers the pools' endpoints */
 static _Thread_local s_work_t *s_current;  /* the item the calling worker runs, or NULL */
 static _Thread_local bool s_is_worker;     /* the calling thread is a worker */
 static atomic_bool s_spinning;             /* a worker of some pool is spinning for work */
+static pthread_once_t s_probe_once = PTHREAD_ONCE_INIT; /* runs s_probe_idle once */
+static bool s_idle_spin_ok; /* a thread can go to SCHED_IDLE and back (set once by s_probe_idle) */
 
 static inline uint64_t
 s_pack(uint32_t head, uint32_t tail)
@@ -432,25 +444,60 @@ s_run_batch(s_worker_t *w, void *sock, s_outbox_t *out)
     s_send_out(w, sock, out, 'I');
 }
 
-/* Wait for the next batch. After a deep batch (more work is likely to follow at once), one worker
- * in the process at a time watches `signal` for S_SPIN_NS: a batch handed over meanwhile costs no
- * message and no wake-up. Only one, so that spinning never takes more than one core from the
- * reactor, and only after deep batches, so that a trickle of single items (where the reactor's
- * own wake-up is the latency) burns nothing. Then the worker sleeps in recv, announced by
- * IDLE -> SLEEP, so that the reactor knows to send "batch". Returns true for a batch, false for
- * $TERM or an error. */
+static void *
+s_probe_thread(void *arg)
+{
+    struct sched_param sp = {0};
+    *(bool *)arg =
+        sched_setscheduler(0, SCHED_IDLE, &sp) == 0 && sched_setscheduler(0, SCHED_OTHER, &sp) == 0;
+    return NULL; /* a thread left at SCHED_IDLE just ends */
+}
+
+/* Can a thread go to SCHED_IDLE and come back? Tried on a throwaway thread. */
+static void
+s_probe_idle(void)
+{
+    pthread_t thread;
+    bool ok = false;
+    if (pthread_create(&thread, NULL, s_probe_thread, &ok) == 0 && pthread_join(thread, NULL) == 0)
+        s_idle_spin_ok = ok;
+}
+
+/* Watch `signal` for a batch until ns have passed; true when one came. */
 static bool
-s_wait_work(s_worker_t *w, void *sock, bool deep)
+s_spin(s_worker_t *w, int64_t ns)
+{
+    int64_t until = zt_time_now_ns() + ns;
+    bool work = false;
+    do {
+        for (int i = 0; i < 64 && !work; i++)
+            work = atomic_load_explicit(&w->signal, memory_order_acquire) == SIG_WORK;
+    } while (!work && zt_time_now_ns() < until &&
+             !atomic_load_explicit(&w->orphaned, memory_order_acquire));
+    return work;
+}
+
+/* Wait for the next batch: first spin, as the design notes say (one worker at a time; after a deep
+ * batch at normal priority, after a shallow one at SCHED_IDLE when *idle_spin), then sleep in recv,
+ * announced by IDLE -> SLEEP so that the reactor knows to send "batch". Clears *idle_spin if the
+ * thread could not come back from SCHED_IDLE. Returns true for a batch, false for $TERM or an
+ * error. */
+static bool
+s_wait_work(s_worker_t *w, void *sock, bool deep, bool *idle_spin)
 {
     bool expect_none = false;
-    if (deep && atomic_compare_exchange_strong(&s_spinning, &expect_none, true)) {
-        int64_t until = zt_time_now_ns() + S_SPIN_NS;
+    if ((deep || *idle_spin) && atomic_compare_exchange_strong(&s_spinning, &expect_none, true)) {
+        struct sched_param sp = {0};
         bool work = false;
-        do {
-            for (int i = 0; i < 64 && !work; i++)
-                work = atomic_load_explicit(&w->signal, memory_order_acquire) == SIG_WORK;
-        } while (!work && zt_time_now_ns() < until &&
-                 !atomic_load_explicit(&w->orphaned, memory_order_acquire));
+        if (deep) {
+            work = s_spin(w, S_SPIN_NS);
+        } else if (sched_setscheduler(0, SCHED_IDLE, &sp) == 0) {
+            work = s_spin(w, S_IDLE_SPIN_NS);
+            if (sched_setscheduler(0, SCHED_OTHER, &sp) != 0) {
+                ZT_LOG_ERROR("pool worker cannot leave SCHED_IDLE: %s", strerror(errno));
+                *idle_spin = false;
+            }
+        }
         atomic_store(&s_spinning, false);
         if (work)
             return true;
@@ -503,7 +550,9 @@ s_worker_main(void *arg)
     s_outbox_t out = {.n = 0};
     s_send_out(w, sock, &out, 'S');
     bool deep = false;
-    while (s_wait_work(w, sock, deep)) {
+    pthread_once(&s_probe_once, s_probe_idle);
+    bool idle_spin = s_idle_spin_ok && sched_getscheduler(0) == SCHED_OTHER;
+    while (s_wait_work(w, sock, deep, &idle_spin)) {
         deep = (uint32_t)(atomic_load_explicit(&w->range, memory_order_relaxed) >> 32) > 1;
         s_run_batch(w, sock, &out);
         if (atomic_load_explicit(&w->orphaned, memory_order_acquire))

@@ -48,6 +48,8 @@
  * ping-pong is zmq_inproc.c's reactor.call_from_thread_rtt_median_us.peer.zmq_inproc.  */
 #include "bench_util.h"
 
+#include <string.h>
+
 #include <limits.h>
 #include <malloc.h>
 #include <sys/resource.h>
@@ -276,8 +278,21 @@ s_latency_run(void *arg, double *out)
 }
 
 int
-main(void)
+main(int argc, char **argv)
 {
+    /* `bench_pool rtt` runs only the one-at-a-time round trip: the A/B runs of latency changes. */
+    if (argc > 1 && strcmp(argv[1], "rtt") == 0) {
+        size_t pings = bench_quick() ? 2000 : 20000;
+        double p50[BENCH_REPS], p99[BENCH_REPS], out[2];
+        for (int rep = 0; rep < BENCH_REPS; rep++) {
+            bench_run_forked(s_latency_run, &pings, out, 2);
+            p50[rep] = out[0];
+            p99[rep] = out[1];
+        }
+        bench_report("pool.rtt_p50_us", p50, BENCH_REPS, "us");
+        bench_report("pool.rtt_p99_us", p99, BENCH_REPS, "us");
+        return 0;
+    }
     size_t n = bench_quick() ? 100000 : 1000000;
     size_t trips = n / 2;
     size_t pings = bench_quick() ? 2000 : 20000;

@@ -13,6 +13,7 @@
 #include <ztwist.h>
 
 #include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <time.h>
@@ -335,6 +336,57 @@ test_pool_new_with_bad_bounds_returns_null(void **state)
     zt_pool_destroy(&pool);
     assert_null(pool);
     zt_pool_destroy(&pool); /* NULL is fine */
+}
+
+/* One item at a time, each submitted by the previous one's callback: the traffic after which a
+ * worker spins at SCHED_IDLE (actors/pool.c). Every item must still run at the policy the worker
+ * started with. */
+#define ONE_BY_ONE 300
+
+static zt_result_t
+work_policy(void *arg)
+{
+    fixture_t *fx = arg;
+    if (sched_getscheduler(0) != SCHED_OTHER)
+        atomic_fetch_add(&fx->ran_special, 1);
+    atomic_fetch_add(&fx->ran, 1);
+    return zt_ok_none();
+}
+
+static zt_result_t
+next_one(zt_result_t r, void *arg)
+{
+    fixture_t *fx = arg;
+    zt_result_release(&r);
+    if (++fx->fired < ONE_BY_ONE) {
+        zt_deferred_t *d = zt_pool_defer(fx->pool, work_policy, fx);
+        assert_non_null(d);
+        assert_int_equal(zt_deferred_add_callbacks(d, next_one, NULL, fx), 0);
+        zt_deferred_unref(&d);
+    }
+    return zt_ok_none();
+}
+
+static bool
+all_one_by_one(fixture_t *fx)
+{
+    return fx->fired >= ONE_BY_ONE;
+}
+
+static void
+test_pool_one_by_one_work_runs_at_normal_policy_after_idle_spins(void **state)
+{
+    fixture_t *fx = *state;
+    fx->pool = zt_pool_new(fx->r, 0, 4);
+    zt_deferred_t *d = zt_pool_defer(fx->pool, work_policy, fx);
+    assert_non_null(d);
+    assert_int_equal(zt_deferred_add_callbacks(d, next_one, NULL, fx), 0);
+    zt_deferred_unref(&d);
+    assert_true(run_until(fx, all_one_by_one));
+    assert_int_equal(atomic_load(&fx->ran), ONE_BY_ONE);
+    assert_int_equal(atomic_load(&fx->ran_special), 0);
+    /* The worker threads themselves are back at SCHED_OTHER between items too. */
+    assert_int_equal(sched_getscheduler(0), SCHED_OTHER);
 }
 
 static void
@@ -776,6 +828,7 @@ main(void)
 #define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
     const struct CMUnitTest tests[] = {
         T(test_pool_new_with_bad_bounds_returns_null),
+        T(test_pool_one_by_one_work_runs_at_normal_policy_after_idle_spins),
         T(test_pool_defer_fires_on_reactor_thread_with_work_result),
         T(test_pool_defer_failure_reaches_errback),
         T(test_pool_defer_without_fn_fails_with_einval),
