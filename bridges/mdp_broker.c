@@ -5,10 +5,15 @@
  *    reactor thread; no lock anywhere. The broker owns every worker, service and stored request.
  *  - A stored request (s_request_t) is one allocation holding copies of the client's envelope and
  *    body. It is owned by exactly one place at a time: a service's queue, or the worker it was
- *    given to (w->request). It ends exactly once: forwarded with the worker's reply, answered with
- *    a "410" error reply when its worker dies, or freed at destroy.
- *  - A service's idle workers form a list ordered by the time they became idle: dispatch takes the
- *    head, so the least recently used worker gets the next request.
+ *    given to (w->held, oldest first). It ends exactly once: forwarded with the worker's reply,
+ *    answered with a "410" error reply when its worker dies, or freed at destroy.
+ *  - Prefetch (ztwist's extension to RFC 7): a worker may say in READY how many requests it takes
+ *    at once (1 without the frame, as RFC 7 has it). It answers them in the order it got them, so
+ *    a REPLY ends the oldest request it holds. Requests held by one connection travel in the same
+ *    TCP segments, which is what lets a worker process serve tens of thousands a second.
+ *  - A service's workers with room (holding fewer than their prefetch) form a list ordered by the
+ *    time they got room: dispatch takes the head and, if it still has room, puts it at the tail,
+ *    so requests go round the workers and the least recently used gets the next one.
  *  - Services are never removed: a service whose workers all died keeps its queue, so clients wait
  *    (within their timeouts) for a worker to come back. A name no worker ever announced is unknown.
  *  - Input from the network is decoded by mdp_codec.c before anything is looked at; a malformed
@@ -44,24 +49,27 @@ typedef struct s_service s_service_t;
 typedef struct s_worker s_worker_t;
 
 struct s_worker {
-    uint8_t id[256];       /* the worker's routing identity */
-    size_t id_size;        /* its length */
-    uint64_t hash;         /* of the identity, for the broker's table */
-    s_service_t *service;  /* the service it serves; Borrowed from the broker */
-    double expiry;         /* when it is dead unless it speaks, on the reactor's clock */
-    s_request_t *request;  /* the request it is serving; Owned; NULL when idle */
-    s_worker_t *next;      /* the broker's list of all workers; Borrowed link */
-    s_worker_t *prev;      /* ditto */
-    s_worker_t *idle_next; /* its service's idle list (LRU order); Borrowed link */
-    s_worker_t *idle_prev; /* ditto */
-    bool idle;             /* whether it is in the idle list */
+    uint8_t id[256];        /* the worker's routing identity */
+    size_t id_size;         /* its length */
+    uint64_t hash;          /* of the identity, for the broker's table */
+    s_service_t *service;   /* the service it serves; Borrowed from the broker */
+    double expiry;          /* when it is dead unless it speaks, on the reactor's clock */
+    s_request_t *held;      /* the requests it is serving, oldest first; Owned (the list) */
+    s_request_t *held_tail; /* the newest; Borrowed */
+    unsigned holding;       /* how many */
+    unsigned prefetch;      /* how many it takes at once (READY's extension frame; 1 without) */
+    s_worker_t *next;       /* the broker's list of all workers; Borrowed link */
+    s_worker_t *prev;       /* ditto */
+    s_worker_t *idle_next;  /* its service's list of workers with room (LRU); Borrowed link */
+    s_worker_t *idle_prev;  /* ditto */
+    bool idle;              /* whether it is in that list (holding < prefetch) */
 };
 
 struct s_service {
     char name[ZT__MDP_MAX_SERVICE + 1]; /* the service's name */
     size_t workers;                     /* workers serving it now */
-    s_worker_t *idle_head;              /* the idle worker that waited longest; Borrowed */
-    s_worker_t *idle_tail;              /* the one that became idle last; Borrowed */
+    s_worker_t *idle_head;              /* the worker with room that waited longest; Borrowed */
+    s_worker_t *idle_tail;              /* the one that got room last; Borrowed */
     s_request_t *queue_head;            /* the oldest waiting request; Owned (the whole queue) */
     s_request_t *queue_tail;            /* the newest; Borrowed */
     size_t queued;                      /* requests in the queue */
@@ -330,20 +338,25 @@ s_error_reply(zt_broker_t *self, const s_request_t *r, const char *status, const
 /* ------------------------------------------------------------------------------------------- */
 /* Worker lifecycle and dispatch */
 
-/* Forget a worker; its request in flight, if any, gets a "410" error reply saying why. */
+/* Forget a worker; each request it holds gets a "410" error reply saying why. */
 static void
 s_worker_delete(zt_broker_t *self, s_worker_t *w, bool send_disconnect, const char *why)
 {
     if (send_disconnect)
         (void)s_send_command(self, w, ZT__MDP_DISCONNECT);
-    if (w->request) {
+    if (w->held) {
         char message[ZT__MDP_MAX_SERVICE + 64];
         snprintf(message, sizeof message, "worker lost while serving '%s' (%s)", w->service->name,
                  why);
-        s_error_reply(self, w->request, "410", message);
         self->stats.workers_lost++;
-        free(w->request);
-        w->request = NULL;
+        while (w->held) {
+            s_request_t *r = w->held;
+            w->held = r->next;
+            s_error_reply(self, r, "410", message);
+            free(r);
+        }
+        w->held_tail = NULL;
+        w->holding = 0;
     }
     s_idle_remove(w);
     s_table_remove(self, w);
@@ -394,8 +407,15 @@ s_dispatch(zt_broker_t *self, s_service_t *s)
         r->next = NULL;
         s->queued--;
         self->stats.queued--;
+        if (w->held_tail)
+            w->held_tail->next = r;
+        else
+            w->held = r;
+        w->held_tail = r;
+        w->holding++;
         s_idle_remove(w);
-        w->request = r;
+        if (w->holding < w->prefetch)
+            s_idle_append(w); /* room left: to the back, so the next request goes to another */
     }
 }
 
@@ -524,6 +544,7 @@ s_on_worker(zt_broker_t *self, const zt__mdp_frame_t *f, const zt__mdp_msg_t *m)
             return;
         }
         w->service = s;
+        w->prefetch = m->prefetch;
         w->expiry = now + self->interval * self->liveness;
         w->next = self->workers;
         if (self->workers)
@@ -544,15 +565,20 @@ s_on_worker(zt_broker_t *self, const zt__mdp_frame_t *f, const zt__mdp_msg_t *m)
             s_malformed(self, "REPLY from a worker that is not ready");
             return;
         }
-        if (!w->request) {
+        if (!w->held) {
             s_malformed(self, "REPLY from a worker that has no request");
             return;
         }
-        s_reply_client(self, w->request, w->service->name, &f[m->body_first], m->body_count);
+        s_request_t *r = w->held;
+        w->held = r->next;
+        if (!w->held)
+            w->held_tail = NULL;
+        w->holding--;
+        s_reply_client(self, r, w->service->name, &f[m->body_first], m->body_count);
         self->stats.replies++;
-        free(w->request);
-        w->request = NULL;
-        s_idle_append(w);
+        free(r);
+        if (!w->idle)
+            s_idle_append(w);
         s_dispatch(self, w->service);
         return;
     }

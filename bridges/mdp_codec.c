@@ -6,9 +6,9 @@
  *    broker  -> client  [...envelope][""]["MDPC01"][service][body...]
  *    worker  -> broker  [identity][""]["MDPW01"][command][...]
  *    broker  -> worker  [""]["MDPW01"][command][...]
- *  with READY [service], REQUEST and REPLY [...client envelope][""][body...], HEARTBEAT and
- * DISCONNECT [] after the command. Anything else is malformed: the decoder says why and the
- * caller drops, counts and logs it.  */
+ *  with READY [service] (ztwist adds an optional [prefetch], see s_parse_prefetch), REQUEST and
+ * REPLY [...client envelope][""][body...], HEARTBEAT and DISCONNECT [] after the command. Anything
+ * else is malformed: the decoder says why and the caller drops, counts and logs it.  */
 #include "bridges/mdp_codec.h"
 
 #include <stdint.h>
@@ -46,6 +46,26 @@ s_valid_service(const zt__mdp_frame_t *frame)
     return frame->size > 0 && frame->size <= ZT__MDP_MAX_SERVICE;
 }
 
+/* ztwist's extension to READY: a frame after the service, the decimal number of requests the
+ * worker takes at once (1 to ZT__MDP_MAX_PREFETCH, no sign, no leading zero). */
+static bool
+s_parse_prefetch(const zt__mdp_frame_t *frame, unsigned *out)
+{
+    const char *digits = frame->data;
+    if (frame->size < 1 || frame->size > 4 || digits[0] == '0')
+        return false;
+    unsigned value = 0;
+    for (size_t i = 0; i < frame->size; i++) {
+        if (digits[i] < '0' || digits[i] > '9')
+            return false;
+        value = value * 10 + (unsigned)(digits[i] - '0');
+    }
+    if (value > ZT__MDP_MAX_PREFETCH)
+        return false;
+    *out = value;
+    return true;
+}
+
 /* Decode the worker part starting at the command frame (index cmd). */
 static int
 s_decode_worker(const zt__mdp_frame_t *frames, size_t count, size_t cmd, zt__mdp_role_t role,
@@ -63,10 +83,12 @@ s_decode_worker(const zt__mdp_frame_t *frames, size_t count, size_t cmd, zt__mdp
     case ZT__MDP_READY:
         if (role != ZT__MDP_AT_BROKER)
             return s_fail(why, "READY sent to a worker");
-        if (count - rest != 1)
-            return s_fail(why, "READY needs exactly one service frame");
+        if (count - rest != 1 && count - rest != 2)
+            return s_fail(why, "READY needs one service frame (and an optional prefetch frame)");
         if (!s_valid_service(&frames[rest]))
             return s_fail(why, "READY with an empty or oversize service name");
+        if (count - rest == 2 && !s_parse_prefetch(&frames[rest + 1], &msg->prefetch))
+            return s_fail(why, "READY with a prefetch frame that is not 1 to 1000 in decimal");
         msg->service = rest;
         msg->body_first = count;
         return 0;
@@ -104,7 +126,7 @@ int
 zt__mdp_decode(const zt__mdp_frame_t *frames, size_t count, zt__mdp_role_t role, size_t max_bytes,
                zt__mdp_msg_t *msg, const char **why)
 {
-    *msg = (zt__mdp_msg_t){.service = SIZE_MAX, .body_first = count};
+    *msg = (zt__mdp_msg_t){.service = SIZE_MAX, .body_first = count, .prefetch = 1};
     if (count > ZT__MDP_MAX_FRAMES)
         return s_fail(why, "too many frames");
     size_t total = 0;

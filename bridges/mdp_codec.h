@@ -23,6 +23,7 @@
 #define ZT__MDP_MAX_ENVELOPE 8               /* the deepest address stack accepted */
 #define ZT__MDP_MAX_SERVICE 255              /* the longest service name */
 #define ZT__MDP_ERROR_SERVICE "ztwist.error" /* the service frame of a broker's error reply */
+#define ZT__MDP_MAX_PREFETCH 1000            /* the most requests a worker may ask to hold */
 
 /* One frame of a received message: a view, never owned. */
 typedef struct zt__mdp_frame {
@@ -53,6 +54,7 @@ typedef struct zt__mdp_msg {
     size_t service;      /* the service frame's index; SIZE_MAX when the message has none */
     size_t body_first;   /* first body frame (== frame count when the body is empty) */
     size_t body_count;   /* body frames */
+    unsigned prefetch;   /* READY: requests the worker takes at once (ztwist's extension), 1 */
 } zt__mdp_msg_t;
 
 /* Decode frames received at role. max_bytes bounds the sum of the frame sizes (0: no bound).

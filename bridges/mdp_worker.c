@@ -49,6 +49,7 @@ struct zt_mdp_worker {
     int liveness;                          /* heartbeats the broker may miss */
     double reconnect_initial;              /* first back-off delay, seconds */
     double reconnect_max;                  /* longest back-off delay, seconds */
+    unsigned prefetch;                     /* requests taken at once (READY's extension); 1 */
     bool curve;                            /* whether to use CURVE */
     uint8_t keys[3][32];                   /* server public, our public, our secret */
     void *ctx;                             /* the shared context while running; one reference */
@@ -91,6 +92,7 @@ zt_mdp_worker_new(const char *endpoint, const char *service, zt_mdp_handler_fn *
     self->liveness = 3;
     self->reconnect_initial = 0.1;
     self->reconnect_max = 2.5;
+    self->prefetch = 1;
     if (pipe(self->wake) != 0) {
         free(self);
         return NULL;
@@ -155,6 +157,16 @@ zt_mdp_worker_set_reconnect(zt_mdp_worker_t *self, double initial, double max)
 }
 
 int
+zt_mdp_worker_set_prefetch(zt_mdp_worker_t *self, unsigned n)
+{
+    ZT_ASSERT(self);
+    if (n < 1 || n > ZT__MDP_MAX_PREFETCH)
+        return ZT_EINVAL;
+    self->prefetch = n;
+    return 0;
+}
+
+int
 zt_mdp_worker_set_curve(zt_mdp_worker_t *self, const char *server_public, const char *public_key,
                         const char *secret_key)
 {
@@ -191,12 +203,15 @@ zt_mdp_worker_stop(zt_mdp_worker_t *self)
 static void
 s_send_command(zt_mdp_worker_t *self, uint8_t command, const char *service)
 {
-    zt__mdp_frame_t f[4] = {{"", 0}, {ZT__MDPW, 6}, {&command, 1}, {service, 0}};
+    char prefetch[16];
+    zt__mdp_frame_t f[5] = {{"", 0}, {ZT__MDPW, 6}, {&command, 1}, {service, 0}, {prefetch, 0}};
     size_t n = 3;
     if (service) {
         f[3].size = strlen(service);
         n = 4;
     }
+    if (service && self->prefetch > 1) /* plain RFC 7 unless asked */
+        f[n++].size = (size_t)snprintf(prefetch, sizeof prefetch, "%u", self->prefetch);
     (void)zt__mdp_send(self->dealer, f, n);
 }
 
@@ -405,7 +420,9 @@ s_keeper(void *arg)
             s_send_command(self, ZT__MDP_HEARTBEAT, NULL);
             self->next_heartbeat = now + self->interval;
         }
-        if (!s_read_broker(self, false))
+        /* With prefetch, requests the broker sent ahead wait in the socket for the handler thread;
+         * reading here would have to drop them. */
+        if (self->prefetch == 1 && !s_read_broker(self, false))
             self->disconnected = true;
     }
     pthread_mutex_unlock(&self->lock);

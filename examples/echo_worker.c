@@ -1,7 +1,7 @@
 /*  examples/echo_worker.c - a Majordomo worker process that replies with the request it got
  *
  *      echo_worker --broker tcp://HOST:PORT --service NAME [--delay-ms N] [--threads N]
- *                  [--heartbeat-ms N] [--curve-file SERVER_PUBLIC FILE]
+ *                  [--prefetch N] [--heartbeat-ms N] [--curve-file SERVER_PUBLIC FILE]
  *                  [--curve SERVER_PUBLIC PUBLIC SECRET]
  *
  *  --curve-file reads this worker's key pair from FILE, as `ztwist-broker --keygen > FILE` writes
@@ -9,6 +9,9 @@
  * command line, where ps shows it to every user of the machine.
  *
  *  Each of --threads worker connections runs on its own thread, so N requests are served at once.
+ * --prefetch N lets the broker send each connection up to N requests before its first reply
+ * (ztwist's extension to RFC 7, zt_mdp_worker_set_prefetch): served one after the other, but
+ * carried N to a TCP segment.
  * --delay-ms makes each request take that long (simulated work). It serves until SIGINT or SIGTERM
  * and then tells the broker DISCONNECT. */
 #include <ztwist.h>
@@ -25,6 +28,7 @@ typedef struct options {
     const char *service;   /* the service to serve */
     long delay_ms;         /* simulated work per request */
     int threads;           /* worker connections */
+    int prefetch;          /* requests each connection takes at once */
     long heartbeat_ms;     /* heartbeat interval */
     const char *curve[3];  /* server public, public, secret; NULL when plain */
     const char *key_file;  /* --curve-file: the file holding public and secret */
@@ -52,16 +56,17 @@ serve(void *arg)
 static int
 usage(void)
 {
-    fprintf(stderr, "usage: echo_worker --broker tcp://HOST:PORT --service NAME [--delay-ms N] "
-                    "[--threads N] [--heartbeat-ms N] [--curve-file SERVER_PUBLIC FILE | "
-                    "--curve SERVER_PUBLIC PUBLIC SECRET]\n");
+    fprintf(stderr,
+            "usage: echo_worker --broker tcp://HOST:PORT --service NAME [--delay-ms N] "
+            "[--threads N] [--prefetch N] [--heartbeat-ms N] [--curve-file SERVER_PUBLIC FILE | "
+            "--curve SERVER_PUBLIC PUBLIC SECRET]\n");
     return 2;
 }
 
 int
 main(int argc, char **argv)
 {
-    options_t opt = {.threads = 1, .heartbeat_ms = 2500};
+    options_t opt = {.threads = 1, .prefetch = 1, .heartbeat_ms = 2500};
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--broker") == 0 && i + 1 < argc)
             opt.broker = argv[++i];
@@ -71,6 +76,8 @@ main(int argc, char **argv)
             opt.delay_ms = atol(argv[++i]);
         else if (strcmp(argv[i], "--threads") == 0 && i + 1 < argc)
             opt.threads = atoi(argv[++i]);
+        else if (strcmp(argv[i], "--prefetch") == 0 && i + 1 < argc)
+            opt.prefetch = atoi(argv[++i]);
         else if (strcmp(argv[i], "--heartbeat-ms") == 0 && i + 1 < argc)
             opt.heartbeat_ms = atol(argv[++i]);
         else if (strcmp(argv[i], "--curve") == 0 && i + 3 < argc) {
@@ -113,6 +120,10 @@ main(int argc, char **argv)
             break;
         }
         zt_mdp_worker_set_heartbeat(workers[i], opt.heartbeat_ms / 1000.0, 3);
+        if (zt_mdp_worker_set_prefetch(workers[i], (unsigned)opt.prefetch) != 0) {
+            fprintf(stderr, "echo_worker: --prefetch must be 1 to 1000\n");
+            break;
+        }
         if (opt.curve[0] &&
             zt_mdp_worker_set_curve(workers[i], opt.curve[0], opt.curve[1], opt.curve[2]) != 0) {
             fprintf(stderr, "echo_worker: bad --curve keys\n");

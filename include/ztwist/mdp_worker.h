@@ -6,7 +6,7 @@
  * it heartbeats the broker even while the handler runs, notices a silent broker (interval *
  * liveness) and reconnects with back-off (doubling from the reconnect delay up to its maximum),
  * announcing itself again. To serve several requests at once, run several workers, each on its own
- * thread.
+ * thread; to keep several in flight on one connection, see zt_mdp_worker_set_prefetch.
  *
  *  Threads: zt_mdp_worker_stop and zt_mdp_worker_served are safe from any thread; the others are
  * for one thread at a time (the one that runs the worker).  */
@@ -52,6 +52,18 @@ ZT_EXPORT int zt_mdp_worker_set_heartbeat(zt_mdp_worker_t *self, double interval
  *  @return 0, or ZT_EINVAL (initial <= 0 or max < initial)
  */
 ZT_EXPORT int zt_mdp_worker_set_reconnect(zt_mdp_worker_t *self, double initial, double max);
+
+/**
+ *  Take up to n requests at once (before run; default 1). ztwist's extension to RFC 7: READY
+ * carries n in a frame after the service, and a ztwist broker then sends the worker up to n
+ * requests before the first reply, which it answers in order. Requests that share a connection
+ * share its TCP segments, so one process serves many more per second than with one at a time; a
+ * request may wait behind a long one of the same worker, as with any prefetch. With n = 1 READY is
+ * plain RFC 7, for any Majordomo broker. While the handler runs, the keeper still heartbeats but
+ * leaves the broker's messages to the handler thread.
+ *  @return 0, or ZT_EINVAL (n is 0 or above 1000)
+ */
+ZT_EXPORT int zt_mdp_worker_set_prefetch(zt_mdp_worker_t *self, unsigned n);
 
 /**
  *  Use CURVE: the broker's public key and ours (40-character Z85 strings; before run).

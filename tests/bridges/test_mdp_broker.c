@@ -688,6 +688,140 @@ test_broker_many_workers_come_and_go_each_still_found(void **state)
     assert_int_equal(st.workers, STAYING);
 }
 
+/* Take one REQUEST a raw worker holds, if any: its parts go to parts[] (closed by the caller);
+ * returns how many parts, or 0 when nothing was there. */
+static int
+raw_take(void *peer, zmq_msg_t *parts, int cap)
+{
+    int n = 0;
+    int more = 1;
+    while (more && n < cap) {
+        zmq_msg_init(&parts[n]);
+        if (zmq_msg_recv(&parts[n], peer, n == 0 ? ZMQ_DONTWAIT : 0) < 0) {
+            zmq_msg_close(&parts[n]);
+            return 0;
+        }
+        more = zmq_msg_more(&parts[n]);
+        n++;
+    }
+    assert_true(n >= 6);
+    assert_int_equal(*(const char *)zmq_msg_data(&parts[2]), 0x02); /* REQUEST */
+    return n;
+}
+
+/* Answer a REQUEST taken by raw_take with its own body, and close its parts. */
+static void
+raw_answer(void *peer, zmq_msg_t *parts, int n)
+{
+    zmq_send(peer, "", 0, ZMQ_SNDMORE);
+    zmq_send(peer, "MDPW01", 6, ZMQ_SNDMORE);
+    zmq_send(peer, "\x03", 1, ZMQ_SNDMORE); /* REPLY */
+    for (int i = 3; i < n; i++)
+        zmq_send(peer, zmq_msg_data(&parts[i]), zmq_msg_size(&parts[i]),
+                 i + 1 < n ? ZMQ_SNDMORE : 0);
+    for (int i = 0; i < n; i++)
+        zmq_msg_close(&parts[i]);
+}
+
+typedef struct taken {
+    zmq_msg_t parts[16]; /* one REQUEST as the raw worker read it */
+    int n;               /* parts */
+} taken_t;
+
+/* Iterate until the raw worker has taken `want` requests in all (into t[]), or 5 s passed. */
+static int
+raw_take_until(fixture_t *fx, void *peer, taken_t *t, int have, int want)
+{
+    double deadline = zt_time_now() + 5;
+    while (have < want && zt_time_now() < deadline) {
+        zt_reactor_iterate(fx->reactor, 0.02);
+        int n;
+        while (have < want && (n = raw_take(peer, t[have].parts, 16)) > 0)
+            t[have++].n = n;
+    }
+    return have;
+}
+
+static void
+test_broker_prefetch_worker_holds_that_many_and_loses_them_all(void **state)
+{
+    fixture_t *fx = *state;
+    void *peer = raw_peer(fx);
+    fx->peers[0] = peer;
+    raw_send(peer, 5, F(""), F("MDPW01"), F("\x01"), F("ahead"), F("3")); /* READY, prefetch 3 */
+    assert_true(run_until_workers(fx->reactor, fx->broker, 1, 5));
+    outcome_t o[4] = {{0}};
+    const char *bodies[4] = {"a", "b", "c", "d"};
+    for (int i = 0; i < 4; i++)
+        assert_int_equal(outcome_send(fx->reactor, fx->client, "ahead", bodies[i], NULL, &o[i]), 0);
+    taken_t t[4];
+    assert_int_equal(raw_take_until(fx, peer, t, 0, 3), 3);
+    zt_broker_stats_t st;
+    zt_broker_stats(fx->broker, &st);
+    assert_int_equal(st.queued, 1); /* the fourth waits: the worker holds all it asked for */
+    /* A reply ends the oldest request and makes room for the fourth. */
+    raw_answer(peer, t[0].parts, t[0].n);
+    assert_true(run_until(fx->reactor, &o[0].done, 5));
+    assert_int_equal(o[0].code, 0);
+    assert_true(zt_frames_equal_str(o[0].reply, 0, "a"));
+    assert_int_equal(raw_take_until(fx, peer, t, 1, 2), 2);
+    zt_broker_stats(fx->broker, &st);
+    assert_int_equal(st.queued, 0);
+    /* The worker leaves holding three: each of them fails, once. */
+    raw_send(peer, 3, F(""), F("MDPW01"), F("\x05")); /* DISCONNECT */
+    for (int i = 1; i < 4; i++) {
+        assert_true(run_until(fx->reactor, &o[i].done, 5));
+        assert_int_equal(o[i].code, ZT_ECONNLOST);
+        assert_int_equal(o[i].fired, 1);
+        assert_non_null(strstr(o[i].message, "worker lost"));
+    }
+    zt_broker_stats(fx->broker, &st);
+    assert_int_equal(st.workers, 0);
+    assert_int_equal(st.workers_lost, 1);
+    for (int i = 1; i < 3; i++)
+        for (int k = 0; k < t[i].n; k++)
+            zmq_msg_close(&t[i].parts[k]);
+    zt_frames_destroy(&o[0].reply);
+}
+
+static void
+test_broker_prefetch_worker_keeps_what_arrives_during_a_long_handler(void **state)
+{
+    fixture_t *fx = *state;
+    thread_worker_t *tw = &fx->tw[0];
+    tw->worker = zt_mdp_worker_new(zt_broker_endpoint(fx->broker), "slow", gated_handler, fx);
+    assert_non_null(tw->worker);
+    zt_mdp_worker_set_heartbeat(tw->worker, fx->interval, 3);
+    assert_int_equal(zt_mdp_worker_set_prefetch(tw->worker, 0), ZT_EINVAL);
+    assert_int_equal(zt_mdp_worker_set_prefetch(tw->worker, 1001), ZT_EINVAL);
+    assert_int_equal(zt_mdp_worker_set_prefetch(tw->worker, 4), 0);
+    assert_int_equal(pthread_create(&tw->thread, NULL, thread_worker_main, tw), 0);
+    tw->started = true;
+    assert_true(run_until_workers(fx->reactor, fx->broker, 1, 5));
+    outcome_t o[4] = {{0}};
+    const char *bodies[4] = {"w", "x", "y", "z"};
+    for (int i = 0; i < 4; i++)
+        assert_int_equal(outcome_send(fx->reactor, fx->client, "slow", bodies[i], NULL, &o[i]), 0);
+    /* The first request holds the handler for many heartbeat intervals while the other three wait
+     * in the worker's socket; its keeper heartbeats meanwhile and must leave them there. */
+    bool never = false;
+    run_until(fx->reactor, &never, 0.5);
+    zt_broker_stats_t st;
+    zt_broker_stats(fx->broker, &st);
+    assert_int_equal(st.queued, 0); /* all four went to the worker at once */
+    assert_int_equal(st.expiries, 0);
+    pthread_mutex_lock(&fx->lock);
+    fx->gate_open = true;
+    pthread_cond_broadcast(&fx->cond);
+    pthread_mutex_unlock(&fx->lock);
+    for (int i = 0; i < 4; i++) {
+        assert_true(run_until(fx->reactor, &o[i].done, 5));
+        assert_int_equal(o[i].code, 0);
+        assert_true(zt_frames_equal_str(o[i].reply, 0, bodies[i]));
+        zt_frames_destroy(&o[i].reply);
+    }
+}
+
 static void
 test_broker_silent_worker_expires_and_request_fails_worker_lost(void **state)
 {
@@ -835,6 +969,11 @@ main(void)
         cmocka_unit_test_setup_teardown(test_broker_full_queue_fails_queue_full, setup, teardown),
         cmocka_unit_test_setup_teardown(
             test_broker_long_handler_keeps_heartbeating_worker_not_expired, setup, teardown),
+        cmocka_unit_test_setup_teardown(
+            test_broker_prefetch_worker_holds_that_many_and_loses_them_all, setup_patient,
+            teardown),
+        cmocka_unit_test_setup_teardown(
+            test_broker_prefetch_worker_keeps_what_arrives_during_a_long_handler, setup, teardown),
         cmocka_unit_test_setup_teardown(test_broker_malformed_frames_dropped_counted_and_serving,
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(test_broker_worker_registering_mmi_service_is_refused,

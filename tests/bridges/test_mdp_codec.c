@@ -150,6 +150,30 @@ test_mdp_codec_missing_frames_rejected(void **state)
 }
 
 static void
+test_mdp_codec_ready_prefetch_frame_optional_and_checked(void **state)
+{
+    (void)state;
+    zt__mdp_msg_t m;
+    assert_int_equal(decode(MAKE("w", "", "MDPW01", "\x01", "echo"), ZT__MDP_AT_BROKER, &m, NULL),
+                     0);
+    assert_int_equal(m.prefetch, 1);
+    assert_int_equal(
+        decode(MAKE("w", "", "MDPW01", "\x01", "echo", "25"), ZT__MDP_AT_BROKER, &m, NULL), 0);
+    assert_int_equal(m.prefetch, 25);
+    assert_int_equal(m.service, 4);
+    assert_int_equal(
+        decode(MAKE("w", "", "MDPW01", "\x01", "echo", "1000"), ZT__MDP_AT_BROKER, &m, NULL), 0);
+    assert_int_equal(m.prefetch, 1000);
+    expect_reject(MAKE("w", "", "MDPW01", "\x01", "echo", "0"), ZT__MDP_AT_BROKER, "prefetch");
+    expect_reject(MAKE("w", "", "MDPW01", "\x01", "echo", "1001"), ZT__MDP_AT_BROKER, "prefetch");
+    expect_reject(MAKE("w", "", "MDPW01", "\x01", "echo", "07"), ZT__MDP_AT_BROKER, "prefetch");
+    expect_reject(MAKE("w", "", "MDPW01", "\x01", "echo", "-1"), ZT__MDP_AT_BROKER, "prefetch");
+    expect_reject(MAKE("w", "", "MDPW01", "\x01", "echo", ""), ZT__MDP_AT_BROKER, "prefetch");
+    expect_reject(MAKE("w", "", "MDPW01", "\x01", "echo", "12345"), ZT__MDP_AT_BROKER, "prefetch");
+    expect_reject(MAKE("w", "", "MDPW01", "\x01", "echo", "2", "x"), ZT__MDP_AT_BROKER, "READY");
+}
+
+static void
 test_mdp_codec_extra_frames_rejected(void **state)
 {
     (void)state;
@@ -222,6 +246,7 @@ main(void)
         cmocka_unit_test(test_mdp_codec_reply_at_client_decodes),
         cmocka_unit_test(test_mdp_codec_wrong_header_rejected),
         cmocka_unit_test(test_mdp_codec_missing_frames_rejected),
+        cmocka_unit_test(test_mdp_codec_ready_prefetch_frame_optional_and_checked),
         cmocka_unit_test(test_mdp_codec_extra_frames_rejected),
         cmocka_unit_test(test_mdp_codec_unknown_or_misdirected_command_rejected),
         cmocka_unit_test(test_mdp_codec_oversize_rejected),
