@@ -51,6 +51,7 @@ typedef struct bench {
     bool done;             /* all ended */
     double started;        /* send time of the one request in flight (latency runs) */
     double *samples;       /* latency samples, us; Borrowed */
+    uint8_t *seen;         /* per request of the run: its echo came back; Owned */
 } bench_t;
 
 static void s_send(bench_t *b);
@@ -61,11 +62,21 @@ static zt_result_t
 s_on_end(zt_result_t r, void *arg)
 {
     bench_t *b = arg;
-    if (zt_is_err(r))
-        b->failures++;
     if (b->samples)
         b->samples[b->ended] = (zt_time_now() - b->started) * 1e6;
-    zt_result_release(&r);
+    /* Every reply must be the echo of a request of this run, each once. */
+    if (zt_is_err(r)) {
+        b->failures++;
+        zt_result_release(&r);
+    } else {
+        zt_frames_t *reply = zt_result_take(&r);
+        uint64_t seq = UINT64_MAX;
+        if (zt_frames_count(reply) == 1 && zt_frames_size(reply, 0) == SIZE)
+            memcpy(&seq, zt_frames_data(reply, 0), sizeof seq);
+        if (seq >= (uint64_t)b->target || b->seen[seq]++)
+            b->failures++;
+        zt_frames_destroy(&reply);
+    }
     b->ended++;
     if (b->sent < b->target)
         s_send(b);
@@ -77,7 +88,10 @@ s_on_end(zt_result_t r, void *arg)
 static void
 s_send(bench_t *b)
 {
-    static const char body[SIZE] = "0123456789abcdef0123456789abcdef0123456789abcdef012345678";
+    char body[SIZE] = "01234567"
+                      "89abcdef0123456789abcdef0123456789abcdef0123456789abcde";
+    uint64_t seq = (uint64_t)b->sent;
+    memcpy(body, &seq, sizeof seq); /* the request's number, which the echo brings back */
     zt_frames_t *req = zt_frames_new();
     zt_frames_add(req, body, SIZE);
     b->sent++;
@@ -96,6 +110,9 @@ static double
 s_run(bench_t *b, long target, long inflight, double *samples)
 {
     b->target = target;
+    b->seen = calloc((size_t)target, 1);
+    if (!b->seen)
+        exit(1);
     b->sent = b->ended = 0;
     b->done = false;
     b->samples = samples;
@@ -110,7 +127,10 @@ s_run(bench_t *b, long target, long inflight, double *samples)
                 b->failures);
         exit(1);
     }
-    return zt_time_now() - t0;
+    double elapsed = zt_time_now() - t0;
+    free(b->seen);
+    b->seen = NULL;
+    return elapsed;
 }
 
 static void
