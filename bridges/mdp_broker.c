@@ -297,6 +297,32 @@ s_link_find(const zt_broker_t *self, const zt__mdp_frame_t *id)
     return NULL;
 }
 
+/* Append r to the list (head, tail) of requests, oldest first. */
+static void
+s_fifo_push(s_request_t **head, s_request_t **tail, s_request_t *r)
+{
+    r->next = NULL;
+    if (*tail)
+        (*tail)->next = r;
+    else
+        *head = r;
+    *tail = r;
+}
+
+/* Take the oldest request of the list (head, tail); NULL when it is empty. */
+static s_request_t *
+s_fifo_pop(s_request_t **head, s_request_t **tail)
+{
+    s_request_t *r = *head;
+    if (r) {
+        *head = r->next;
+        if (!*head)
+            *tail = NULL;
+        r->next = NULL;
+    }
+    return r;
+}
+
 /* Send a reply to the client of request r: [r's envelope][""][MDPC01][service][body...]. */
 static void
 s_reply_client(zt_broker_t *self, const s_request_t *r, const char *service,
@@ -349,13 +375,11 @@ s_worker_delete(zt_broker_t *self, s_worker_t *w, bool send_disconnect, const ch
         snprintf(message, sizeof message, "worker lost while serving '%s' (%s)", w->service->name,
                  why);
         self->stats.workers_lost++;
-        while (w->held) {
-            s_request_t *r = w->held;
-            w->held = r->next;
+        s_request_t *r;
+        while ((r = s_fifo_pop(&w->held, &w->held_tail)) != NULL) {
             s_error_reply(self, r, "410", message);
             free(r);
         }
-        w->held_tail = NULL;
         w->holding = 0;
     }
     s_idle_remove(w);
@@ -401,17 +425,9 @@ s_dispatch(zt_broker_t *self, s_service_t *s)
             ZT_LOG_WARNING("broker: cannot send to a worker of '%s': %s", s->name, zt_strerror(rc));
             return;
         }
-        s->queue_head = r->next;
-        if (!s->queue_head)
-            s->queue_tail = NULL;
-        r->next = NULL;
+        s_fifo_push(&w->held, &w->held_tail, s_fifo_pop(&s->queue_head, &s->queue_tail));
         s->queued--;
         self->stats.queued--;
-        if (w->held_tail)
-            w->held_tail->next = r;
-        else
-            w->held = r;
-        w->held_tail = r;
         w->holding++;
         s_idle_remove(w);
         if (w->holding < w->prefetch)
@@ -491,11 +507,7 @@ s_on_client(zt_broker_t *self, const zt__mdp_frame_t *f, const zt__mdp_msg_t *m)
         free(r);
         return;
     }
-    if (s->queue_tail)
-        s->queue_tail->next = r;
-    else
-        s->queue_head = r;
-    s->queue_tail = r;
+    s_fifo_push(&s->queue_head, &s->queue_tail, r);
     s->queued++;
     self->stats.queued++;
     s_dispatch(self, s);
@@ -569,10 +581,7 @@ s_on_worker(zt_broker_t *self, const zt__mdp_frame_t *f, const zt__mdp_msg_t *m)
             s_malformed(self, "REPLY from a worker that has no request");
             return;
         }
-        s_request_t *r = w->held;
-        w->held = r->next;
-        if (!w->held)
-            w->held_tail = NULL;
+        s_request_t *r = s_fifo_pop(&w->held, &w->held_tail);
         w->holding--;
         s_reply_client(self, r, w->service->name, &f[m->body_first], m->body_count);
         self->stats.replies++;
