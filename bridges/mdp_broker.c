@@ -8,9 +8,10 @@
  *    given to (w->held, oldest first). It ends exactly once: forwarded with the worker's reply,
  *    answered with a "410" error reply when its worker dies, or freed at destroy.
  *  - Prefetch (ztwist's extension to RFC 7): a worker may say in READY how many requests it takes
- *    at once (1 without the frame, as RFC 7 has it). It answers them in the order it got them, so
- *    a REPLY ends the oldest request it holds. Requests held by one connection travel in the same
- *    TCP segments, which is what lets a worker process serve tens of thousands a second.
+ *    at once (1 without the frame, as RFC 7 has it). A REPLY ends the held request whose envelope
+ *    it carries (ztwist's client puts a request id there), so replies may come in any order; an
+ *    in-order worker costs one comparison. Requests held by one connection travel in the same TCP
+ *    segments, which is what lets a worker process serve tens of thousands a second.
  *  - A service's workers with room (holding fewer than their prefetch) form a list ordered by the
  *    time they got room: dispatch takes the head and, if it still has room, puts it at the tail,
  *    so requests go round the workers and the least recently used gets the next one.
@@ -323,6 +324,48 @@ s_fifo_pop(s_request_t **head, s_request_t **tail)
     return r;
 }
 
+/* Whether request r came with the envelope env (count frames). */
+static bool
+s_same_envelope(const s_request_t *r, const zt__mdp_frame_t *env, size_t count)
+{
+    if (r->env_count != count)
+        return false;
+    for (size_t i = 0; i < count; i++)
+        if (r->parts[i].size != env[i].size ||
+            (env[i].size > 0 && memcmp(r->parts[i].data, env[i].data, env[i].size) != 0))
+            return false;
+    return true;
+}
+
+/* Take out of w's held requests the one a REPLY with envelope env answers: the one with that
+ * envelope (the oldest first, so an in-order worker costs one comparison), or, from a worker
+ * holding a single request, that one whatever the envelope (RFC 7 names no other). NULL when none.
+ */
+static s_request_t *
+s_held_take(s_worker_t *w, const zt__mdp_frame_t *env, size_t count)
+{
+    s_request_t *prev = NULL, *r = w->held;
+    while (r && !s_same_envelope(r, env, count)) {
+        prev = r;
+        r = r->next;
+    }
+    if (!r && w->holding == 1) {
+        prev = NULL;
+        r = w->held;
+    }
+    if (!r)
+        return NULL;
+    if (prev)
+        prev->next = r->next;
+    else
+        w->held = r->next;
+    if (w->held_tail == r)
+        w->held_tail = prev;
+    r->next = NULL;
+    w->holding--;
+    return r;
+}
+
 /* Send a reply to the client of request r: [r's envelope][""][MDPC01][service][body...]. */
 static void
 s_reply_client(zt_broker_t *self, const s_request_t *r, const char *service,
@@ -581,8 +624,11 @@ s_on_worker(zt_broker_t *self, const zt__mdp_frame_t *f, const zt__mdp_msg_t *m)
             s_malformed(self, "REPLY from a worker that has no request");
             return;
         }
-        s_request_t *r = s_fifo_pop(&w->held, &w->held_tail);
-        w->holding--;
+        s_request_t *r = s_held_take(w, &f[m->env_first], m->env_count);
+        if (!r) {
+            s_malformed(self, "REPLY to a request the worker does not hold");
+            return;
+        }
         s_reply_client(self, r, w->service->name, &f[m->body_first], m->body_count);
         self->stats.replies++;
         free(r);

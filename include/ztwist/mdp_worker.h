@@ -56,11 +56,11 @@ ZT_EXPORT int zt_mdp_worker_set_reconnect(zt_mdp_worker_t *self, double initial,
 /**
  *  Take up to n requests at once (before run; default 1). ztwist's extension to RFC 7: READY
  * carries n in a frame after the service, and a ztwist broker then sends the worker up to n
- * requests before the first reply, which it answers in order. Requests that share a connection
- * share its TCP segments, so one process serves many more per second than with one at a time; a
- * request may wait behind a long one of the same worker, as with any prefetch. With n = 1 READY is
- * plain RFC 7, for any Majordomo broker. While the handler runs, the keeper still heartbeats but
- * leaves the broker's messages to the handler thread.
+ * requests before the first reply; this worker answers them in order. Requests that share a
+ * connection share its TCP segments, so one process serves many more per second than with one at a
+ * time; a request may wait behind a long one of the same worker, as with any prefetch. With n = 1
+ * READY is plain RFC 7, for any Majordomo broker. While the handler runs, the keeper still
+ * heartbeats but leaves the broker's messages to the handler thread.
  *  @return 0, or ZT_EINVAL (n is 0 or above 1000)
  */
 ZT_EXPORT int zt_mdp_worker_set_prefetch(zt_mdp_worker_t *self, unsigned n);

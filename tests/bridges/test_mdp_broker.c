@@ -785,6 +785,40 @@ test_broker_prefetch_worker_holds_that_many_and_loses_them_all(void **state)
 }
 
 static void
+test_broker_prefetch_replies_in_any_order_reach_their_own_clients(void **state)
+{
+    fixture_t *fx = *state;
+    void *peer = raw_peer(fx);
+    fx->peers[0] = peer;
+    raw_send(peer, 5, F(""), F("MDPW01"), F("\x01"), F("ahead"), F("3")); /* READY, prefetch 3 */
+    assert_true(run_until_workers(fx->reactor, fx->broker, 1, 5));
+    outcome_t o[3] = {{0}};
+    const char *bodies[3] = {"first", "second", "third"};
+    for (int i = 0; i < 3; i++)
+        assert_int_equal(outcome_send(fx->reactor, fx->client, "ahead", bodies[i], NULL, &o[i]), 0);
+    taken_t t[3];
+    assert_int_equal(raw_take_until(fx, peer, t, 0, 3), 3);
+    /* A reply whose envelope names no request the worker holds is dropped and counted. */
+    raw_send(peer, 6, F(""), F("MDPW01"), F("\x03"), F("nobody"), F(""), F("stray"));
+    assert_true(run_until_drops(fx, 1));
+    /* The worker answers the newest first: each reply still reaches the client that asked. */
+    for (int i = 2; i >= 0; i--) {
+        raw_answer(peer, t[i].parts, t[i].n);
+        assert_true(run_until(fx->reactor, &o[i].done, 5));
+    }
+    for (int i = 0; i < 3; i++) {
+        assert_int_equal(o[i].code, 0);
+        assert_int_equal(o[i].fired, 1);
+        assert_true(zt_frames_equal_str(o[i].reply, 0, bodies[i]));
+        zt_frames_destroy(&o[i].reply);
+    }
+    zt_broker_stats_t st;
+    zt_broker_stats(fx->broker, &st);
+    assert_int_equal(st.replies, 3);
+    assert_int_equal(st.drops, 1);
+}
+
+static void
 test_broker_prefetch_worker_keeps_what_arrives_during_a_long_handler(void **state)
 {
     fixture_t *fx = *state;
@@ -971,6 +1005,9 @@ main(void)
             test_broker_long_handler_keeps_heartbeating_worker_not_expired, setup, teardown),
         cmocka_unit_test_setup_teardown(
             test_broker_prefetch_worker_holds_that_many_and_loses_them_all, setup_patient,
+            teardown),
+        cmocka_unit_test_setup_teardown(
+            test_broker_prefetch_replies_in_any_order_reach_their_own_clients, setup_patient,
             teardown),
         cmocka_unit_test_setup_teardown(
             test_broker_prefetch_worker_keeps_what_arrives_during_a_long_handler, setup, teardown),
