@@ -742,18 +742,33 @@ raw_take_until(fixture_t *fx, void *peer, taken_t *t, int have, int want)
     return have;
 }
 
-static void
-test_broker_prefetch_worker_holds_that_many_and_loses_them_all(void **state)
+/* A raw worker of "ahead" that asked for prefetch 3, registered with the broker (peer slot 0). */
+static void *
+raw_prefetch_worker(fixture_t *fx)
 {
-    fixture_t *fx = *state;
     void *peer = raw_peer(fx);
     fx->peers[0] = peer;
     raw_send(peer, 5, F(""), F("MDPW01"), F("\x01"), F("ahead"), F("3")); /* READY, prefetch 3 */
     assert_true(run_until_workers(fx->reactor, fx->broker, 1, 5));
+    return peer;
+}
+
+/* Send n requests to service, the i-th with body bodies[i] and its outcome in o[i]. */
+static void
+send_bodies(fixture_t *fx, const char *service, const char *const *bodies, int n, outcome_t *o)
+{
+    for (int i = 0; i < n; i++)
+        assert_int_equal(outcome_send(fx->reactor, fx->client, service, bodies[i], NULL, &o[i]), 0);
+}
+
+static void
+test_broker_prefetch_worker_holds_that_many_and_loses_them_all(void **state)
+{
+    fixture_t *fx = *state;
+    void *peer = raw_prefetch_worker(fx);
     outcome_t o[4] = {{0}};
-    const char *bodies[4] = {"a", "b", "c", "d"};
-    for (int i = 0; i < 4; i++)
-        assert_int_equal(outcome_send(fx->reactor, fx->client, "ahead", bodies[i], NULL, &o[i]), 0);
+    const char *const bodies[4] = {"a", "b", "c", "d"};
+    send_bodies(fx, "ahead", bodies, 4, o);
     taken_t t[4];
     assert_int_equal(raw_take_until(fx, peer, t, 0, 3), 3);
     zt_broker_stats_t st;
@@ -788,14 +803,10 @@ static void
 test_broker_prefetch_replies_in_any_order_reach_their_own_clients(void **state)
 {
     fixture_t *fx = *state;
-    void *peer = raw_peer(fx);
-    fx->peers[0] = peer;
-    raw_send(peer, 5, F(""), F("MDPW01"), F("\x01"), F("ahead"), F("3")); /* READY, prefetch 3 */
-    assert_true(run_until_workers(fx->reactor, fx->broker, 1, 5));
+    void *peer = raw_prefetch_worker(fx);
     outcome_t o[3] = {{0}};
-    const char *bodies[3] = {"first", "second", "third"};
-    for (int i = 0; i < 3; i++)
-        assert_int_equal(outcome_send(fx->reactor, fx->client, "ahead", bodies[i], NULL, &o[i]), 0);
+    const char *const bodies[3] = {"first", "second", "third"};
+    send_bodies(fx, "ahead", bodies, 3, o);
     taken_t t[3];
     assert_int_equal(raw_take_until(fx, peer, t, 0, 3), 3);
     /* A reply whose envelope names no request the worker holds is dropped and counted. */
@@ -833,9 +844,8 @@ test_broker_prefetch_worker_keeps_what_arrives_during_a_long_handler(void **stat
     tw->started = true;
     assert_true(run_until_workers(fx->reactor, fx->broker, 1, 5));
     outcome_t o[4] = {{0}};
-    const char *bodies[4] = {"w", "x", "y", "z"};
-    for (int i = 0; i < 4; i++)
-        assert_int_equal(outcome_send(fx->reactor, fx->client, "slow", bodies[i], NULL, &o[i]), 0);
+    const char *const bodies[4] = {"w", "x", "y", "z"};
+    send_bodies(fx, "slow", bodies, 4, o);
     /* The first request holds the handler for many heartbeat intervals while the other three wait
      * in the worker's socket; its keeper heartbeats meanwhile and must leave them there. */
     bool never = false;
