@@ -4,6 +4,7 @@
 #include <ztwist.h>
 
 #include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
@@ -312,6 +313,69 @@ test_call_from_thread_racing_destroy_is_refused_without_crash(void **state)
     assert_int_equal(atomic_load(&fx->refused), 2);
 }
 
+/* Every call accepted while run ends must run: run's end stops accepting calls and then waits for
+ * the producers caught sending. Rounds of two producers calling until refused while the reactor
+ * stops itself; the rounds give the race many chances to hit each side of the handshake. */
+enum { STOP_ROUNDS = 40, STOP_AFTER = 2000 };
+
+typedef struct {
+    zt_reactor_t *reactor; /* Borrowed */
+    long ran;              /* calls run (reactor thread) */
+    atomic_int started;    /* producers that have made their first call */
+} stop_race_t;
+
+typedef struct {
+    stop_race_t *race; /* Borrowed */
+    long accepted;     /* calls that returned 0 */
+} stop_racer_t;
+
+static void
+s_count_then_stop(void *arg)
+{
+    stop_race_t *race = arg;
+    if (++race->ran == STOP_AFTER)
+        assert_int_equal(zt_reactor_stop(race->reactor), 0);
+}
+
+static void *
+s_call_until_refused(void *arg)
+{
+    stop_racer_t *racer = arg;
+    for (bool first = true;; first = false) {
+        int rc = zt_reactor_call_from_thread(racer->race->reactor, s_count_then_stop, racer->race);
+        if (rc == ZT_ESHUTDOWN)
+            break;
+        assert_int_equal(rc, 0);
+        racer->accepted++;
+        if (first)
+            atomic_fetch_add(&racer->race->started, 1);
+    }
+    return NULL;
+}
+
+static void
+test_call_from_thread_every_accepted_call_runs_when_stop_races_producers(void **state)
+{
+    (void)state;
+    for (int round = 0; round < STOP_ROUNDS; round++) {
+        stop_race_t race = {.reactor = zt_reactor_new()};
+        assert_non_null(race.reactor);
+        stop_racer_t racers[2] = {{&race, 0}, {&race, 0}};
+        pthread_t threads[2];
+        for (int i = 0; i < 2; i++)
+            assert_int_equal(pthread_create(&threads[i], NULL, s_call_until_refused, &racers[i]),
+                             0);
+        while (atomic_load(&race.started) < 2) /* calls before run are accepted and queued */
+            sched_yield();
+        assert_int_equal(zt_reactor_run(race.reactor), 0);
+        for (int i = 0; i < 2; i++)
+            pthread_join(threads[i], NULL);
+        assert_true(race.ran >= STOP_AFTER);
+        assert_int_equal(race.ran, racers[0].accepted + racers[1].accepted);
+        zt_reactor_destroy(&race.reactor);
+    }
+}
+
 /* Counts error messages; the handler runs on the producer thread. */
 typedef struct {
     pthread_mutex_t lock; /* guards errors */
@@ -412,6 +476,7 @@ main(void)
         T(test_call_from_thread_producers_that_exited_before_run_lose_nothing),
         T(test_call_from_thread_stop_from_another_thread_wakes_and_stops),
         T(test_call_from_thread_racing_destroy_is_refused_without_crash),
+        T(test_call_from_thread_every_accepted_call_runs_when_stop_races_producers),
         T(test_call_from_thread_two_reactors_from_one_thread_stay_apart),
         T(test_call_from_thread_full_mailbox_fails_loudly_after_its_deadline),
 #undef T
