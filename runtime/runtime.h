@@ -91,6 +91,8 @@ struct zt_reactor {
     zt__cb_name_t *names;      /* Owned: named callbacks */
     size_t nnames;             /* named callbacks */
     zt_reactor_stats_t stats;  /* counters (timers_pending and registrations computed on read) */
+    uint64_t recv_floor;       /* mailbox pacing: the fastest sampled receive lately, in cycles */
+    unsigned slow_windows;     /* mailbox pacing: lock-step windows in a row */
 };
 
 /* ThreadSanitizer cannot see the ordering libzmq's lock-free pipes give a message's sender and

@@ -72,6 +72,8 @@ typedef struct zt_reactor_stats {
     uint64_t callbacks_run;       /* callbacks of every kind that have run */
     uint64_t timers_pending;      /* timed calls scheduled and neither run nor cancelled */
     uint64_t mailbox_received;    /* calls received through the mailbox from other threads */
+    uint64_t mailbox_pauses;      /* times the reactor stepped back from a busy mailbox so that
+                                   * its producers could run ahead (see docs/reactor.md) */
     uint64_t longest_callback_ns; /* the longest a single callback held the reactor; calls from
                                    * threads are timed in groups of up to 32 when no slow-callback
                                    * threshold is set, so then it is an upper bound */

@@ -270,6 +270,56 @@ test_call_from_thread_stop_from_another_thread_wakes_and_stops(void **state)
     pthread_join(t, NULL);
 }
 
+/* Ping-pong: the producer makes its next call only once the previous one has run. */
+typedef struct {
+    zt_reactor_t *reactor; /* Borrowed */
+    atomic_int ran;        /* calls run */
+} one_by_one_t;
+
+static void
+s_stop_reactor(void *arg)
+{
+    assert_int_equal(zt_reactor_stop(arg), 0);
+}
+
+static void
+s_one_ran(void *arg)
+{
+    one_by_one_t *o = arg;
+    atomic_fetch_add(&o->ran, 1);
+}
+
+static void *
+s_call_one_by_one(void *arg)
+{
+    one_by_one_t *o = arg;
+    for (int i = 0; i < 200; i++) {
+        assert_int_equal(zt_reactor_call_from_thread(o->reactor, s_one_ran, o), 0);
+        while (atomic_load(&o->ran) == i)
+            sched_yield();
+    }
+    assert_int_equal(zt_reactor_call_from_thread(o->reactor, s_stop_reactor, o->reactor), 0);
+    return NULL;
+}
+
+static void
+test_call_from_thread_one_at_a_time_is_never_paced(void **state)
+{
+    /* The mailbox's pacing judges windows of 32 calls received in one drain: calls that arrive
+     * one by one never fill one, so their latency never includes a pause. */
+    fixture_t *fx = *state;
+    one_by_one_t o = {.reactor = fx->reactor};
+    pthread_t t;
+    assert_int_equal(pthread_create(&t, NULL, s_call_one_by_one, &o), 0);
+    assert_int_equal(zt_reactor_run(fx->reactor), 0);
+    pthread_join(t, NULL);
+    assert_int_equal(atomic_load(&o.ran), 200);
+    zt_reactor_stats_t stats;
+    zt_reactor_stats(fx->reactor, &stats);
+    assert_int_equal(stats.mailbox_received, 201);
+    assert_int_equal(stats.mailbox_pauses, 0);
+}
+
 static void *
 s_until_refused(void *arg)
 {
@@ -475,6 +525,7 @@ main(void)
         T(test_call_from_thread_four_producers_each_call_once_in_order),
         T(test_call_from_thread_producers_that_exited_before_run_lose_nothing),
         T(test_call_from_thread_stop_from_another_thread_wakes_and_stops),
+        T(test_call_from_thread_one_at_a_time_is_never_paced),
         T(test_call_from_thread_racing_destroy_is_refused_without_crash),
         T(test_call_from_thread_every_accepted_call_runs_when_stop_races_producers),
         T(test_call_from_thread_two_reactors_from_one_thread_stay_apart),
