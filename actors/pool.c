@@ -180,6 +180,8 @@ typedef struct s_worker {
     _Atomic(s_work_t *) current;          /* the item running now, or NULL */
     atomic_bool orphaned;                 /* detached by a stop's deadline */
     atomic_int exit_state;                /* X_*: who frees this record */
+    atomic_bool spin;                     /* may watch for work before sleeping (the pool's) */
+    _Atomic(uint64_t) spins;              /* times it did */
     _Alignas(64) atomic_int signal; /* SIG_*: a batch is ready, or the worker sleeps in recv */
 } s_worker_t;
 
@@ -213,6 +215,8 @@ struct zt_pool {
     uint64_t serial;              /* names the endpoint: the pool's number */
     uint32_t next_worker;         /* the next worker's routing id */
     unsigned delivering;          /* result delivery in progress (user callbacks may run) */
+    bool spin;                    /* workers watch for work before sleeping (zt_pool_set_spin) */
+    uint64_t spins_reaped;        /* spins of the workers already joined */
 };
 
 static atomic_uint_fast64_t s_pool_serial; /* numbers the pools' endpoints */
@@ -486,7 +490,9 @@ static bool
 s_wait_work(s_worker_t *w, void *sock, bool deep, bool *idle_spin)
 {
     bool expect_none = false;
-    if ((deep || *idle_spin) && atomic_compare_exchange_strong(&s_spinning, &expect_none, true)) {
+    if ((deep || *idle_spin) && atomic_load_explicit(&w->spin, memory_order_relaxed) &&
+        atomic_compare_exchange_strong(&s_spinning, &expect_none, true)) {
+        atomic_fetch_add_explicit(&w->spins, 1, memory_order_relaxed);
         struct sched_param sp = {0};
         bool work = false;
         if (deep) {
@@ -616,6 +622,8 @@ zt_pool_new(zt_reactor_t *reactor, size_t min, size_t max)
     self->min = min;
     self->max = max;
     self->serial = atomic_fetch_add(&s_pool_serial, 1);
+    const char *spin = getenv("ZT_POOL_SPIN");
+    self->spin = !(spin && strcmp(spin, "0") == 0);
     atomic_init(&self->stopped, false);
     atomic_init(&self->queued, 0);
     atomic_init(&self->max_queued, 0);
@@ -692,6 +700,8 @@ s_start_worker(zt_pool_t *p)
     atomic_init(&w->orphaned, false);
     atomic_init(&w->exit_state, X_RUNNING);
     atomic_init(&w->signal, SIG_IDLE);
+    atomic_init(&w->spin, p->spin);
+    atomic_init(&w->spins, 0);
     /* Odd, so that the first byte (little-endian) is never 0: ZeroMQ reserves routing ids that
      * start with a zero byte. */
     w->id = p->next_worker++ * 2 + 1;
@@ -711,6 +721,7 @@ static void
 s_reap_worker(zt_pool_t *p, s_worker_t *w)
 {
     pthread_join(w->thread, NULL);
+    p->spins_reaped += atomic_load(&w->spins);
     for (size_t i = 0; i < p->nworkers; i++) {
         if (p->workers[i] == w) {
             p->workers[i] = p->workers[--p->nworkers];
@@ -1205,9 +1216,21 @@ zt_pool_set_max_queued(zt_pool_t *self, size_t max_queued)
 }
 
 void
+zt_pool_set_spin(zt_pool_t *self, bool spin)
+{
+    ZT_ASSERT(self);
+    self->spin = spin;
+    for (size_t i = 0; i < self->nworkers; i++)
+        atomic_store_explicit(&self->workers[i]->spin, spin, memory_order_relaxed);
+}
+
+void
 zt_pool_stats(const zt_pool_t *self, zt_pool_stats_t *stats)
 {
     ZT_ASSERT(self && stats);
+    uint64_t spins = self->spins_reaped;
+    for (size_t i = 0; i < self->nworkers; i++)
+        spins += atomic_load_explicit(&self->workers[i]->spins, memory_order_relaxed);
     *stats = (zt_pool_stats_t){
         .queued = atomic_load_explicit(&self->queued, memory_order_relaxed),
         .working = self->nbusy,
@@ -1216,6 +1239,7 @@ zt_pool_stats(const zt_pool_t *self, zt_pool_stats_t *stats)
         .completed = self->completed,
         .min = self->min,
         .max = self->max,
+        .spins = spins,
     };
 }
 
@@ -1323,6 +1347,7 @@ zt_pool_stop(zt_pool_t *self, double timeout)
             char term = 'T';
             if (zmq_send(self->router, &w->id, sizeof w->id, ZMQ_SNDMORE | ZMQ_DONTWAIT) >= 0)
                 zmq_send(self->router, &term, 1, ZMQ_DONTWAIT);
+            self->spins_reaped += atomic_load(&w->spins);
             self->nworkers--;
             if (atomic_exchange(&w->exit_state, X_ORPHANED) == X_EXITED) {
                 pthread_join(w->thread, NULL);

@@ -485,6 +485,46 @@ test_pool_call_in_thread_runs_work_and_counts_it(void **state)
     assert_int_equal(st.total, 0);
 }
 
+/* 100 items on a pool of one worker, so that it gets deep batches; returns the pool's spins once
+ * it has stopped (its worker joined). */
+static uint64_t
+s_spins_for_a_hundred(fixture_t *fx, int spin)
+{
+    fx->pool = zt_pool_new(fx->r, 1, 1);
+    assert_non_null(fx->pool);
+    if (spin >= 0)
+        zt_pool_set_spin(fx->pool, spin != 0);
+    for (int i = 0; i < 100; i++)
+        assert_int_equal(zt_pool_call_in_thread(fx->pool, work_seven, fx), 0);
+    assert_true(run_until(fx, hundred_ran));
+    assert_int_equal(zt_pool_stop(fx->pool, 10), 0);
+    zt_pool_stats_t st;
+    zt_pool_stats(fx->pool, &st);
+    assert_int_equal(st.completed, 100);
+    return st.spins;
+}
+
+static void
+test_pool_spin_on_watches_for_work_after_a_deep_batch(void **state)
+{
+    assert_true(s_spins_for_a_hundred(*state, 1) >= 1);
+}
+
+static void
+test_pool_spin_off_never_watches_for_work(void **state)
+{
+    assert_int_equal(s_spins_for_a_hundred(*state, 0), 0);
+}
+
+static void
+test_pool_spin_env_zero_turns_it_off_for_new_pools(void **state)
+{
+    assert_int_equal(setenv("ZT_POOL_SPIN", "0", 1), 0);
+    uint64_t spins = s_spins_for_a_hundred(*state, -1);
+    unsetenv("ZT_POOL_SPIN");
+    assert_int_equal(spins, 0);
+}
+
 /* The heart of "only idle workers get work": one item of a deep batch blocks; every other item
  * must still finish, taken back from that worker's batch by the idle one. */
 static void
@@ -835,6 +875,9 @@ main(void)
         T(test_pool_defer_value_destructor_runs_once),
         T(test_pool_call_in_thread_with_callback_runs_on_result_on_worker),
         T(test_pool_call_in_thread_runs_work_and_counts_it),
+        T(test_pool_spin_on_watches_for_work_after_a_deep_batch),
+        T(test_pool_spin_off_never_watches_for_work),
+        T(test_pool_spin_env_zero_turns_it_off_for_new_pools),
         T(test_pool_long_task_in_batch_does_not_hold_back_others),
         T(test_pool_cancel_before_start_removes_work_from_queue),
         T(test_pool_cancel_while_running_sets_flag_and_discards_result),
