@@ -198,6 +198,13 @@ def connect_disconnect_cycles():
     cycles(1000)  # warm-up: the allocator's and the kernel's caches
     fds0, rss0 = server.fds(), server.rss_kb()
     cycles(10000)
+    # The sync's reply can leave before the server has seen the last closes: a connection accepted
+    # in the sync's pass has its EOF read in a later one. Each further round trip is at least one
+    # more pass; a real leak stays after all of them.
+    for _ in range(200):
+        if server.fds() == fds0:
+            break
+        request(server.port, b"sync", keep)
     fds1, rss1 = server.fds(), server.rss_kb()
     check(fds1 == fds0, "10,000 connect/disconnect cycles: fds %d -> %d" % (fds0, fds1))
     check(SANITIZED or rss1 - rss0 < 2048, "10,000 cycles: RSS %d -> %d KiB" % (rss0, rss1))
