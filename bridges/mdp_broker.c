@@ -41,6 +41,7 @@
 typedef struct s_request s_request_t;
 struct s_request {
     s_request_t *next;      /* the next request in its service's queue; Borrowed link */
+    double queued_at;       /* when it arrived, on the reactor's clock */
     size_t env_count;       /* envelope frames (the client's routing id first) */
     size_t body_count;      /* body frames */
     zt__mdp_frame_t *parts; /* env_count + body_count frames pointing into this allocation */
@@ -94,6 +95,8 @@ struct zt_broker {
     uint8_t (*allowed)[32];       /* the public keys let in; Owned array */
     size_t allowed_count;         /* keys in it */
     zt_delayed_call_t *heartbeat; /* the heartbeat timer; Owned handle */
+    double queue_timeout;         /* seconds a request may wait in a queue; 0: no bound */
+    zt_delayed_call_t *sweep;     /* the queue-timeout sweep while requests wait; Owned or NULL */
     s_worker_t *workers;          /* every worker; Owned list */
     s_worker_t **table;           /* the workers by identity: open addressing; Owned array */
     size_t table_cap;             /* its slots, a power of two (0 before the first worker) */
@@ -490,6 +493,47 @@ s_malformed(zt_broker_t *self, const char *why)
                        (unsigned long long)self->stats.drops);
 }
 
+/* Queue timeout: while requests wait and a timeout is set, a sweep runs every half timeout and
+ * answers "504" to each request that has waited a whole one. Queues are oldest first (a request
+ * kept after an unreachable worker stays at the head), so a sweep stops at each queue's first
+ * young request. No timer runs while every queue is empty. */
+static void s_on_sweep(void *arg);
+
+static void
+s_arm_sweep(zt_broker_t *self)
+{
+    if (self->queue_timeout <= 0 || self->sweep || self->stats.queued == 0)
+        return;
+    if (zt_reactor_call_later(self->reactor, self->queue_timeout / 2, s_on_sweep, self,
+                              &self->sweep) != 0)
+        ZT_LOG_ERROR("broker: cannot schedule the queue-timeout sweep; queued requests wait on");
+}
+
+static void
+s_on_sweep(void *arg)
+{
+    zt_broker_t *self = arg;
+    zt_delayed_call_release(&self->sweep);
+    if (self->queue_timeout <= 0)
+        return; /* turned off since the sweep was armed */
+    double now = zt_reactor_seconds(self->reactor);
+    for (s_service_t *s = self->services; s; s = s->next) {
+        while (s->queue_head && now - s->queue_head->queued_at >= self->queue_timeout) {
+            s_request_t *r = s_fifo_pop(&s->queue_head, &s->queue_tail);
+            s->queued--;
+            self->stats.queued--;
+            self->stats.queue_expired++;
+            char message[ZT__MDP_MAX_SERVICE + 96];
+            snprintf(message, sizeof message,
+                     "waited %.3g s in the queue of service '%s': no worker was free",
+                     now - r->queued_at, s->name);
+            s_error_reply(self, r, "504", message);
+            free(r);
+        }
+    }
+    s_arm_sweep(self);
+}
+
 static void
 s_on_client(zt_broker_t *self, const zt__mdp_frame_t *f, const zt__mdp_msg_t *m)
 {
@@ -550,10 +594,12 @@ s_on_client(zt_broker_t *self, const zt__mdp_frame_t *f, const zt__mdp_msg_t *m)
         free(r);
         return;
     }
+    r->queued_at = zt_reactor_seconds(self->reactor);
     s_fifo_push(&s->queue_head, &s->queue_tail, r);
     s->queued++;
     self->stats.queued++;
     s_dispatch(self, s);
+    s_arm_sweep(self);
 }
 
 static void
@@ -868,6 +914,10 @@ zt_broker_destroy(zt_broker_t **self_p)
         }
         free(s);
     }
+    if (self->sweep) {
+        (void)zt_delayed_call_cancel(self->sweep);
+        zt_delayed_call_release(&self->sweep);
+    }
     if (self->heartbeat) {
         (void)zt_delayed_call_cancel(self->heartbeat);
         zt_delayed_call_release(&self->heartbeat);
@@ -919,6 +969,17 @@ zt_broker_set_queue_limit(zt_broker_t *self, size_t limit)
     if (limit == 0)
         return ZT_EINVAL;
     self->queue_limit = limit;
+    return 0;
+}
+
+int
+zt_broker_set_queue_timeout(zt_broker_t *self, double seconds)
+{
+    ZT_ASSERT(self);
+    if (!(seconds >= 0))
+        return ZT_EINVAL;
+    self->queue_timeout = seconds;
+    s_arm_sweep(self);
     return 0;
 }
 

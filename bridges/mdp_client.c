@@ -373,6 +373,8 @@ s_on_reply(s_call_t *call, const zt__mdp_frame_t *f, const zt__mdp_msg_t *m)
             code = ZT_EFULL;
         else if (strcmp(status, "410") == 0)
             code = ZT_ECONNLOST;
+        else if (strcmp(status, "504") == 0)
+            code = ZT_ETIMEDOUT;
         if (code == ZT_ECONNLOST && call->options.safe_to_retry && call->retries_left > 0) {
             call->retries_left--;
             self->stats.retries++;

@@ -49,6 +49,7 @@ typedef struct zt_broker_stats {
     uint64_t expiries;        /* workers declared dead by heartbeat expiry */
     uint64_t workers_lost;    /* requests in flight whose worker died ("410" replies) */
     uint64_t queue_full;      /* requests refused because their queue was full ("503") */
+    uint64_t queue_expired;   /* requests that waited past the queue timeout ("504") */
     uint64_t unknown_service; /* requests for a service no worker announced ("404") */
     uint64_t retries;         /* requests re-queued because their worker was gone at send time */
     uint64_t auth_rejected;   /* CURVE handshakes refused by the ZAP handler */
@@ -84,6 +85,16 @@ ZT_EXPORT int zt_broker_set_queue_limit(zt_broker_t *self, size_t limit);
  *  @return 0, or ZT_EINVAL for a negative value
  */
 ZT_EXPORT int zt_broker_set_unknown_grace(zt_broker_t *self, double seconds);
+
+/**
+ *  Give a request at most this long in its service's queue, waiting for a free worker: after it,
+ * the client gets error "504" (a zt_remote call fails with ZT_ETIMEDOUT) and the request leaves the
+ * queue, so a worker never starts on work its client may have given up on. A request expires
+ * between `seconds` and 1.5 x `seconds` after it arrived. Requests a worker holds are not affected
+ * (heartbeats end those). Default 0: a request waits as long as it takes, as in RFC 7.
+ *  @return 0, or ZT_EINVAL for a negative value
+ */
+ZT_EXPORT int zt_broker_set_queue_timeout(zt_broker_t *self, double seconds);
 
 /** Bound a message's total size (default ZT_BROKER_MAX_MESSAGE). @return 0, or ZT_EINVAL for 0 */
 ZT_EXPORT int zt_broker_set_max_message(zt_broker_t *self, size_t bytes);

@@ -480,6 +480,46 @@ test_broker_idle_workers_least_recently_used_first(void **state)
 }
 
 static void
+test_broker_queue_timeout_answers_504_and_leaves_held_work_alone(void **state)
+{
+    fixture_t *fx = *state;
+    assert_int_equal(zt_broker_set_queue_timeout(fx->broker, -1), ZT_EINVAL);
+    assert_int_equal(zt_broker_set_queue_timeout(fx->broker, 0.05), 0);
+    assert_int_equal(thread_worker_start(&fx->tw[0], zt_broker_endpoint(fx->broker), "slow",
+                                         gated_handler, fx, HB),
+                     0);
+    assert_true(run_until_workers(fx->reactor, fx->broker, 1, 5));
+    outcome_t busy = {0}, queued = {0};
+    outcome_send(fx->reactor, fx->client, "slow", "1", NULL, &busy);
+    outcome_send(fx->reactor, fx->client, "slow", "2", NULL, &queued);
+    /* The worker holds "1" behind its gate; "2" waits in the queue until the timeout ends it. */
+    assert_true(run_until(fx->reactor, &queued.done, 5));
+    assert_int_equal(queued.code, ZT_ETIMEDOUT);
+    assert_non_null(strstr(queued.message, "queue of service 'slow'"));
+    assert_false(busy.done);
+    zt_broker_stats_t st;
+    zt_broker_stats(fx->broker, &st);
+    assert_int_equal(st.queue_expired, 1);
+    assert_int_equal(st.queued, 0);
+    pthread_mutex_lock(&fx->lock);
+    fx->gate_open = true;
+    pthread_cond_broadcast(&fx->cond);
+    pthread_mutex_unlock(&fx->lock);
+    assert_true(run_until(fx->reactor, &busy.done, 5));
+    assert_int_equal(busy.code, 0);
+    assert_true(zt_frames_equal_str(busy.reply, 0, "1"));
+    /* A request a worker is free for is served, timeout or not. */
+    outcome_t next = {0};
+    outcome_send(fx->reactor, fx->client, "slow", "3", NULL, &next);
+    assert_true(run_until(fx->reactor, &next.done, 5));
+    assert_int_equal(next.code, 0);
+    zt_broker_stats(fx->broker, &st);
+    assert_int_equal(st.queue_expired, 1);
+    zt_frames_destroy(&busy.reply);
+    zt_frames_destroy(&next.reply);
+}
+
+static void
 test_broker_full_queue_fails_queue_full(void **state)
 {
     fixture_t *fx = *state;
@@ -1011,6 +1051,8 @@ main(void)
         cmocka_unit_test_setup_teardown(test_broker_idle_workers_least_recently_used_first, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_broker_full_queue_fails_queue_full, setup, teardown),
+        cmocka_unit_test_setup_teardown(
+            test_broker_queue_timeout_answers_504_and_leaves_held_work_alone, setup, teardown),
         cmocka_unit_test_setup_teardown(
             test_broker_long_handler_keeps_heartbeating_worker_not_expired, setup, teardown),
         cmocka_unit_test_setup_teardown(
