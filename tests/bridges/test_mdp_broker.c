@@ -50,6 +50,16 @@ setup_with(void **state, double interval)
     return 0;
 }
 
+/* Let every gated handler go on. */
+static void
+open_gate(fixture_t *fx)
+{
+    pthread_mutex_lock(&fx->lock);
+    fx->gate_open = true;
+    pthread_cond_broadcast(&fx->cond);
+    pthread_mutex_unlock(&fx->lock);
+}
+
 static int
 setup(void **state)
 {
@@ -74,10 +84,7 @@ static int
 teardown(void **state)
 {
     fixture_t *fx = *state;
-    pthread_mutex_lock(&fx->lock);
-    fx->gate_open = true;
-    pthread_cond_broadcast(&fx->cond);
-    pthread_mutex_unlock(&fx->lock);
+    open_gate(fx);
     for (size_t i = 0; i < sizeof fx->tw / sizeof fx->tw[0]; i++)
         thread_worker_stop(&fx->tw[i]);
     zt_remote_destroy(&fx->client);
@@ -340,10 +347,7 @@ test_broker_linked_client_destroyed_first_its_reply_is_dropped(void **state)
     assert_int_equal(st.requests, 1);
     zt_remote_destroy(&local);
     assert_int_equal(gone.code, ZT_ECANCELLED);
-    pthread_mutex_lock(&fx->lock);
-    fx->gate_open = true;
-    pthread_cond_broadcast(&fx->cond);
-    pthread_mutex_unlock(&fx->lock);
+    open_gate(fx);
     deadline = zt_time_now() + 5;
     while (st.replies != 1 && zt_time_now() < deadline) {
         zt_reactor_iterate(fx->reactor, 0.02);
@@ -501,10 +505,7 @@ test_broker_queue_timeout_answers_504_and_leaves_held_work_alone(void **state)
     zt_broker_stats(fx->broker, &st);
     assert_int_equal(st.queue_expired, 1);
     assert_int_equal(st.queued, 0);
-    pthread_mutex_lock(&fx->lock);
-    fx->gate_open = true;
-    pthread_cond_broadcast(&fx->cond);
-    pthread_mutex_unlock(&fx->lock);
+    open_gate(fx);
     assert_true(run_until(fx->reactor, &busy.done, 5));
     assert_int_equal(busy.code, 0);
     assert_true(zt_frames_equal_str(busy.reply, 0, "1"));
@@ -536,10 +537,7 @@ test_broker_full_queue_fails_queue_full(void **state)
     assert_int_equal(refused.code, ZT_EFULL);
     assert_non_null(strstr(refused.message, "full"));
     assert_false(busy.done);
-    pthread_mutex_lock(&fx->lock);
-    fx->gate_open = true;
-    pthread_cond_broadcast(&fx->cond);
-    pthread_mutex_unlock(&fx->lock);
+    open_gate(fx);
     assert_true(run_until(fx->reactor, &queued.done, 5));
     assert_true(busy.done);
     assert_int_equal(busy.code, 0);
@@ -570,10 +568,7 @@ test_broker_long_handler_keeps_heartbeating_worker_not_expired(void **state)
     zt_broker_stats(fx->broker, &st);
     assert_int_equal(st.expiries, 0);
     assert_int_equal(st.workers, 1);
-    pthread_mutex_lock(&fx->lock);
-    fx->gate_open = true;
-    pthread_cond_broadcast(&fx->cond);
-    pthread_mutex_unlock(&fx->lock);
+    open_gate(fx);
     assert_true(run_until(fx->reactor, &o.done, 5));
     assert_int_equal(o.code, 0);
     assert_true(zt_frames_equal_str(o.reply, 0, "patience"));
@@ -894,10 +889,7 @@ test_broker_prefetch_worker_keeps_what_arrives_during_a_long_handler(void **stat
     zt_broker_stats(fx->broker, &st);
     assert_int_equal(st.queued, 0); /* all four went to the worker at once */
     assert_int_equal(st.expiries, 0);
-    pthread_mutex_lock(&fx->lock);
-    fx->gate_open = true;
-    pthread_cond_broadcast(&fx->cond);
-    pthread_mutex_unlock(&fx->lock);
+    open_gate(fx);
     for (int i = 0; i < 4; i++) {
         assert_true(run_until(fx->reactor, &o[i].done, 5));
         assert_int_equal(o[i].code, 0);
