@@ -243,18 +243,13 @@ zt__mailbox_drain(zt_reactor_t *r, size_t max)
     uint64_t window_recv = UINT64_MAX; /* the fastest sampled receive of the window */
     zt__call_msg_t msg;
     while (ran < max) {
-        int got;
-        if (ZT__PACING && ran % ZT__PACE_SAMPLE == ZT__PACE_SAMPLE - 1) {
-            uint64_t c0 = s_cycles();
-            got = zmq_recv(r->mailbox, &msg, sizeof msg, ZMQ_DONTWAIT);
-            uint64_t cycles = s_cycles() - c0;
-            if (cycles < window_recv)
-                window_recv = cycles;
-        } else {
-            got = zmq_recv(r->mailbox, &msg, sizeof msg, ZMQ_DONTWAIT);
-        }
-        if (got != sizeof msg)
+        bool timed = ZT__PACING && ran % ZT__PACE_SAMPLE == ZT__PACE_SAMPLE - 1;
+        uint64_t c0 = timed ? s_cycles() : 0;
+        if (zmq_recv(r->mailbox, &msg, sizeof msg, ZMQ_DONTWAIT) != sizeof msg)
             break;
+        uint64_t cycles = timed ? s_cycles() - c0 : UINT64_MAX;
+        if (cycles < window_recv)
+            window_recv = cycles;
 #ifdef ZT__TSAN
         (void)atomic_load_explicit(&r->tsan_sync, memory_order_acquire);
 #endif
