@@ -24,4 +24,13 @@ noreturn void zt__assert_fail(const char *expr, const char *file, int line, cons
 
 #define ZT_ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 
+/* Thread-local storage read on a hot path. In a shared library the default TLS model calls
+ * __tls_get_addr on every access; initial-exec is one %fs-relative load. It uses a few bytes of
+ * the static TLS surplus glibc keeps, so the library can still be dlopen'ed. */
+#if defined(__GNUC__) || defined(__clang__)
+#define ZT__TLS_FAST __attribute__((tls_model("initial-exec")))
+#else
+#define ZT__TLS_FAST
+#endif
+
 #endif

@@ -12,6 +12,18 @@
  * never sends to its own mailbox (it could deadlock on a full pipe): its calls go to a local FIFO
  * run on the next pass.
  *
+ *  The producer's cost. A call is one zmq_send plus a few checks, and on this project's 2-vCPU VM
+ * what those checks cost depends on the code's shape more than on their count: with the two vCPUs
+ * far apart, a producer alone (no reader running) costs 108 ns a call in a bare zmq_send loop, 120
+ * ns through zt_reactor_call_from_thread's small fast path, and 186 ns when the same checks sat
+ * in one general function with the slow path inlined (a larger frame). So the fast path is a
+ * function of its own that does only the checks, and everything else (a first call, another
+ * reactor, the reactor's own thread, a stale or stopped reactor) goes to zt__call_from_thread.
+ * The thread-local record is initial-exec TLS (ZT__TLS_FAST): in the shared library the default
+ * model called __tls_get_addr on every call. With both, bench_reactor's one-producer flood went
+ * from 2.8-3.0M to 3.6-3.9M calls/s in the far placement (alternating builds, same minutes);
+ * either alone gained under 5%.
+ *
  *  Liveness. A caller may hold a pointer to a reactor that is being or has been destroyed, and a
  * dangling pointer cannot be checked, so no producer dereferences a reactor it has not validated:
  *    - a registry (s_lock) lists the live reactors and the producer records; g_epoch changes,
@@ -62,6 +74,7 @@
 #include "runtime.h"
 #include "base/zmq_ctx.h"
 
+#include <errno.h>
 #include <pthread.h>
 #include <sched.h>
 #include <stdio.h>
@@ -129,10 +142,10 @@ static s_producer_t *s_producers;           /* Borrowed: every producer thread's
 static atomic_uint_fast64_t g_epoch;        /* bumped when a reactor leaves the registry */
 static atomic_uint_fast64_t s_serial;       /* numbers the mailbox endpoints */
 static atomic_uint_fast64_t s_next_tid = 1; /* the next thread id */
-static pthread_once_t s_key_once = PTHREAD_ONCE_INIT; /* creates s_key */
-static pthread_key_t s_key;                           /* runs s_producer_exit at thread exit */
-static _Thread_local s_producer_t *s_self;            /* this thread's record, or NULL */
-static _Thread_local uint64_t s_tid;                  /* this thread's id, 0 until asked */
+static pthread_once_t s_key_once = PTHREAD_ONCE_INIT;   /* creates s_key */
+static pthread_key_t s_key;                             /* runs s_producer_exit at thread exit */
+static _Thread_local s_producer_t *s_self ZT__TLS_FAST; /* this thread's record, or NULL */
+static _Thread_local uint64_t s_tid ZT__TLS_FAST;       /* this thread's id, 0 until asked */
 
 uint64_t
 zt__thread_id(void)
@@ -494,6 +507,19 @@ done:
     return rc;
 }
 
+/* A send to the mailbox failed: say why; returns ZT_EFULL or ZT_ESYS. */
+__attribute__((cold, noinline)) static int
+s_send_failed(void)
+{
+    if (zmq_errno() == EAGAIN) {
+        ZT_LOG_ERROR("reactor mailbox full for %d ms: call from thread refused", //
+                     ZT_REACTOR_MAILBOX_TIMEOUT_MS);
+        return ZT_EFULL;
+    }
+    ZT_LOG_ERROR("cannot send to the reactor's mailbox: %s", zmq_strerror(zmq_errno()));
+    return ZT_ESYS;
+}
+
 static int
 s_send(s_producer_t *self, zt_reactor_t *r, zt_reactor_fn *fn, void *arg, bool *local)
 {
@@ -509,18 +535,33 @@ s_send(s_producer_t *self, zt_reactor_t *r, zt_reactor_fn *fn, void *arg, bool *
 #endif
     if (zmq_send(self->last_push, &msg, sizeof msg, 0) == sizeof msg)
         return 0;
-    if (zmq_errno() == EAGAIN) {
-        ZT_LOG_ERROR("reactor mailbox full for %d ms: call from thread refused", //
-                     ZT_REACTOR_MAILBOX_TIMEOUT_MS);
-        return ZT_EFULL;
-    }
-    ZT_LOG_ERROR("cannot send to the reactor's mailbox: %s", zmq_strerror(zmq_errno()));
-    return ZT_ESYS;
+    return s_send_failed();
 }
 
+/* The fast path: a thread calling the reactor it called last, which has not left the registry,
+ * still accepts calls and runs on another thread. It is kept this small on purpose: measured on
+ * the 2-vCPU VM with the two vCPUs far apart and no reader running, a producer that does only
+ * this costs 120 ns a call against 108 for a bare zmq_send loop, while the same checks made
+ * inside the general path (one larger frame) cost 186 ns. Everything else goes to
+ * zt__call_from_thread. */
 int
 zt_reactor_call_from_thread(zt_reactor_t *self, zt_reactor_fn *fn, void *arg)
 {
+    s_producer_t *p = s_self;
+    if (__builtin_expect(p != NULL && p->last_reactor == self && fn != NULL, 1)) {
+        atomic_store(&p->hazard, self);
+        if (atomic_load(&g_epoch) == p->epoch && atomic_load(&self->accepting) &&
+            atomic_load_explicit(&self->owner, memory_order_relaxed) != p->tid) {
+            zt__call_msg_t msg = {.fn = fn, .arg = arg};
+#ifdef ZT__TSAN
+            atomic_fetch_add_explicit(&self->tsan_sync, 1, memory_order_release);
+#endif
+            int sent = zmq_send(p->last_push, &msg, sizeof msg, 0);
+            atomic_store_explicit(&p->hazard, NULL, memory_order_release);
+            return __builtin_expect(sent == sizeof msg, 1) ? 0 : s_send_failed();
+        }
+        atomic_store_explicit(&p->hazard, NULL, memory_order_release);
+    }
     bool local = false;
     return zt__call_from_thread(self, fn, arg, &local);
 }

@@ -161,6 +161,85 @@ test_call_from_thread_after_destroy_is_refused(void **state)
 
 /* --- from other threads --------------------------------------------------------------- */
 
+/* A thread that called a reactor before takes the short path on its next call; that path must
+ * still see that the reactor stopped or was destroyed. */
+typedef struct {
+    zt_reactor_t *reactor;   /* Borrowed: possibly dangling in the second phase */
+    fixture_t *fx;           /* Borrowed */
+    pthread_barrier_t phase; /* first call made / reactor changed */
+    int rc[2];               /* what the two calls returned */
+} caller_t;
+
+static void *
+s_call_twice(void *arg)
+{
+    caller_t *c = arg;
+    call_t *first = calloc(1, sizeof *first), *second = calloc(1, sizeof *second);
+    *first = (call_t){c->fx, 0, 1};
+    *second = (call_t){c->fx, 0, 2};
+    c->rc[0] = zt_reactor_call_from_thread(c->reactor, s_record, first);
+    pthread_barrier_wait(&c->phase);
+    pthread_barrier_wait(&c->phase);
+    c->rc[1] = zt_reactor_call_from_thread(c->reactor, s_record, second);
+    free(second); /* refused: never referenced by the reactor */
+    return first; /* ran (after run) or was dropped (destroy): freed by the test */
+}
+
+/* First call from the thread, then `change` on the main thread, then the second call. */
+static void
+s_call_around(fixture_t *fx, void (*change)(fixture_t *), int rc[2])
+{
+    caller_t c = {.reactor = fx->reactor, .fx = fx};
+    pthread_barrier_init(&c.phase, NULL, 2);
+    pthread_t t;
+    assert_int_equal(pthread_create(&t, NULL, s_call_twice, &c), 0);
+    pthread_barrier_wait(&c.phase);
+    change(fx);
+    pthread_barrier_wait(&c.phase);
+    void *first = NULL;
+    pthread_join(t, &first);
+    free(first);
+    pthread_barrier_destroy(&c.phase);
+    rc[0] = c.rc[0];
+    rc[1] = c.rc[1];
+}
+
+static void
+s_run_to_the_end(fixture_t *fx)
+{
+    assert_int_equal(zt_reactor_stop(fx->reactor), 0);
+    assert_int_equal(zt_reactor_run(fx->reactor), 0);
+}
+
+static void
+s_destroy(fixture_t *fx)
+{
+    zt_reactor_destroy(&fx->reactor);
+}
+
+static void
+test_call_from_thread_again_from_the_same_thread_after_run_returned_is_refused(void **state)
+{
+    fixture_t *fx = *state;
+    int rc[2];
+    s_call_around(fx, s_run_to_the_end, rc);
+    assert_int_equal(rc[0], 0);
+    assert_int_equal(rc[1], ZT_ESHUTDOWN);
+    assert_int_equal(fx->count, 1); /* the first call ran after startup */
+    assert_int_equal(fx->order[0], 1);
+}
+
+static void
+test_call_from_thread_again_from_the_same_thread_after_destroy_is_refused(void **state)
+{
+    fixture_t *fx = *state;
+    int rc[2];
+    s_call_around(fx, s_destroy, rc); /* the first call is dropped, with a warning */
+    assert_int_equal(rc[0], 0);
+    assert_int_equal(rc[1], ZT_ESHUTDOWN);
+    assert_int_equal(fx->count, 0);
+}
+
 typedef struct {
     fixture_t *fx;         /* Borrowed */
     int index;             /* which producer */
@@ -522,6 +601,8 @@ main(void)
         T(test_call_from_thread_calls_before_run_run_after_startup_in_order),
         T(test_call_from_thread_after_run_returned_is_refused),
         T(test_call_from_thread_after_destroy_is_refused),
+        T(test_call_from_thread_again_from_the_same_thread_after_run_returned_is_refused),
+        T(test_call_from_thread_again_from_the_same_thread_after_destroy_is_refused),
         T(test_call_from_thread_four_producers_each_call_once_in_order),
         T(test_call_from_thread_producers_that_exited_before_run_lose_nothing),
         T(test_call_from_thread_stop_from_another_thread_wakes_and_stops),
