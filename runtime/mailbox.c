@@ -65,13 +65,12 @@
  * ZT__PACE_MIN_CALL_NS a call (below that the cores share a cache and lock-step is cheap: pausing
  * there cost 3-5% at 10M calls/s), the reactor steps back (spins, touching nothing the producer
  * writes) for twice the window's time, at most ZT__PACE_MAX_NS, and the producer runs ahead.
- * Measured with `bench_reactor cft`, alternating with the unpaced build: 2.3-2.45M -> 2.7-3.1M
- * calls/s in the far placement, 10.1-10.9M -> 9.9-10.7M in the near one; with the fast path
- * (above), re-measured with two build directories, 3.04-3.39M -> 3.46-3.92M (13 pairs, far
- * placement). Slow callbacks do not trigger it (the receives stay fast), nor does a reactor that is
- * behind; calls that arrive one by one or in bursts under a window never fill one. The floor drifts
- * up by 1/256 of the gap per window, so a slower machine state is learned. On a CPU without a cheap
- * cycle counter the drain does not pace.  */
+ * Measured with `bench_reactor cft`, alternating two build directories, with the fast path
+ * (above): 3.04-3.39M -> 3.46-3.92M calls/s (13 pairs, far placement). Slow callbacks do not
+ * trigger it (the receives stay fast), nor does a reactor that is behind; calls that arrive one by
+ * one or in bursts under a window never fill one. The floor drifts up by 1/256 of the gap per
+ * window, so a slower machine state is learned. On a CPU without a cheap cycle counter the drain
+ * does not pace.  */
 #include "runtime.h"
 #include "base/zmq_ctx.h"
 
