@@ -1,6 +1,6 @@
 /*  base/error.c - error codes, their names, the library version and the never-compiled-out
  * assertion  */
-#include "base.h"
+#include "base/base.h"
 #include "version.h"
 
 #include <stdio.h>

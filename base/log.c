@@ -2,7 +2,7 @@
  *
  *  The handler and threshold are atomics so that any thread may log while another reads the level.
  * Changing the handler is documented as a start-up call, so the handler/arg pair needs no lock.  */
-#include "base.h"
+#include "base/base.h"
 
 #include <stdarg.h>
 #include <stdatomic.h>

@@ -4,7 +4,7 @@
  * it, as kvm-clock and tsc do). Every zt_reactor_call_later reads it once, so its cost is part of
  * each schedule: about 26 ns on the 2-vCPU KVM machine of 2026-11. CLOCK_MONOTONIC_COARSE costs
  * 3 ns there but ticks every 4 ms, which would let a call run up to 4 ms before it is due.  */
-#include "base.h"
+#include "base/base.h"
 
 #include <time.h>
 

@@ -4,8 +4,8 @@
  * exactly while the count is positive. zmq_ctx_term runs under the mutex so that a concurrent
  * acquire cannot pick up a context that is being terminated; it returns promptly because every
  * user closes its sockets before it releases (sockets ztwist makes set a bounded linger).  */
-#include "zmq_ctx.h"
-#include "base.h"
+#include "base/zmq_ctx.h"
+#include "base/base.h"
 
 #include <czmq.h>
 #include <pthread.h>

@@ -1,4 +1,4 @@
-/*  base/zmq_ctx.h - the process-wide ZeroMQ context every layer shares
+/*  base/include/base/zmq_ctx.h - the process-wide ZeroMQ context every layer shares
  *
  *  inproc endpoints connect only between sockets of one context, so the reactor's mailbox, the
  * worker actors and the bridges all make their sockets on this one. It is created on first use and

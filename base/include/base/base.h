@@ -1,4 +1,4 @@
-/*  base/base.h - the library's private helpers shared by every layer
+/*  base/include/base/base.h - the library's private helpers shared by every layer
  *
  *  The one private header that every folder may include: the assertion that is never compiled out,
  * and small helpers for allocation sizes. Everything here is internal (zt__ names) and hidden from
@@ -9,6 +9,8 @@
 #include <ztwist/common.h>
 #include <ztwist/log.h>
 #include <ztwist/time.h>
+
+#include "base/compiler.h"
 
 #include <stdnoreturn.h>
 
@@ -23,14 +25,5 @@ noreturn void zt__assert_fail(const char *expr, const char *file, int line, cons
     ((cond) ? (void)0 : zt__assert_fail(msg, __FILE__, __LINE__, __func__))
 
 #define ZT_ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
-
-/* Thread-local storage read on a hot path. In a shared library the default TLS model calls
- * __tls_get_addr on every access; initial-exec is one %fs-relative load. It uses a few bytes of
- * the static TLS surplus glibc keeps, so the library can still be dlopen'ed. */
-#if defined(__GNUC__) || defined(__clang__)
-#define ZT__TLS_FAST __attribute__((tls_model("initial-exec")))
-#else
-#define ZT__TLS_FAST
-#endif
 
 #endif

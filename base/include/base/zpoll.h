@@ -1,4 +1,4 @@
-/*  base/zpoll.h - zmq_poll's contract with fewer system calls
+/*  base/include/base/zpoll.h - zmq_poll's contract with fewer system calls
  *
  *  zmq_poll always polls twice (a first pass with a zero timeout, then the real wait) and asks
  * every ZeroMQ socket for ZMQ_EVENTS after each poll. On libzmq 4.3 each ZMQ_EVENTS query of an
