@@ -2,8 +2,8 @@
  *
  *  CLOCK_MONOTONIC, read through the vDSO (no system call where the kernel's clock source allows
  * it, as kvm-clock and tsc do). Every zt_reactor_call_later reads it once, so its cost is part of
- * each schedule: about 26 ns on the 2-vCPU KVM machine of 2026-11. CLOCK_MONOTONIC_COARSE costs
- * 3 ns there but ticks every 4 ms, which would let a call run up to 4 ms before it is due.  */
+ * each schedule. CLOCK_MONOTONIC_COARSE is cheaper but ticks only every few milliseconds, which
+ * would let a call run that much before it is due; docs/performance.md has the figures.  */
 #include "base/base.h"
 
 #include <time.h>

@@ -3,11 +3,9 @@
  *  The heap holds nodes by value, ordered by time then by sequence number, so calls due at the
  * same time run in the order they were scheduled. A call scheduled without a handle is its node
  * alone (time, sequence number, function, argument): call_later then allocates nothing and writes
- * nothing outside the heap array. (It used to take a call object from the free stack; the calls
- * come back to that stack in the order they fire, which is random in memory, so every call_later
- * paid a cache miss for it: about 50 of its 90 ns on a warm reactor with 1M pending calls. What
- * is left, about 38 ns here, is mostly the clock read: see base/time.c.) A call with a handle is
- * an object that its node points to.
+ * nothing outside the heap array. Taking a call object from the free stack instead would cost a
+ * cache miss per schedule: calls come back to that stack in the order they fire, which is random
+ * in memory. A call with a handle is an object that its node points to.
  *
  *  Cancelling, reset and delay never search the heap: they mark the call and, for reset/delay,
  * push a new node with a new sequence number; the old node turns stale and is dropped when it
