@@ -6,7 +6,7 @@
  * once wherever its chain ends. Unhandled failures go to a counting handler.  */
 #include <ztwist.h>
 
-#include "manual_clock.h"
+#include <ztwist/test_clock.h>
 
 #include <pthread.h>
 #include <signal.h>
@@ -30,7 +30,7 @@ typedef struct {
     int canceller_calls;      /* calls of s_canceller_* */
     zt_deferred_t *cancelled; /* the Deferred the last canceller got; Borrowed */
     void *canceller_arg;      /* the arg the last canceller got */
-    manual_clock_t *clock;    /* the test clock for timeouts */
+    zt_test_clock_t *clock;   /* the test clock for timeouts */
     int log_lines;            /* messages logged at ZT_LOG_ERROR (default handler test) */
     char log_text[1024];      /* the last of them */
     char peek[128];           /* s_peek's answer */
@@ -175,7 +175,7 @@ setup(void **state)
 {
     fx_t *fx = calloc(1, sizeof *fx);
     assert_non_null(fx);
-    fx->clock = manual_clock_new();
+    fx->clock = zt_test_clock_new();
     zt_deferred_set_unhandled_handler(s_on_unhandled, fx);
     *state = fx;
     return 0;
@@ -186,7 +186,7 @@ teardown(void **state)
 {
     fx_t *fx = *state;
     zt_deferred_set_unhandled_handler(NULL, NULL);
-    manual_clock_destroy(&fx->clock);
+    zt_test_clock_destroy(&fx->clock);
     free(fx);
     return 0;
 }
@@ -1587,22 +1587,22 @@ test_deferred_canceller_dropping_last_reference_is_safe(void **state)
 }
 
 /* ---------------------------------------------------------------------------------------------
- * Timeouts on the manual clock (Twisted's addTimeout) */
+ * Timeouts on the test clock (Twisted's addTimeout) */
 
 static void
 test_deferred_timeout_result_before_timeout_keeps_result_and_cancels_timer(void **state)
 {
     fx_t *fx = *state;
     zt_deferred_t *d = zt_deferred_new();
-    assert_int_equal(zt_deferred_add_timeout(d, 10, manual_clock_clock(fx->clock)), 0);
-    assert_int_equal(fx->clock->pending, 1);
+    assert_int_equal(zt_deferred_add_timeout(d, 10, zt_test_clock_clock(fx->clock)), 0);
+    assert_int_equal(zt_test_clock_pending(fx->clock), 1);
     zt_deferred_add_callback(d, s_log, STEP("c"));
-    manual_clock_advance(fx->clock, 5);
+    zt_test_clock_advance(fx->clock, 5);
     zt_deferred_callback(d, zt_ok_int(1));
     assert_string_equal(fx->log, "c=1 ");
-    assert_int_equal(fx->clock->pending, 0);
-    assert_int_equal(fx->clock->cancels, 1);
-    manual_clock_advance(fx->clock, 100);
+    assert_int_equal(zt_test_clock_pending(fx->clock), 0);
+    assert_false(zt_test_clock_next_due(fx->clock, NULL)); /* the timer was cancelled, not run */
+    zt_test_clock_advance(fx->clock, 100);
     assert_string_equal(fx->log, "c=1 ");
     zt_deferred_unref(&d);
 }
@@ -1612,11 +1612,11 @@ test_deferred_timeout_failure_before_timeout_keeps_failure(void **state)
 {
     fx_t *fx = *state;
     zt_deferred_t *d = zt_deferred_new();
-    zt_deferred_add_timeout(d, 10, manual_clock_clock(fx->clock));
+    zt_deferred_add_timeout(d, 10, zt_test_clock_clock(fx->clock));
     zt_deferred_add_errback(d, s_recover, STEP("e"));
     zt_deferred_errback(d, zt_failure_new(ZT_QUEUE_OVERFLOW, "full"));
     assert_string_equal(fx->log, "e=!QueueOverflow ");
-    assert_int_equal(fx->clock->pending, 0);
+    assert_int_equal(zt_test_clock_pending(fx->clock), 0);
     zt_deferred_unref(&d);
 }
 
@@ -1625,10 +1625,10 @@ test_deferred_timeout_expiry_fails_with_timeout_error_caused_by_cancel(void **st
 {
     fx_t *fx = *state;
     zt_deferred_t *d = zt_deferred_new();
-    zt_deferred_add_timeout(d, 10, manual_clock_clock(fx->clock));
-    manual_clock_advance(fx->clock, 9.5);
+    zt_deferred_add_timeout(d, 10, zt_test_clock_clock(fx->clock));
+    zt_test_clock_advance(fx->clock, 9.5);
     assert_false(zt_deferred_is_called(d));
-    manual_clock_advance(fx->clock, 0.5);
+    zt_test_clock_advance(fx->clock, 0.5);
     assert_true(zt_deferred_is_called(d));
     const zt_failure_t *f = zt_result_failure(*zt_deferred_peek(d));
     assert_non_null(f);
@@ -1646,9 +1646,9 @@ test_deferred_timeout_canceller_firing_value_keeps_value(void **state)
 {
     fx_t *fx = *state;
     zt_deferred_t *d = zt_deferred_new_with_canceller(s_canceller_callbacks, fx);
-    zt_deferred_add_timeout(d, 10, manual_clock_clock(fx->clock));
+    zt_deferred_add_timeout(d, 10, zt_test_clock_clock(fx->clock));
     zt_deferred_add_callback(d, s_log, STEP("c"));
-    manual_clock_advance(fx->clock, 10);
+    zt_test_clock_advance(fx->clock, 10);
     assert_string_equal(fx->log, "c=obj77 ");
     zt_deferred_unref(&d);
     assert_int_equal(fx->frees, 1);
@@ -1659,9 +1659,9 @@ test_deferred_timeout_canceller_firing_failure_keeps_failure(void **state)
 {
     fx_t *fx = *state;
     zt_deferred_t *d = zt_deferred_new_with_canceller(s_canceller_errbacks, fx);
-    zt_deferred_add_timeout(d, 10, manual_clock_clock(fx->clock));
+    zt_deferred_add_timeout(d, 10, zt_test_clock_clock(fx->clock));
     zt_deferred_add_errback(d, s_recover, STEP("e"));
-    manual_clock_advance(fx->clock, 10);
+    zt_test_clock_advance(fx->clock, 10);
     assert_string_equal(fx->log, "e=!SystemError ");
     zt_deferred_unref(&d);
 }
@@ -1671,11 +1671,11 @@ test_deferred_timeout_cancel_before_timeout_stays_cancelled_error(void **state)
 {
     fx_t *fx = *state;
     zt_deferred_t *d = zt_deferred_new();
-    zt_deferred_add_timeout(d, 10, manual_clock_clock(fx->clock));
+    zt_deferred_add_timeout(d, 10, zt_test_clock_clock(fx->clock));
     zt_deferred_add_errback(d, s_recover, STEP("e"));
     zt_deferred_cancel(d);
     assert_string_equal(fx->log, "e=!CancelledError ");
-    assert_int_equal(fx->clock->pending, 0);
+    assert_int_equal(zt_test_clock_pending(fx->clock), 0);
     zt_deferred_unref(&d);
 }
 
@@ -1685,9 +1685,9 @@ test_deferred_timeout_errback_added_before_timeout_sees_cancelled_error(void **s
     fx_t *fx = *state;
     zt_deferred_t *d = zt_deferred_new();
     zt_deferred_add_errback(d, s_log, STEP("before"));
-    zt_deferred_add_timeout(d, 10, manual_clock_clock(fx->clock));
+    zt_deferred_add_timeout(d, 10, zt_test_clock_clock(fx->clock));
     zt_deferred_add_errback(d, s_recover, STEP("after"));
-    manual_clock_advance(fx->clock, 10);
+    zt_test_clock_advance(fx->clock, 10);
     assert_string_equal(fx->log, "before=!CancelledError after=!TimeoutError ");
     zt_deferred_unref(&d);
 }
@@ -1698,9 +1698,9 @@ test_deferred_timeout_errback_before_timeout_suppressing_cancel_keeps_value(void
     fx_t *fx = *state;
     zt_deferred_t *d = zt_deferred_new();
     zt_deferred_add_errback(d, s_recover, STEP_N("before", 5));
-    zt_deferred_add_timeout(d, 10, manual_clock_clock(fx->clock));
+    zt_deferred_add_timeout(d, 10, zt_test_clock_clock(fx->clock));
     zt_deferred_add_callback(d, s_log, STEP("after"));
-    manual_clock_advance(fx->clock, 10);
+    zt_test_clock_advance(fx->clock, 10);
     assert_string_equal(fx->log, "before=!CancelledError after=5 ");
     zt_deferred_unref(&d);
 }
@@ -1710,8 +1710,8 @@ test_deferred_timeout_negative_returns_einval(void **state)
 {
     fx_t *fx = *state;
     zt_deferred_t *d = zt_deferred_new();
-    assert_int_equal(zt_deferred_add_timeout(d, -1, manual_clock_clock(fx->clock)), ZT_EINVAL);
-    assert_int_equal(fx->clock->pending, 0);
+    assert_int_equal(zt_deferred_add_timeout(d, -1, zt_test_clock_clock(fx->clock)), ZT_EINVAL);
+    assert_int_equal(zt_test_clock_pending(fx->clock), 0);
     zt_deferred_unref(&d);
 }
 
@@ -1720,8 +1720,8 @@ test_deferred_timeout_on_fired_deferred_cancels_timer_at_once(void **state)
 {
     fx_t *fx = *state;
     zt_deferred_t *d = zt_deferred_succeed(zt_ok_int(1));
-    assert_int_equal(zt_deferred_add_timeout(d, 10, manual_clock_clock(fx->clock)), 0);
-    assert_int_equal(fx->clock->pending, 0);
+    assert_int_equal(zt_deferred_add_timeout(d, 10, zt_test_clock_clock(fx->clock)), 0);
+    assert_int_equal(zt_test_clock_pending(fx->clock), 0);
     assert_string_equal(s_peek(fx, d), "x=1 ");
     zt_deferred_unref(&d);
 }
@@ -1731,9 +1731,9 @@ test_deferred_timeout_late_fire_after_timeout_is_swallowed(void **state)
 {
     fx_t *fx = *state;
     zt_deferred_t *d = zt_deferred_new();
-    zt_deferred_add_timeout(d, 1, manual_clock_clock(fx->clock));
+    zt_deferred_add_timeout(d, 1, zt_test_clock_clock(fx->clock));
     zt_deferred_add_errback(d, s_recover, STEP("e"));
-    manual_clock_advance(fx->clock, 1);
+    zt_test_clock_advance(fx->clock, 1);
     /* The producer finishes just after the timeout: its fire is eaten once, silently. */
     assert_int_equal(zt_deferred_callback(d, s_tracked(fx, 1)), 0);
     assert_int_equal(fx->frees, 1);
@@ -1746,12 +1746,12 @@ test_deferred_timeout_timer_keeps_deferred_alive_until_it_fires(void **state)
 {
     fx_t *fx = *state;
     zt_deferred_t *d = zt_deferred_new();
-    zt_deferred_add_timeout(d, 3, manual_clock_clock(fx->clock));
+    zt_deferred_add_timeout(d, 3, zt_test_clock_clock(fx->clock));
     zt_deferred_add_errback(d, s_recover, STEP("e"));
     zt_deferred_unref(&d); /* the timer still holds one */
-    manual_clock_advance(fx->clock, 3);
+    zt_test_clock_advance(fx->clock, 3);
     assert_string_equal(fx->log, "e=!TimeoutError ");
-    assert_int_equal(fx->clock->pending, 0);
+    assert_int_equal(zt_test_clock_pending(fx->clock), 0);
     assert_int_equal(fx->unhandled, 0);
 }
 
@@ -1762,10 +1762,10 @@ test_deferred_timeout_on_waiting_deferred_cancels_inner(void **state)
     zt_deferred_t *inner = zt_deferred_new_with_canceller(s_canceller_count, fx);
     zt_deferred_t *d = zt_deferred_new();
     zt_deferred_add_callback(d, s_wait, STEP_D("w", inner));
-    zt_deferred_add_timeout(d, 2, manual_clock_clock(fx->clock));
+    zt_deferred_add_timeout(d, 2, zt_test_clock_clock(fx->clock));
     zt_deferred_add_errback(d, s_recover, STEP("e"));
     zt_deferred_callback(d, zt_ok_int(0));
-    manual_clock_advance(fx->clock, 2);
+    zt_test_clock_advance(fx->clock, 2);
     assert_ptr_equal(fx->cancelled, inner);
     assert_string_equal(fx->log, "w=0 e=!TimeoutError ");
     zt_deferred_unref(&d);
@@ -1777,13 +1777,13 @@ test_deferred_two_timeouts_shorter_one_wins(void **state)
 {
     fx_t *fx = *state;
     zt_deferred_t *d = zt_deferred_new();
-    zt_deferred_add_timeout(d, 5, manual_clock_clock(fx->clock));
-    zt_deferred_add_timeout(d, 2, manual_clock_clock(fx->clock));
+    zt_deferred_add_timeout(d, 5, zt_test_clock_clock(fx->clock));
+    zt_deferred_add_timeout(d, 2, zt_test_clock_clock(fx->clock));
     zt_deferred_add_errback(d, s_log, STEP("e"));
     zt_deferred_add_errback(d, s_recover, STEP("r"));
-    manual_clock_advance(fx->clock, 2);
+    zt_test_clock_advance(fx->clock, 2);
     assert_string_equal(fx->log, "e=!TimeoutError r=!TimeoutError ");
-    assert_int_equal(fx->clock->pending, 0); /* the 5 s timer was cancelled */
+    assert_int_equal(zt_test_clock_pending(fx->clock), 0); /* the 5 s timer was cancelled */
     zt_deferred_unref(&d);
 }
 
@@ -2236,14 +2236,14 @@ test_deferred_abandoned_chain_with_pending_timeout_is_kept_until_it_fires(void *
 {
     fx_t *fx = *state;
     zt_deferred_t *inner = zt_deferred_new();
-    zt_deferred_add_timeout(inner, 4, manual_clock_clock(fx->clock)); /* the timer holds inner */
+    zt_deferred_add_timeout(inner, 4, zt_test_clock_clock(fx->clock)); /* the timer holds inner */
     zt_deferred_t *outer = zt_deferred_new();
     zt_deferred_add_callback(outer, s_wait, STEP_D("w", inner));
     zt_deferred_add_errback(outer, s_recover, STEP("e"));
     zt_deferred_callback(outer, zt_ok_int(0));
     zt_deferred_unref(&inner);
     zt_deferred_unref(&outer);
-    manual_clock_advance(fx->clock, 4);
+    zt_test_clock_advance(fx->clock, 4);
     assert_string_equal(fx->log, "w=0 e=!TimeoutError ");
 }
 
@@ -2319,10 +2319,10 @@ test_deferred_timeout_of_zero_fires_on_next_advance(void **state)
 {
     fx_t *fx = *state;
     zt_deferred_t *d = zt_deferred_new();
-    assert_int_equal(zt_deferred_add_timeout(d, 0, manual_clock_clock(fx->clock)), 0);
+    assert_int_equal(zt_deferred_add_timeout(d, 0, zt_test_clock_clock(fx->clock)), 0);
     assert_false(zt_deferred_is_called(d)); /* never before add_timeout returns */
     zt_deferred_add_errback(d, s_recover, STEP("e"));
-    manual_clock_advance(fx->clock, 0);
+    zt_test_clock_advance(fx->clock, 0);
     assert_string_equal(fx->log, "e=!TimeoutError ");
     zt_deferred_unref(&d);
 }
@@ -2333,9 +2333,9 @@ test_deferred_timeout_added_to_paused_fired_deferred_runs_at_unpause(void **stat
     fx_t *fx = *state;
     zt_deferred_t *d = zt_deferred_succeed(zt_ok_int(2));
     zt_deferred_pause(d);
-    zt_deferred_add_timeout(d, 1, manual_clock_clock(fx->clock));
+    zt_deferred_add_timeout(d, 1, zt_test_clock_clock(fx->clock));
     zt_deferred_add_callback(d, s_log, STEP("c"));
-    manual_clock_advance(fx->clock, 1); /* the cancel finds d fired: nothing happens */
+    zt_test_clock_advance(fx->clock, 1); /* the cancel finds d fired: nothing happens */
     assert_string_equal(fx->log, "");
     zt_deferred_unpause(d);
     assert_string_equal(fx->log, "c=2 ");
