@@ -36,8 +36,7 @@ typedef struct {
     zt_deferred_t *cancelled;      /* the Deferred the last canceller got; Borrowed */
     void *canceller_arg;           /* the arg the last canceller got */
     zt_test_clock_t *clock;        /* the test clock for timeouts */
-    int log_lines;                 /* messages logged at ZT_LOG_ERROR (default handler test) */
-    char log_text[1024];           /* the last of them */
+    support_log_t logged;          /* what zt_log got (the tests that install it) */
     char peek[128];                /* s_peek's answer */
 } fx_t;
 
@@ -151,20 +150,6 @@ s_return_tracked(zt_result_t r, void *arg)
     s_note_result(step, r);
     zt_result_release(&r);
     return s_tracked(step->fx, step->n);
-}
-
-static inline void
-s_on_log(zt_log_level_t level, const char *file, int line, const char *func, const char *message,
-         void *arg)
-{
-    (void)file;
-    (void)line;
-    (void)func;
-    fx_t *fx = arg;
-    if (level == ZT_LOG_ERROR) {
-        fx->log_lines++;
-        snprintf(fx->log_text, sizeof fx->log_text, "%s", message);
-    }
 }
 
 static inline int

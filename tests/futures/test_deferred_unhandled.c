@@ -77,22 +77,22 @@ test_deferred_default_handler_logs_error_with_origin_and_causes(void **state)
 {
     fx_t *fx = *state;
     zt_deferred_set_unhandled_handler(NULL, NULL);
-    zt_log_set_handler(s_on_log, fx);
+    support_log_install(&fx->logged);
     zt_failure_t *cause = zt_failure_from_code(ZT_ECONNLOST, "peer went away");
     zt_failure_t *f = zt_failure_new(ZT_ERROR, "request 7 failed");
     int line = __LINE__ - 1;
     zt_failure_set_cause(f, &cause);
     zt_deferred_t *d = zt_deferred_fail(f);
     zt_deferred_unref(&d);
-    zt_log_set_handler(NULL, NULL);
+    support_log_remove(&fx->logged);
     support_unhandled_install(&fx->unhandled);
-    assert_int_equal(fx->log_lines, 1);
+    assert_int_equal(fx->logged.errors, 1);
     char origin[128];
     snprintf(origin, sizeof origin, "Error: request 7 failed (test_deferred_unhandled.c:%d in %s)",
              line, __func__);
-    assert_non_null(strstr(fx->log_text, origin));
-    assert_non_null(strstr(fx->log_text, "caused by: SystemError"));
-    assert_non_null(strstr(fx->log_text, "peer went away"));
+    assert_non_null(strstr(fx->logged.last_error, origin));
+    assert_non_null(strstr(fx->logged.last_error, "caused by: SystemError"));
+    assert_non_null(strstr(fx->logged.last_error, "peer went away"));
 }
 
 /* Run scenario in a child process and return how it ended: the signal, or 0 for a normal exit. */
@@ -291,11 +291,11 @@ test_deferred_cancel_on_waiting_circle_logs_and_returns(void **state)
     zt_deferred_add_callback(b, s_wait, STEP_D("b", a));
     zt_deferred_callback(a, zt_ok_int(0)); /* a waits on b */
     zt_deferred_callback(b, zt_ok_int(0)); /* b waits on a: neither can ever fire */
-    zt_log_set_handler(s_on_log, fx);
+    support_log_install(&fx->logged);
     zt_deferred_cancel(a); /* Twisted recurses until RecursionError; this returns */
-    zt_log_set_handler(NULL, NULL);
-    assert_int_equal(fx->log_lines, 1);
-    assert_non_null(strstr(fx->log_text, "circle"));
+    support_log_remove(&fx->logged);
+    assert_int_equal(fx->logged.errors, 1);
+    assert_non_null(strstr(fx->logged.last_error, "circle"));
     assert_true(zt_deferred_is_paused(a));
     assert_true(zt_deferred_is_paused(b));
     zt_deferred_unref(&a);

@@ -44,6 +44,38 @@ support_unhandled_remove(void)
     zt_deferred_set_unhandled_handler(NULL, NULL);
 }
 
+static void
+s_on_log(zt_log_level_t level, const char *file, int line, const char *func, const char *message,
+         void *arg)
+{
+    (void)file, (void)line, (void)func;
+    support_log_t *log = arg;
+    pthread_mutex_lock(&log->lock);
+    if (level == ZT_LOG_ERROR) {
+        log->errors++;
+        snprintf(log->last_error, sizeof log->last_error, "%s", message);
+    } else if (level == ZT_LOG_WARNING) {
+        log->warnings++;
+        snprintf(log->last_warning, sizeof log->last_warning, "%s", message);
+    }
+    pthread_mutex_unlock(&log->lock);
+}
+
+void
+support_log_install(support_log_t *log)
+{
+    *log = (support_log_t){.errors = 0};
+    pthread_mutex_init(&log->lock, NULL);
+    zt_log_set_handler(s_on_log, log);
+}
+
+void
+support_log_remove(support_log_t *log)
+{
+    zt_log_set_handler(NULL, NULL);
+    pthread_mutex_destroy(&log->lock);
+}
+
 void
 support_gate_init(support_gate_t *g, double seconds)
 {

@@ -3,6 +3,7 @@
  *  One copy of what the suites kept writing again:
  *    - a capture: a Deferred link that keeps the last result it got, and counts its calls;
  *    - an unhandled-failure counter, installed as the Deferred unhandled handler for one test;
+ *    - a log capture: counts errors and warnings logged through zt_log, keeps the last of each;
  *    - a gate: a condition worker threads wait on until the test opens it, bounded by a deadline so
  *      that a broken test fails instead of hanging;
  *    - a reactor fixture: run a reactor until a condition holds, or with a deadline timer that
@@ -49,6 +50,24 @@ void support_unhandled_install(support_unhandled_t *u);
 
 /* Put the default handler back. */
 void support_unhandled_remove(void);
+
+/* --- log capture ----------------------------------------------------------------------------- */
+
+/* What was logged while installed. Fields are written under lock (any thread may log); read them
+ * after the threads that log have been joined, or from the thread that logs. */
+typedef struct support_log {
+    pthread_mutex_t lock;    /* guards the fields below while installed */
+    int errors;              /* messages logged at ZT_LOG_ERROR */
+    int warnings;            /* messages logged at ZT_LOG_WARNING */
+    char last_error[1024];   /* the last error's message */
+    char last_warning[1024]; /* the last warning's message */
+} support_log_t;
+
+/* Clear log and make it the zt_log handler. */
+void support_log_install(support_log_t *log);
+
+/* Put the default log handler back; log keeps what it captured. */
+void support_log_remove(support_log_t *log);
 
 /* --- gate ------------------------------------------------------------------------------------ */
 
