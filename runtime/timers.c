@@ -17,7 +17,14 @@
  * through a stack of free calls, so scheduling does not call malloc in the steady state.
  *
  *  A call with a handle is referenced by every heap node that points to it plus one user handle;
- * it goes back to the free stack when the count reaches zero. Reactor thread only.  */
+ * it goes back to the free stack when the count reaches zero. Reactor thread only.
+ *
+ *  The handle functions (zt_delayed_call_*) are the clock interface's (futures/clock.c): a call
+ * object starts with a pointer to its clock's zt_clock_t, whose operations here (s_op_*) do the
+ * work, so the same functions serve a test clock's handles. A reactor made on a test clock
+ * (zt_reactor_new_with_clock) leaves its own heap empty and schedules everything on that clock:
+ * the loop's poll, bounded only by this heap, then never waits for a test clock's timer, and the
+ * calls run inside zt_test_clock_advance.  */
 #include "runtime.h"
 
 #include <ztwist/test_clock.h>

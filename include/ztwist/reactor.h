@@ -112,6 +112,9 @@ ZT_EXPORT zt_reactor_t *zt_reactor_new(void);
  * Twisted's Clock does. Everything else -- I/O, the mailbox, system events -- is as on any reactor,
  * and its loop never waits for a test clock's timer: with no I/O it sleeps until woken, so a test
  * advances the clock on the reactor thread (between iterates, or from a callback).
+ *  The timed calls belong to the test clock: zt_reactor_stats counts every call pending on it,
+ * destroying the reactor does not drop the ones user code scheduled (cancel them, or destroy the
+ * clock), and they run without the reactor's slow-callback accounting.
  *  @param clock  borrowed; must outlive the reactor; used only on the reactor thread
  *  @return a new reactor the caller owns, or NULL as zt_reactor_new
  */
