@@ -125,11 +125,11 @@ _Static_assert(sizeof(struct zt_deferred) <= 72, "a Deferred and its first link 
 
 /* The timeout added by zt_deferred_add_timeout: shared by the timer and the K_TIMEOUT link. */
 typedef struct {
-    zt_deferred_t *d;        /* Borrowed; the pending timer holds a reference on it */
-    const zt_clock_t *clock; /* Borrowed: the clock the timer is on */
-    void *handle;            /* the pending timer, or NULL once it ran or was cancelled */
-    double seconds;          /* the timeout, for the message */
-    bool timed_out;          /* the timer ran: a CancelledError becomes a TimeoutError */
+    zt_deferred_t *d;          /* Borrowed; the pending timer holds a reference on it */
+    const zt_clock_t *clock;   /* Borrowed: the clock the timer is on */
+    zt_delayed_call_t *handle; /* Owned: the pending timer, or NULL once it ran or was cancelled */
+    double seconds;            /* the timeout, for the message */
+    bool timed_out;            /* the timer ran: a CancelledError becomes a TimeoutError */
 } s_timeout_t;
 
 static _Atomic(zt_unhandled_fn *) s_unhandled_fn; /* NULL means the default (log) */
@@ -446,8 +446,10 @@ s_report_unhandled(const zt_failure_t *failure)
 static void
 s_timeout_free(s_timeout_t *t)
 {
-    if (t->handle)
-        zt_clock_cancel(t->clock, t->handle);
+    if (t->handle) {
+        zt_delayed_call_cancel(t->handle);
+        zt_delayed_call_release(&t->handle);
+    }
     free(t);
 }
 
@@ -820,7 +822,7 @@ s_timeout_fire(void *arg)
 {
     s_timeout_t *t = arg;
     zt_deferred_t *d = t->d;
-    t->handle = NULL;
+    zt_delayed_call_release(&t->handle);
     t->timed_out = true;
     zt_deferred_cancel(d); /* may run the K_TIMEOUT link, which frees t */
     s_release_ref(d);      /* the timer's reference */
@@ -844,8 +846,8 @@ s_timeout_link(zt_result_t result, void *arg)
         result = zt_err(timeout);
     }
     if (t->handle) {
-        zt_clock_cancel(t->clock, t->handle);
-        t->handle = NULL;
+        zt_delayed_call_cancel(t->handle);
+        zt_delayed_call_release(&t->handle);
         s_release_ref(t->d); /* the timer's reference; the runner holds another */
     }
     free(t);
@@ -867,8 +869,7 @@ zt_deferred_add_timeout(zt_deferred_t *self, double seconds, const zt_clock_t *c
         return ZT_ENOMEM;
     }
     *t = (s_timeout_t){.d = self, .clock = clock, .seconds = seconds};
-    t->handle = zt_clock_call_later(clock, seconds, s_timeout_fire, t);
-    if (!t->handle) {
+    if (zt_clock_call_later(clock, seconds, s_timeout_fire, t, &t->handle) != 0) {
         free(t);
         return ZT_ENOMEM;
     }

@@ -80,32 +80,6 @@ zt__reactor_account(zt_reactor_t *r, int64_t elapsed_ns, void (*fn)(void))
     }
 }
 
-/* --- the clock interface ---------------------------------------------------------------- */
-
-static double
-s_clock_seconds(void *self)
-{
-    return zt_reactor_seconds(self);
-}
-
-static void *
-s_clock_call_later(void *self, double delay, zt_clock_fn *fn, void *arg)
-{
-    zt_reactor_t *r = self;
-    ZT__ASSERT_REACTOR_THREAD(r);
-    if (!fn || isnan(delay))
-        return NULL;
-    return zt__timers_schedule(r, delay, fn, arg);
-}
-
-static void
-s_clock_cancel(void *self, void *handle)
-{
-    (void)self;
-    int rc = zt_delayed_call_cancel(handle);
-    ZT_ASSERT_MSG(rc == 0, "zt_clock_cancel on a call that ran or was cancelled");
-}
-
 /* --- lifecycle -------------------------------------------------------------------------- */
 
 static int s_reg_add(zt_reactor_t *r, zt__reg_kind_t kind, void *socket, int fd, short events,
@@ -123,10 +97,7 @@ zt_reactor_new(void)
     atomic_init(&self->stop_requested, false);
     self->signal_fd = -1;
     self->shutdown_timeout = ZT_REACTOR_SHUTDOWN_TIMEOUT;
-    self->clock = (zt_clock_t){.self = self,
-                               .seconds = s_clock_seconds,
-                               .call_later = s_clock_call_later,
-                               .cancel = s_clock_cancel};
+    zt__timers_clock_init(self);
     self->zmq_ctx = zt__zmq_ctx_acquire();
     if (!self->zmq_ctx)
         goto failed;
@@ -151,10 +122,7 @@ zt_reactor_destroy(zt_reactor_t **self_p)
     zt__mailbox_close(self);
     s_signals_release(self);
     zt__events_destroy(self);
-    if (self->shutdown_deadline) {
-        zt_delayed_call_cancel(self->shutdown_deadline);
-        self->shutdown_deadline = NULL;
-    }
+    zt__timers_drop(self, &self->shutdown_deadline);
     zt__timers_fini(&self->timers);
     free(self->local.items);
     free(self->local_run.items);
@@ -187,7 +155,9 @@ zt_reactor_is_reactor_thread(const zt_reactor_t *self)
 double
 zt_reactor_seconds(const zt_reactor_t *self)
 {
-    (void)self;
+    ZT_ASSERT(self);
+    if (self->ext_clock) /* a reactor on a test clock (zt_reactor_new_with_clock) */
+        return zt_clock_seconds(self->ext_clock);
     return (double)zt_time_now_ns() / 1e9;
 }
 
@@ -195,7 +165,7 @@ const zt_clock_t *
 zt_reactor_clock(zt_reactor_t *self)
 {
     ZT_ASSERT(self);
-    return &self->clock;
+    return self->ext_clock ? self->ext_clock : &self->clock;
 }
 
 /* --- registrations ---------------------------------------------------------------------- */
@@ -440,17 +410,14 @@ s_shutdown_done(void *arg)
 {
     zt_reactor_t *r = arg;
     r->loop_exit = true;
-    if (r->shutdown_deadline) {
-        zt_delayed_call_cancel(r->shutdown_deadline);
-        r->shutdown_deadline = NULL;
-    }
+    zt__timers_drop(r, &r->shutdown_deadline);
 }
 
 static void
 s_shutdown_deadline(void *arg)
 {
     zt_reactor_t *r = arg;
-    r->shutdown_deadline = NULL;
+    zt__timers_drop(r, &r->shutdown_deadline);
     ZT_LOG_ERROR("shutdown did not finish within %.3f s", r->shutdown_timeout);
     zt__events_cut_short(r, "shutdown");
 }
@@ -551,7 +518,8 @@ zt_reactor_stats(const zt_reactor_t *self, zt_reactor_stats_t *stats)
 {
     ZT_ASSERT(self && stats);
     *stats = self->stats;
-    stats->timers_pending = zt__timers_pending(&self->timers);
+    stats->timers_pending = self->ext_clock ? zt_clock_delayed_calls(self->ext_clock, NULL, 0)
+                                            : zt__timers_pending(&self->timers);
     size_t regs = 0;
     for (size_t i = 0; i < self->nregs; i++)
         regs += self->regs[i].kind != ZT__REG_MAILBOX && !self->regs[i].removed &&

@@ -85,7 +85,8 @@ struct zt_reactor {
     zt_delayed_call_t *shutdown_deadline; /* Borrowed: the internal deadline timer, or NULL */
     zt__event_t *events;                  /* Owned: the system events by name */
     zt_trigger_id_t next_trigger_id;      /* the next trigger id */
-    zt_clock_t clock;                     /* the zt_clock_t view of this reactor */
+    zt_clock_t clock;                     /* the zt_clock_t view of this reactor's own timers */
+    const zt_clock_t *ext_clock;          /* Borrowed: the test clock the timers run on, or NULL */
     int signal_fd;             /* the self-pipe's read end while handling signals, else -1 */
     int64_t slow_threshold_ns; /* the slow-callback threshold; 0 is off */
     zt__cb_name_t *names;      /* Owned: named callbacks */

@@ -15,8 +15,17 @@
  * through a stack of free calls, so scheduling does not call malloc in the steady state.
  *
  *  A call with a handle is referenced by every heap node that points to it plus one user handle;
- * it goes back to the free stack when the count reaches zero. Reactor thread only.  */
+ * it goes back to the free stack when the count reaches zero. Reactor thread only.
+ *
+ *  The handle functions (zt_delayed_call_*) are the clock interface's (futures/clock.c): a call
+ * object starts with a pointer to its clock's zt_clock_t, whose operations here (s_op_*) do the
+ * work, so the same functions serve a test clock's handles. A reactor made on a test clock
+ * (zt_reactor_new_with_clock) leaves its own heap empty and schedules everything on that clock:
+ * the loop's poll, bounded only by this heap, then never waits for a test clock's timer, and the
+ * calls run inside zt_test_clock_advance.  */
 #include "runtime.h"
+
+#include <ztwist/test_clock.h>
 
 #include <math.h>
 #include <stdlib.h>
@@ -190,13 +199,14 @@ s_deadline(int64_t base_ns, double seconds)
 }
 
 zt_delayed_call_t *
-zt__timers_schedule(zt_reactor_t *r, double seconds, zt_reactor_fn *fn, void *arg)
+zt__timers_schedule_own(zt_reactor_t *r, double seconds, zt_reactor_fn *fn, void *arg)
 {
     zt__timers_t *t = &r->timers;
     zt_delayed_call_t *c = s_call_alloc(t);
     if (!c)
         return NULL;
-    *c = (zt_delayed_call_t){.reactor = r, .fn = fn, .arg = arg, .state = ZT__CALL_PENDING};
+    *c = (zt_delayed_call_t){
+        .clock = &r->clock, .reactor = r, .fn = fn, .arg = arg, .state = ZT__CALL_PENDING};
     if (s_push(t, c, s_deadline(zt_time_now_ns(), seconds)) != 0) {
         c->refs = 1;
         s_call_unref(t, c);
@@ -274,17 +284,16 @@ zt__timers_fini(zt__timers_t *t)
     *t = (zt__timers_t){0};
 }
 
-int
-zt_reactor_call_later(zt_reactor_t *self, double seconds, zt_reactor_fn *fn, void *arg,
-                      zt_delayed_call_t **call_p)
+/* Schedule on the reactor's own heap; zt_reactor_call_later's contract. */
+static int
+s_call_later(zt_reactor_t *r, double seconds, zt_reactor_fn *fn, void *arg,
+             zt_delayed_call_t **call_p)
 {
-    ZT_ASSERT(self);
-    ZT__ASSERT_REACTOR_THREAD(self);
     if (!fn || isnan(seconds))
         return ZT_EINVAL;
     if (!call_p) {
         /* No handle: nothing can ever refer to the call, so its node is all of it. */
-        zt__timers_t *t = &self->timers;
+        zt__timers_t *t = &r->timers;
         int64_t when_ns = s_deadline(zt_time_now_ns(), seconds);
         if (s_reserve(t) != 0)
             return ZT_ENOMEM;
@@ -292,15 +301,50 @@ zt_reactor_call_later(zt_reactor_t *self, double seconds, zt_reactor_fn *fn, voi
         s_sift_up(t->heap, t->len++, &node);
         return 0;
     }
-    zt_delayed_call_t *c = zt__timers_schedule(self, seconds, fn, arg);
+    zt_delayed_call_t *c = zt__timers_schedule_own(r, seconds, fn, arg);
     if (!c)
         return ZT_ENOMEM;
     c->refs++;
     c->user_ref = true;
-    self->timers.user_handles++;
+    r->timers.user_handles++;
     *call_p = c;
     return 0;
 }
+
+int
+zt_reactor_call_later(zt_reactor_t *self, double seconds, zt_reactor_fn *fn, void *arg,
+                      zt_delayed_call_t **call_p)
+{
+    ZT_ASSERT(self);
+    ZT__ASSERT_REACTOR_THREAD(self);
+    if (self->ext_clock)
+        return zt_clock_call_later(self->ext_clock, seconds, fn, arg, call_p);
+    return s_call_later(self, seconds, fn, arg, call_p);
+}
+
+zt_delayed_call_t *
+zt__timers_schedule(zt_reactor_t *r, double seconds, zt_reactor_fn *fn, void *arg)
+{
+    if (!r->ext_clock)
+        return zt__timers_schedule_own(r, seconds, fn, arg);
+    zt_delayed_call_t *c = NULL;
+    return zt_clock_call_later(r->ext_clock, seconds, fn, arg, &c) == 0 ? c : NULL;
+}
+
+void
+zt__timers_drop(zt_reactor_t *r, zt_delayed_call_t **call_p)
+{
+    zt_delayed_call_t *c = *call_p;
+    if (!c)
+        return;
+    *call_p = NULL;
+    if (zt_delayed_call_is_active(c))
+        zt_delayed_call_cancel(c);
+    if (r->ext_clock)
+        zt_delayed_call_release(&c);
+}
+
+/* --- the reactor's clock interface: the operations behind zt_delayed_call_* ------------------- */
 
 static int
 s_check_pending(const zt_delayed_call_t *self)
@@ -314,9 +358,10 @@ s_check_pending(const zt_delayed_call_t *self)
     return 0;
 }
 
-int
-zt_delayed_call_cancel(zt_delayed_call_t *self)
+static int
+s_op_cancel(void *r, zt_delayed_call_t *self)
 {
+    (void)r;
     int rc = s_check_pending(self);
     if (rc != 0)
         return rc;
@@ -337,9 +382,10 @@ s_reschedule(zt_delayed_call_t *self, int64_t when_ns)
     return 0;
 }
 
-int
-zt_delayed_call_reset(zt_delayed_call_t *self, double seconds)
+static int
+s_op_reset(void *r, zt_delayed_call_t *self, double seconds)
 {
+    (void)r;
     int rc = s_check_pending(self);
     if (rc != 0)
         return rc;
@@ -348,9 +394,10 @@ zt_delayed_call_reset(zt_delayed_call_t *self, double seconds)
     return s_reschedule(self, s_deadline(zt_time_now_ns(), seconds));
 }
 
-int
-zt_delayed_call_delay(zt_delayed_call_t *self, double seconds)
+static int
+s_op_delay(void *r, zt_delayed_call_t *self, double seconds)
 {
+    (void)r;
     int rc = s_check_pending(self);
     if (rc != 0)
         return rc;
@@ -364,44 +411,105 @@ zt_delayed_call_delay(zt_delayed_call_t *self, double seconds)
     return s_reschedule(self, when);
 }
 
-double
-zt_delayed_call_get_time(const zt_delayed_call_t *self)
+static double
+s_op_get_time(void *r, const zt_delayed_call_t *self)
 {
+    (void)r;
     ZT_ASSERT(self && self->state != ZT__CALL_FREE);
     return (double)self->when_ns / 1e9;
 }
 
-bool
-zt_delayed_call_is_active(const zt_delayed_call_t *self)
+static zt_delayed_call_state_t
+s_op_state(void *r, const zt_delayed_call_t *self)
 {
+    (void)r;
     ZT_ASSERT(self && self->state != ZT__CALL_FREE);
-    return self->state == ZT__CALL_PENDING;
+    switch (self->state) {
+    case ZT__CALL_CALLED:
+        return ZT_DELAYED_CALL_CALLED;
+    case ZT__CALL_CANCELLED:
+        return ZT_DELAYED_CALL_CANCELLED;
+    default:
+        return ZT_DELAYED_CALL_PENDING;
+    }
 }
 
-bool
-zt_delayed_call_is_called(const zt_delayed_call_t *self)
+static void
+s_op_release(void *r, zt_delayed_call_t *c)
 {
-    ZT_ASSERT(self && self->state != ZT__CALL_FREE);
-    return self->state == ZT__CALL_CALLED;
-}
-
-bool
-zt_delayed_call_is_cancelled(const zt_delayed_call_t *self)
-{
-    ZT_ASSERT(self && self->state != ZT__CALL_FREE);
-    return self->state == ZT__CALL_CANCELLED;
-}
-
-void
-zt_delayed_call_release(zt_delayed_call_t **self_p)
-{
-    if (!self_p || !*self_p)
-        return;
-    zt_delayed_call_t *c = *self_p;
-    *self_p = NULL;
+    (void)r;
     ZT_ASSERT(c->user_ref && c->state != ZT__CALL_FREE);
     ZT__ASSERT_REACTOR_THREAD(c->reactor);
     c->user_ref = false;
     c->reactor->timers.user_handles--;
     s_call_unref(&c->reactor->timers, c);
+}
+
+static double
+s_op_seconds(void *r)
+{
+    (void)r;
+    return (double)zt_time_now_ns() / 1e9;
+}
+
+static int
+s_op_call_later(void *r, double seconds, zt_clock_fn *fn, void *arg, zt_delayed_call_t **call_p)
+{
+    ZT__ASSERT_REACTOR_THREAD((zt_reactor_t *)r);
+    return s_call_later(r, seconds, fn, arg, call_p);
+}
+
+static int
+s_cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+/* The live nodes' times, sorted: a heap walk, for diagnostics and tests, not a hot path. */
+static size_t
+s_op_delayed_calls(void *r_, double *times, size_t max)
+{
+    zt_reactor_t *r = r_;
+    zt__timers_t *t = &r->timers;
+    size_t live = zt__timers_pending(t);
+    if (max == 0)
+        return live;
+    double *all = malloc((live ? live : 1) * sizeof *all);
+    if (!all)
+        return live; /* out of memory: the count is still right, the times are not filled */
+    size_t n = 0;
+    for (size_t i = 0; i < t->len; i++)
+        if (!s_is_stale(&t->heap[i]))
+            all[n++] = (double)t->heap[i].when_ns / 1e9;
+    qsort(all, n, sizeof *all, s_cmp_double);
+    for (size_t i = 0; i < n && i < max; i++)
+        times[i] = all[i];
+    free(all);
+    return live;
+}
+
+void
+zt__timers_clock_init(zt_reactor_t *r)
+{
+    r->clock = (zt_clock_t){.self = r,
+                            .seconds = s_op_seconds,
+                            .call_later = s_op_call_later,
+                            .cancel = s_op_cancel,
+                            .reset = s_op_reset,
+                            .delay = s_op_delay,
+                            .get_time = s_op_get_time,
+                            .state = s_op_state,
+                            .release = s_op_release,
+                            .delayed_calls = s_op_delayed_calls};
+}
+
+zt_reactor_t *
+zt_reactor_new_with_clock(zt_test_clock_t *clock)
+{
+    ZT_ASSERT(clock);
+    zt_reactor_t *self = zt_reactor_new();
+    if (self)
+        self->ext_clock = zt_test_clock_clock(clock);
+    return self;
 }

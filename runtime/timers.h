@@ -22,14 +22,15 @@ typedef enum zt__call_state {
 /* A timed call that has a handle: the object behind a zt_delayed_call_t and behind a clock
  * handle. Recycled through the free stack when no heap node and no user handle refers to it. */
 struct zt_delayed_call {
-    zt_reactor_t *reactor;  /* Borrowed: the owner */
-    zt_reactor_fn *fn;      /* the call */
-    void *arg;              /* Borrowed: the caller's */
-    int64_t when_ns;        /* scheduled time, monotonic ns */
-    uint64_t seq;           /* sequence number of the one live heap node */
-    uint32_t refs;          /* heap nodes pointing here + 1 while a user handle exists */
-    bool user_ref;          /* a zt_delayed_call_t handle is outstanding */
-    zt__call_state_t state; /* see zt__call_state_t */
+    const zt_clock_t *clock; /* Borrowed: the reactor's clock interface; first, as clock.h says */
+    zt_reactor_t *reactor;   /* Borrowed: the owner */
+    zt_reactor_fn *fn;       /* the call */
+    void *arg;               /* Borrowed: the caller's */
+    int64_t when_ns;         /* scheduled time, monotonic ns */
+    uint64_t seq;            /* sequence number of the one live heap node */
+    uint32_t refs;           /* heap nodes pointing here + 1 while a user handle exists */
+    bool user_ref;           /* a zt_delayed_call_t handle is outstanding */
+    zt__call_state_t state;  /* see zt__call_state_t */
 };
 
 /* A heap node, stored by value so that comparisons touch only the array. Either the call itself
@@ -65,10 +66,19 @@ typedef struct zt__timers {
 
 /* Free everything; every user handle must have been released. */
 void zt__timers_fini(zt__timers_t *t);
-/* Schedule fn(arg) after seconds (not NaN) with a call object, for the reactor's clock and its
- * internal deadlines; NULL when out of memory. The heap holds the only reference. */
+/* Schedule fn(arg) after seconds (not NaN) on the reactor's own heap with a call object; NULL
+ * when out of memory. The heap holds the only reference. */
+zt_delayed_call_t *zt__timers_schedule_own(zt_reactor_t *r, double seconds, zt_reactor_fn *fn,
+                                           void *arg);
+/* Schedule an internal deadline (the shutdown's) on the reactor's timers: its own heap, or the
+ * test clock it was created on; NULL when out of memory. Give it back with zt__timers_drop. */
 zt_delayed_call_t *zt__timers_schedule(zt_reactor_t *r, double seconds, zt_reactor_fn *fn,
                                        void *arg);
+/* Cancel a deadline from zt__timers_schedule if it is pending, let go of it and NULL *call_p;
+ * NULL does nothing. Safe from inside the deadline's own call. */
+void zt__timers_drop(zt_reactor_t *r, zt_delayed_call_t **call_p);
+/* Fill in r->clock, the reactor's own clock interface. */
+void zt__timers_clock_init(zt_reactor_t *r);
 /* Run the calls due now that were scheduled before this call started. Returns how many ran. */
 size_t zt__timers_run_due(zt_reactor_t *r);
 /* Nanoseconds until the nearest pending call (0 when due), or -1 when none is pending. */

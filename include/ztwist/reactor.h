@@ -41,9 +41,9 @@
 #include <ztwist/clock.h>
 #include <ztwist/common.h>
 #include <ztwist/deferred.h>
+#include <ztwist/test_clock.h>
 
 typedef struct zt_reactor zt_reactor_t;
-typedef struct zt_delayed_call zt_delayed_call_t;
 
 /** A call run by the reactor: a timed call, a call from a thread, a call when running. */
 typedef void zt_reactor_fn(void *arg);
@@ -105,6 +105,22 @@ typedef struct zt_reactor_stats {
 ZT_EXPORT zt_reactor_t *zt_reactor_new(void);
 
 /**
+ *  Create a reactor whose time is a test clock's (Twisted's MemoryReactorClock): its timed calls
+ * (zt_reactor_call_later), its clock (zt_reactor_clock: Deferred timeouts, LoopingCall,
+ * defer_later), zt_reactor_seconds and the shutdown deadline are the test clock's, so they move
+ * only with zt_test_clock_advance, which runs the calls that fall due inside the advance, as
+ * Twisted's Clock does. Everything else -- I/O, the mailbox, system events -- is as on any reactor,
+ * and its loop never waits for a test clock's timer: with no I/O it sleeps until woken, so a test
+ * advances the clock on the reactor thread (between iterates, or from a callback).
+ *  The timed calls belong to the test clock: zt_reactor_stats counts every call pending on it,
+ * destroying the reactor does not drop the ones user code scheduled (cancel them, or destroy the
+ * clock), and they run without the reactor's slow-callback accounting.
+ *  @param clock  borrowed; must outlive the reactor; used only on the reactor thread
+ *  @return a new reactor the caller owns, or NULL as zt_reactor_new
+ */
+ZT_EXPORT zt_reactor_t *zt_reactor_new_with_clock(zt_test_clock_t *clock);
+
+/**
  *  Destroy a reactor and NULL the pointer. Pending timed calls and registrations are dropped
  * without running; mailbox calls that never ran are counted and logged. From the moment destroy
  * starts, zt_reactor_call_from_thread on this reactor returns ZT_ESHUTDOWN in every thread (as long
@@ -163,11 +179,13 @@ ZT_EXPORT bool zt_reactor_is_running(const zt_reactor_t *self);
  */
 ZT_EXPORT bool zt_reactor_is_reactor_thread(const zt_reactor_t *self);
 
-/** The reactor's time in seconds: the monotonic clock of <ztwist/time.h>. */
+/** The reactor's time in seconds: the monotonic clock of <ztwist/time.h>, or the test clock's time
+ * for a reactor made by zt_reactor_new_with_clock. */
 ZT_EXPORT double zt_reactor_seconds(const zt_reactor_t *self);
 
 /**
- *  The reactor as a zt_clock_t (for zt_deferred_add_timeout, LoopingCall, defer_later).
+ *  The reactor as a zt_clock_t (for zt_deferred_add_timeout, LoopingCall, defer_later); for a
+ * reactor made by zt_reactor_new_with_clock, the test clock's interface.
  *  @return a pointer borrowed from the reactor, valid until it is destroyed
  */
 ZT_EXPORT const zt_clock_t *zt_reactor_clock(zt_reactor_t *self);
@@ -183,50 +201,17 @@ ZT_EXPORT const zt_clock_t *zt_reactor_clock(zt_reactor_t *self);
  *  @param arg      passed to fn; borrowed
  *  @param call_p   NULL for fire-and-forget; otherwise receives a handle the caller owns and must
  * release with zt_delayed_call_release (which does not cancel). The handle stays valid after the
- * call ran or was cancelled, so is_active and cancel on it are always safe.
+ * call ran or was cancelled, so is_active and cancel on it are always safe. On a reactor made by
+ * zt_reactor_new_with_clock the call is the test clock's, and runs inside zt_test_clock_advance.
  *  @return 0; ZT_EINVAL when fn is NULL or seconds is not a number; ZT_ENOMEM. On failure fn never
  * runs and *call_p is left alone.
  */
 ZT_EXPORT int zt_reactor_call_later(zt_reactor_t *self, double seconds, zt_reactor_fn *fn,
                                     void *arg, zt_delayed_call_t **call_p);
 
-/**
- *  Cancel a pending call so that it never runs.
- *  @return 0; ZT_EALREADY when it has run already; ZT_ECANCELLED when it was cancelled already
- */
-ZT_EXPORT int zt_delayed_call_cancel(zt_delayed_call_t *self);
-
-/**
- *  Reschedule a pending call to run seconds from now (Twisted's reset). It then orders after calls
- * scheduled before the reset for the same time.
- *  @return 0; ZT_EALREADY when it has run; ZT_ECANCELLED when it was cancelled; ZT_ENOMEM
- */
-ZT_EXPORT int zt_delayed_call_reset(zt_delayed_call_t *self, double seconds);
-
-/**
- *  Move a pending call seconds later than its scheduled time (Twisted's delay; negative moves it
- * earlier).
- *  @return 0; ZT_EALREADY when it has run; ZT_ECANCELLED when it was cancelled; ZT_ENOMEM
- */
-ZT_EXPORT int zt_delayed_call_delay(zt_delayed_call_t *self, double seconds);
-
-/** The time the call is (or was) scheduled for, on zt_reactor_seconds' clock. */
-ZT_EXPORT double zt_delayed_call_get_time(const zt_delayed_call_t *self);
-
-/** Whether the call is still pending: neither run nor cancelled (Twisted's active()). */
-ZT_EXPORT bool zt_delayed_call_is_active(const zt_delayed_call_t *self);
-
-/** Whether the call has run (Twisted's `called`). */
-ZT_EXPORT bool zt_delayed_call_is_called(const zt_delayed_call_t *self);
-
-/** Whether the call was cancelled (Twisted's `cancelled`). */
-ZT_EXPORT bool zt_delayed_call_is_cancelled(const zt_delayed_call_t *self);
-
-/**
- *  Release a handle and NULL the pointer. Does not cancel: a pending call still runs.
- *  @param self_p  NULL or a NULL handle does nothing
- */
-ZT_EXPORT void zt_delayed_call_release(zt_delayed_call_t **self_p);
+/* The handle's functions -- zt_delayed_call_cancel, reset, delay, get_time, is_active, is_called,
+ * is_cancelled, release -- are the clock interface's (<ztwist/clock.h>): the same for a call on the
+ * reactor's own timers and for one on a test clock. */
 
 /* ------------------------------------------------------------------------------------------- */
 /* Calls from other threads */

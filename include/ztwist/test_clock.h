@@ -2,9 +2,10 @@
  *
  *  Twisted's task.Clock. A test clock implements the clock interface (<ztwist/clock.h>), so code
  * written against a `const zt_clock_t *` (Deferred timeouts, LoopingCall, defer_later) runs on it
- * exactly as on the reactor, but deterministically: the clock starts at 0 seconds, and time moves
- * only by zt_test_clock_advance, which runs every call that falls due, in time order (calls due at
- * the same time in the order they were scheduled). No sleeping, no real time, no threads:
+ * exactly as on the reactor, and a whole reactor can run on it (zt_reactor_new_with_clock,
+ * Twisted's MemoryReactorClock), but deterministically: the clock starts at 0 seconds, and time
+ * moves only by zt_test_clock_advance, which runs every call that falls due, in time order (calls
+ * due at the same time in the order they were scheduled). No sleeping, no real time, no threads:
  *
  *      zt_test_clock_t *clock = zt_test_clock_new();
  *      zt_deferred_t *d = zt_defer_later(zt_test_clock_clock(clock), 3.0, compute, &input);
@@ -36,16 +37,18 @@ ZT_EXPORT zt_test_clock_t *zt_test_clock_new(void);
 
 /**
  *  Destroy the clock and NULL the pointer. Pending calls are dropped without running; their args
- * are the caller's and are not touched. Destroying the clock from inside one of its calls is a
- * caller bug (an assertion).
+ * are the caller's and are not touched. Destroying the clock from inside one of its calls, or while
+ * a zt_delayed_call_t handle on it is not released, is a caller bug (an assertion). A reactor made
+ * on the clock must be destroyed first.
  *  @param self_p  NULL or a NULL clock does nothing
  */
 ZT_EXPORT void zt_test_clock_destroy(zt_test_clock_t **self_p);
 
 /**
- *  The clock interface of this clock, to hand to code that schedules on a `const zt_clock_t *`.
- * Handles returned by its call_later are valid until the call runs or is cancelled; cancelling a
- * handle that ran or was cancelled already is a caller bug the test clock detects (an assertion).
+ *  The clock interface of this clock, to hand to code that schedules on a `const zt_clock_t *`
+ * (zt_clock_call_later). Its handles are zt_delayed_call_t, as the reactor's: held until released,
+ * they answer is_active and get_time, and cancel, reset and delay on one that ran or was cancelled
+ * return ZT_EALREADY or ZT_ECANCELLED. A reactor can run on this clock: zt_reactor_new_with_clock.
  *  @return a pointer borrowed from self, valid as long as self
  */
 ZT_EXPORT const zt_clock_t *zt_test_clock_clock(zt_test_clock_t *self);

@@ -12,6 +12,8 @@
 
 #include <ztwist.h>
 
+#include "support/support.h"
+
 #include <pthread.h>
 #include <sched.h>
 #include <stdatomic.h>
@@ -27,10 +29,7 @@ typedef struct fixture {
     zt_reactor_t *r;                /* the reactor */
     zt_pool_t *pool;                /* the pool under test */
     pthread_t reactor_thread;       /* the thread that runs the reactor */
-    pthread_mutex_t lock;           /* guards the gate */
-    pthread_cond_t cond;            /* signals the gate */
-    bool open;                      /* the gate is open: blocked work may return */
-    int arrived;                    /* work that reached the gate */
+    support_gate_t gate;            /* blocked work waits here until the test opens it */
     atomic_int ran;                 /* work functions that ran */
     atomic_int ran_special;         /* runs of the one function a test singles out */
     atomic_int freed;               /* values freed by count_free */
@@ -64,8 +63,7 @@ setup(void **state)
     fx->r = zt_reactor_new();
     assert_non_null(fx->r);
     fx->reactor_thread = pthread_self();
-    pthread_mutex_init(&fx->lock, NULL);
-    pthread_cond_init(&fx->cond, NULL);
+    support_gate_init(&fx->gate, DEADLINE);
     fx->fired_on_reactor = true;
     *state = fx;
     return 0;
@@ -78,56 +76,9 @@ teardown(void **state)
     zt_pool_destroy(&fx->pool);
     assert_null(fx->pool);
     zt_reactor_destroy(&fx->r);
-    pthread_cond_destroy(&fx->cond);
-    pthread_mutex_destroy(&fx->lock);
+    support_gate_fini(&fx->gate);
     free(fx);
     return 0;
-}
-
-/* Run the reactor until cond holds; false when DEADLINE passed first. */
-static bool
-run_until(fixture_t *fx, bool (*cond)(fixture_t *))
-{
-    double end = zt_time_now() + DEADLINE;
-    while (!cond(fx)) {
-        if (zt_time_now() > end)
-            return false;
-        zt_reactor_iterate(fx->r, 0.01);
-    }
-    return true;
-}
-
-/* --- the gate ----------------------------------------------------------------------------- */
-
-static void
-gate_wait(fixture_t *fx)
-{
-    struct timespec until;
-    clock_gettime(CLOCK_REALTIME, &until);
-    until.tv_sec += (time_t)DEADLINE;
-    pthread_mutex_lock(&fx->lock);
-    fx->arrived++;
-    while (!fx->open && pthread_cond_timedwait(&fx->cond, &fx->lock, &until) == 0) {
-    }
-    pthread_mutex_unlock(&fx->lock);
-}
-
-static void
-gate_open(fixture_t *fx)
-{
-    pthread_mutex_lock(&fx->lock);
-    fx->open = true;
-    pthread_cond_broadcast(&fx->cond);
-    pthread_mutex_unlock(&fx->lock);
-}
-
-static int
-gate_arrived(fixture_t *fx)
-{
-    pthread_mutex_lock(&fx->lock);
-    int n = fx->arrived;
-    pthread_mutex_unlock(&fx->lock);
-    return n;
 }
 
 /* --- work ----------------------------------------------------------------------------------- */
@@ -161,7 +112,7 @@ static zt_result_t
 work_block(void *arg)
 {
     fixture_t *fx = arg;
-    gate_wait(fx);
+    support_gate_wait(&fx->gate);
     atomic_fetch_add(&fx->ran_special, 1);
     return zt_ok_int(1);
 }
@@ -205,7 +156,7 @@ work_watch_cancel(void *arg)
 {
     fixture_t *fx = arg;
     assert_int_equal(zt_reactor_call_from_thread(fx->r, on_started, fx), 0);
-    gate_wait(fx);
+    support_gate_wait(&fx->gate);
     atomic_store(&fx->saw_cancelled, zt_thread_is_cancelled());
     return zt_ok(fx, count_free);
 }
@@ -256,63 +207,73 @@ on_result(bool success, zt_result_t result, void *arg)
 /* --- conditions ----------------------------------------------------------------------------- */
 
 static bool
-one_fired(fixture_t *fx)
+one_fired(void *arg)
 {
+    fixture_t *fx = arg;
     return fx->fired + fx->failed >= 1;
 }
 
 static bool
-one_callback(fixture_t *fx)
+one_callback(void *arg)
 {
+    fixture_t *fx = arg;
     return atomic_load(&fx->callbacks) >= 1;
 }
 
 static bool
-one_started(fixture_t *fx)
+one_started(void *arg)
 {
+    fixture_t *fx = arg;
     return fx->started >= 1;
 }
 
 static bool
-one_arrived(fixture_t *fx)
+one_arrived(void *arg)
 {
-    return gate_arrived(fx) >= 1;
+    fixture_t *fx = arg;
+    return support_gate_arrived(&fx->gate) >= 1;
 }
 
 static bool
-three_arrived(fixture_t *fx)
+three_arrived(void *arg)
 {
-    return gate_arrived(fx) >= 3;
+    fixture_t *fx = arg;
+    return support_gate_arrived(&fx->gate) >= 3;
 }
 
 static bool
-one_freed(fixture_t *fx)
+one_freed(void *arg)
 {
+    fixture_t *fx = arg;
     return atomic_load(&fx->freed) >= 1;
 }
 
 static bool
-hundred_ran(fixture_t *fx)
+hundred_ran(void *arg)
 {
+    fixture_t *fx = arg;
     return atomic_load(&fx->ran) >= 100;
 }
 
 static bool
-all_fired(fixture_t *fx)
+all_fired(void *arg)
 {
+    fixture_t *fx = arg;
     return fx->fired + fx->failed >= (int)atomic_load(&fx->ran_special) &&
            fx->fired + fx->failed > 0 && atomic_load(&fx->ran_special) > 0;
 }
 
 static bool
-ten_thousand_fired(fixture_t *fx)
+ten_thousand_fired(void *arg)
 {
+    fixture_t *fx = arg;
     return fx->fired >= 10000;
 }
 
 static bool
-one_thread_left(fixture_t *fx)
+one_thread_left(void *arg)
 {
+    fixture_t *fx = arg;
     zt_pool_stats_t st;
     zt_pool_stats(fx->pool, &st);
     return st.total == 1;
@@ -368,8 +329,9 @@ next_one(zt_result_t r, void *arg)
 }
 
 static bool
-all_one_by_one(fixture_t *fx)
+all_one_by_one(void *arg)
 {
+    fixture_t *fx = arg;
     return fx->fired >= ONE_BY_ONE;
 }
 
@@ -382,7 +344,7 @@ test_pool_one_by_one_work_runs_at_normal_policy_after_idle_spins(void **state)
     assert_non_null(d);
     assert_int_equal(zt_deferred_add_callbacks(d, next_one, NULL, fx), 0);
     zt_deferred_unref(&d);
-    assert_true(run_until(fx, all_one_by_one));
+    assert_true(support_run_until(fx->r, all_one_by_one, fx, DEADLINE));
     assert_int_equal(atomic_load(&fx->ran), ONE_BY_ONE);
     assert_int_equal(atomic_load(&fx->ran_special), 0);
     /* The worker threads themselves are back at SCHED_OTHER between items too. */
@@ -397,7 +359,7 @@ test_pool_defer_fires_on_reactor_thread_with_work_result(void **state)
     zt_deferred_t *d = zt_pool_defer(fx->pool, work_seven, fx);
     assert_false(zt_deferred_is_called(d));
     watch(fx, &d);
-    assert_true(run_until(fx, one_fired));
+    assert_true(support_run_until(fx->r, one_fired, fx, DEADLINE));
     assert_int_equal(fx->fired, 1);
     assert_int_equal(fx->value, 7);
     assert_true(fx->fired_on_reactor);
@@ -416,7 +378,7 @@ test_pool_defer_failure_reaches_errback(void **state)
     fx->pool = zt_pool_new(fx->r, 0, 4);
     zt_deferred_t *d = zt_pool_defer(fx->pool, work_fail, fx);
     watch(fx, &d);
-    assert_true(run_until(fx, one_fired));
+    assert_true(support_run_until(fx->r, one_fired, fx, DEADLINE));
     assert_int_equal(fx->failed, 1);
     assert_ptr_equal(fx->why, &test_error);
     assert_true(fx->fired_on_reactor);
@@ -445,7 +407,7 @@ test_pool_defer_value_destructor_runs_once(void **state)
     fx->pool = zt_pool_new(fx->r, 0, 2);
     zt_deferred_t *d = zt_pool_defer(fx->pool, work_value_with_destructor, fx);
     assert_int_equal(zt_deferred_add_callback(d, on_value, fx), 0);
-    assert_true(run_until(fx, one_fired));
+    assert_true(support_run_until(fx->r, one_fired, fx, DEADLINE));
     assert_int_equal(atomic_load(&fx->freed), 0); /* the Deferred still holds it */
     zt_deferred_unref(&d);
     assert_int_equal(atomic_load(&fx->freed), 1);
@@ -457,14 +419,14 @@ test_pool_call_in_thread_with_callback_runs_on_result_on_worker(void **state)
     fixture_t *fx = *state;
     fx->pool = zt_pool_new(fx->r, 0, 2);
     assert_int_equal(zt_pool_call_in_thread_with_callback(fx->pool, on_result, work_seven, fx), 0);
-    assert_true(run_until(fx, one_callback));
+    assert_true(support_run_until(fx->r, one_callback, fx, DEADLINE));
     assert_true(atomic_load(&fx->callback_success));
     assert_int_equal(atomic_load(&fx->callback_value), 7);
     assert_true(atomic_load(&fx->callback_on_worker));
 
     atomic_store(&fx->callbacks, 0);
     assert_int_equal(zt_pool_call_in_thread_with_callback(fx->pool, on_result, work_fail, fx), 0);
-    assert_true(run_until(fx, one_callback));
+    assert_true(support_run_until(fx->r, one_callback, fx, DEADLINE));
     assert_false(atomic_load(&fx->callback_success));
 }
 
@@ -475,7 +437,7 @@ test_pool_call_in_thread_runs_work_and_counts_it(void **state)
     fx->pool = zt_pool_new(fx->r, 0, 3);
     for (int i = 0; i < 100; i++)
         assert_int_equal(zt_pool_call_in_thread(fx->pool, work_seven, fx), 0);
-    assert_true(run_until(fx, hundred_ran));
+    assert_true(support_run_until(fx->r, hundred_ran, fx, DEADLINE));
     zt_pool_stats_t st;
     zt_pool_stats(fx->pool, &st);
     assert_true(st.total >= 1 && st.total <= 3);
@@ -496,7 +458,7 @@ s_spins_for_a_hundred(fixture_t *fx, int spin)
         zt_pool_set_spin(fx->pool, spin != 0);
     for (int i = 0; i < 100; i++)
         assert_int_equal(zt_pool_call_in_thread(fx->pool, work_seven, fx), 0);
-    assert_true(run_until(fx, hundred_ran));
+    assert_true(support_run_until(fx->r, hundred_ran, fx, DEADLINE));
     assert_int_equal(zt_pool_stop(fx->pool, 10), 0);
     zt_pool_stats_t st;
     zt_pool_stats(fx->pool, &st);
@@ -537,9 +499,9 @@ test_pool_long_task_in_batch_does_not_hold_back_others(void **state)
                         : zt_pool_call_in_thread(fx->pool, work_seven, fx);
         assert_int_equal(rc, 0);
     }
-    assert_true(run_until(fx, hundred_ran));
+    assert_true(support_run_until(fx->r, hundred_ran, fx, DEADLINE));
     assert_int_equal(atomic_load(&fx->ran_special), 0); /* the long one still runs */
-    gate_open(fx);
+    support_gate_open(&fx->gate);
     assert_int_equal(zt_pool_stop(fx->pool, 10), 0);
     assert_int_equal(atomic_load(&fx->ran_special), 1);
 }
@@ -551,7 +513,7 @@ test_pool_cancel_before_start_removes_work_from_queue(void **state)
     fx->pool = zt_pool_new(fx->r, 0, 1);
     zt_deferred_t *blocker = zt_pool_defer(fx->pool, work_block, fx);
     zt_deferred_t *d = zt_pool_defer(fx->pool, work_special, fx);
-    assert_true(run_until(fx, one_arrived));
+    assert_true(support_run_until(fx->r, one_arrived, fx, DEADLINE));
     zt_deferred_add_callbacks(d, on_value, on_failure, fx);
     zt_deferred_cancel(d);
     assert_int_equal(fx->failed, 1);
@@ -559,10 +521,10 @@ test_pool_cancel_before_start_removes_work_from_queue(void **state)
     zt_pool_stats_t st;
     zt_pool_stats(fx->pool, &st);
     assert_int_equal(st.queued, 0);
-    gate_open(fx);
+    support_gate_open(&fx->gate);
     fx->failed = 0;
     watch(fx, &blocker);
-    assert_true(run_until(fx, one_fired));
+    assert_true(support_run_until(fx->r, one_fired, fx, DEADLINE));
     assert_int_equal(zt_pool_stop(fx->pool, 10), 0);
     assert_int_equal(atomic_load(&fx->ran_special), 1); /* only the blocker ran */
     zt_pool_stats(fx->pool, &st);
@@ -577,12 +539,13 @@ test_pool_cancel_while_running_sets_flag_and_discards_result(void **state)
     fx->pool = zt_pool_new(fx->r, 0, 1);
     zt_deferred_t *d = zt_pool_defer(fx->pool, work_watch_cancel, fx);
     assert_int_equal(zt_deferred_add_callbacks(d, on_value, on_failure, fx), 0);
-    assert_true(run_until(fx, one_started));
+    assert_true(support_run_until(fx->r, one_started, fx, DEADLINE));
     zt_deferred_cancel(d);
     assert_int_equal(fx->failed, 1); /* at once, without waiting for the work */
     assert_ptr_equal(fx->why, ZT_CANCELLED_ERROR);
-    gate_open(fx);
-    assert_true(run_until(fx, one_freed)); /* the late result is freed, not delivered */
+    support_gate_open(&fx->gate);
+    assert_true(support_run_until(fx->r, one_freed, fx,
+                                  DEADLINE)); /* the late result is freed, not delivered */
     assert_true(atomic_load(&fx->saw_cancelled));
     assert_int_equal(fx->fired, 0);
     assert_int_equal(atomic_load(&fx->freed), 1);
@@ -596,7 +559,7 @@ test_pool_max_queued_bound_returns_efull_and_queue_overflow(void **state)
     fx->pool = zt_pool_new(fx->r, 0, 1);
     zt_pool_set_max_queued(fx->pool, 2);
     assert_int_equal(zt_pool_call_in_thread(fx->pool, work_block, fx), 0);
-    assert_true(run_until(fx, one_arrived));
+    assert_true(support_run_until(fx->r, one_arrived, fx, DEADLINE));
     assert_int_equal(zt_pool_call_in_thread(fx->pool, work_seven, fx), 0);
     assert_int_equal(zt_pool_call_in_thread(fx->pool, work_seven, fx), 0);
     assert_int_equal(zt_pool_call_in_thread(fx->pool, work_seven, fx), ZT_EFULL);
@@ -611,7 +574,7 @@ test_pool_max_queued_bound_returns_efull_and_queue_overflow(void **state)
     zt_pool_stats(fx->pool, &st);
     assert_int_equal(st.queued, 2);
     assert_int_equal(st.working, 1);
-    gate_open(fx);
+    support_gate_open(&fx->gate);
     assert_int_equal(zt_pool_stop(fx->pool, 10), 0);
     assert_int_equal(atomic_load(&fx->ran), 2); /* the two accepted, not the refused */
 }
@@ -623,14 +586,15 @@ test_pool_grows_on_demand_up_to_max(void **state)
     fx->pool = zt_pool_new(fx->r, 0, 3);
     for (int i = 0; i < 4; i++)
         assert_int_equal(zt_pool_call_in_thread(fx->pool, work_block, fx), 0);
-    assert_true(run_until(fx, three_arrived)); /* three run at once: three threads */
+    assert_true(support_run_until(fx->r, three_arrived, fx,
+                                  DEADLINE)); /* three run at once: three threads */
     zt_pool_stats_t st;
     zt_pool_stats(fx->pool, &st);
     assert_int_equal(st.total, 3);
     assert_int_equal(st.working, 3);
     assert_int_equal(st.idle, 0);
     assert_int_equal(st.queued, 1);
-    gate_open(fx);
+    support_gate_open(&fx->gate);
     assert_int_equal(zt_pool_stop(fx->pool, 10), 0);
     assert_int_equal(atomic_load(&fx->ran_special), 4);
 }
@@ -642,12 +606,12 @@ test_pool_adjust_size_shrinks_to_new_max_and_rejects_bad_bounds(void **state)
     fx->pool = zt_pool_new(fx->r, 0, 3);
     for (int i = 0; i < 3; i++)
         assert_int_equal(zt_pool_call_in_thread(fx->pool, work_block, fx), 0);
-    assert_true(run_until(fx, three_arrived));
+    assert_true(support_run_until(fx->r, three_arrived, fx, DEADLINE));
     assert_int_equal(zt_pool_adjust_size(fx->pool, 0, 0), ZT_EINVAL);
     assert_int_equal(zt_pool_adjust_size(fx->pool, 3, 2), ZT_EINVAL);
     assert_int_equal(zt_pool_adjust_size(fx->pool, 1, 1), 0);
-    gate_open(fx);
-    assert_true(run_until(fx, one_thread_left));
+    support_gate_open(&fx->gate);
+    assert_true(support_run_until(fx->r, one_thread_left, fx, DEADLINE));
     assert_int_equal(zt_pool_stop(fx->pool, 10), 0);
     assert_int_equal(zt_pool_adjust_size(fx->pool, 1, 2), ZT_ESHUTDOWN);
 }
@@ -663,7 +627,7 @@ test_pool_adjust_size_min_starts_threads_once_started(void **state)
     assert_int_equal(st.total, 0); /* not started yet: still lazy */
     zt_deferred_t *d = zt_pool_defer(fx->pool, work_seven, fx);
     watch(fx, &d);
-    assert_true(run_until(fx, one_fired));
+    assert_true(support_run_until(fx->r, one_fired, fx, DEADLINE));
     zt_pool_stats(fx->pool, &st);
     assert_int_equal(st.total, 2);
 }
@@ -699,7 +663,7 @@ test_pool_stop_deadline_detaches_stuck_worker(void **state)
     fx->pool = zt_pool_new(fx->r, 0, 1);
     zt_deferred_t *d = zt_pool_defer(fx->pool, work_watch_cancel, fx);
     zt_deferred_t *queued = zt_pool_defer(fx->pool, work_special, fx);
-    assert_true(run_until(fx, one_started));
+    assert_true(support_run_until(fx->r, one_started, fx, DEADLINE));
     assert_int_equal(zt_pool_stop(fx->pool, 0.05), ZT_ETIMEDOUT);
     /* The work that never started failed at once; the running one is told it is cancelled. */
     watch(fx, &queued);
@@ -707,9 +671,10 @@ test_pool_stop_deadline_detaches_stuck_worker(void **state)
     assert_int_equal(fx->code, ZT_ESHUTDOWN);
     watch(fx, &d);
     assert_int_equal(fx->failed, 1);
-    gate_open(fx);
+    support_gate_open(&fx->gate);
     fx->failed = 0;
-    assert_true(run_until(fx, one_fired)); /* the orphan hands its item back */
+    assert_true(
+        support_run_until(fx->r, one_fired, fx, DEADLINE)); /* the orphan hands its item back */
     assert_int_equal(fx->failed, 1);
     assert_int_equal(fx->code, ZT_ESHUTDOWN);
     assert_true(atomic_load(&fx->saw_cancelled));
@@ -726,7 +691,7 @@ test_pool_ten_thousand_defers_each_fire_once(void **state)
         zt_deferred_t *d = zt_pool_defer(fx->pool, work_seven, fx);
         watch(fx, &d);
     }
-    assert_true(run_until(fx, ten_thousand_fired));
+    assert_true(support_run_until(fx->r, ten_thousand_fired, fx, DEADLINE));
     assert_int_equal(fx->fired, 10000);
     assert_int_equal(fx->failed, 0);
     assert_int_equal(atomic_load(&fx->ran), 10000);
@@ -746,8 +711,8 @@ test_pool_results_of_all_work_arrive_before_stop_returns(void **state)
     fx->pool = zt_pool_new(fx->r, 0, 1);
     zt_deferred_t *d = zt_pool_defer(fx->pool, work_block, fx);
     watch(fx, &d);
-    assert_true(run_until(fx, one_arrived));
-    gate_open(fx);
+    assert_true(support_run_until(fx->r, one_arrived, fx, DEADLINE));
+    support_gate_open(&fx->gate);
     assert_int_equal(zt_pool_stop(fx->pool, 10), 0);
     assert_true(all_fired(fx));
 }
@@ -761,7 +726,7 @@ test_pool_stop_deadline_with_cancelled_work_fails_each_deferred_once(void **stat
     zt_deferred_t *running = zt_pool_defer(fx->pool, work_watch_cancel, fx);
     zt_deferred_t *cancelled = zt_pool_defer(fx->pool, work_special, fx);
     zt_deferred_t *queued = zt_pool_defer(fx->pool, work_special, fx);
-    assert_true(run_until(fx, one_started));
+    assert_true(support_run_until(fx->r, one_started, fx, DEADLINE));
     zt_deferred_add_callbacks(cancelled, on_value, on_failure, fx);
     zt_deferred_cancel(cancelled);
     assert_int_equal(fx->failed, 1);
@@ -770,8 +735,8 @@ test_pool_stop_deadline_with_cancelled_work_fails_each_deferred_once(void **stat
     assert_int_equal(fx->failed, 2); /* the queued one failed once, the cancelled one not again */
     assert_int_equal(fx->code, ZT_ESHUTDOWN);
     watch(fx, &running);
-    gate_open(fx);
-    assert_true(run_until(fx, one_freed));
+    support_gate_open(&fx->gate);
+    assert_true(support_run_until(fx->r, one_freed, fx, DEADLINE));
     assert_int_equal(atomic_load(&fx->ran_special), 0);
     assert_int_equal(zt_deferred_unhandled_count(), unhandled);
     zt_deferred_unref(&cancelled);
@@ -807,7 +772,7 @@ test_pool_cancel_every_other_queued_item_across_chunks_fails_each_once(void **st
     fixture_t *fx = *state;
     fx->pool = zt_pool_new(fx->r, 0, 1);
     zt_deferred_t *blocker = zt_pool_defer(fx->pool, work_block, fx);
-    assert_true(run_until(fx, one_arrived));
+    assert_true(support_run_until(fx->r, one_arrived, fx, DEADLINE));
     zt_deferred_t **ds = calloc(MANY, sizeof *ds);
     assert_non_null(ds);
     for (int i = 0; i < MANY; i++) {
@@ -822,7 +787,7 @@ test_pool_cancel_every_other_queued_item_across_chunks_fails_each_once(void **st
     zt_pool_stats_t st;
     zt_pool_stats(fx->pool, &st);
     assert_int_equal(st.queued, MANY / 2);
-    gate_open(fx);
+    support_gate_open(&fx->gate);
     watch(fx, &blocker);
     assert_int_equal(zt_pool_stop(fx->pool, 10), 0);
     assert_int_equal(fx->fired, MANY / 2 + 1);
@@ -836,8 +801,9 @@ test_pool_cancel_every_other_queued_item_across_chunks_fails_each_once(void **st
 }
 
 static bool
-fired_as_many_as_wanted(fixture_t *fx)
+fired_as_many_as_wanted(void *arg)
 {
+    fixture_t *fx = arg;
     return fx->fired + fx->failed >= fx->want_fired;
 }
 
@@ -852,7 +818,7 @@ test_pool_one_at_a_time_beyond_a_chunk_each_fires_once_with_its_value(void **sta
         zt_deferred_t *d = zt_pool_defer(fx->pool, work_numbered, &fx->items[i]);
         watch(fx, &d);
         fx->want_fired = i + 1;
-        assert_true(run_until(fx, fired_as_many_as_wanted));
+        assert_true(support_run_until(fx->r, fired_as_many_as_wanted, fx, DEADLINE));
         assert_int_equal(fx->fired, i + 1);
         assert_int_equal(fx->value, i);
     }

@@ -14,6 +14,8 @@
 
 #include <ztwist.h>
 
+#include "support/support.h"
+
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
@@ -31,10 +33,8 @@ struct fixture {
     zt_reactor_t *r;              /* the reactor */
     pthread_t reactor_thread;     /* the thread that runs it */
     body_fn *body;                /* the test's body, run once the reactor runs */
-    bool timed_out;               /* the deadline timer fired */
-    pthread_mutex_t lock;         /* guards the gate and the recorded calls */
-    pthread_cond_t cond;          /* signals the gate */
-    bool open;                    /* the gate is open */
+    pthread_mutex_t lock;         /* guards the recorded calls */
+    support_gate_t gate;          /* blocked work waits here until the test opens it */
     int expected;                 /* arrivals the test waits for before it goes on */
     int arrived;                  /* work that reported its arrival (reactor thread) */
     atomic_bool on_worker;        /* work ran on a worker thread */
@@ -67,7 +67,7 @@ setup(void **state)
     assert_non_null(fx->r);
     fx->reactor_thread = pthread_self();
     pthread_mutex_init(&fx->lock, NULL);
-    pthread_cond_init(&fx->cond, NULL);
+    support_gate_init(&fx->gate, DEADLINE);
     fx->fired_on_reactor = true;
     fx->got = zt_ok_none();
     *state = fx;
@@ -82,22 +82,10 @@ teardown(void **state)
     zt_reactor_destroy(&fx->r);
     zt_result_release(&fx->got);
     zt_deferred_unref(&fx->pending);
-    pthread_cond_destroy(&fx->cond);
+    support_gate_fini(&fx->gate);
     pthread_mutex_destroy(&fx->lock);
     free(fx);
     return 0;
-}
-
-static void
-on_deadline(void *arg)
-{
-    fixture_t *fx = arg;
-    fx->timed_out = true;
-    pthread_mutex_lock(&fx->lock);
-    fx->open = true; /* let blocked work go, so that the pool can stop */
-    pthread_cond_broadcast(&fx->cond);
-    pthread_mutex_unlock(&fx->lock);
-    zt_reactor_stop(fx->r);
 }
 
 static void
@@ -112,14 +100,8 @@ static void
 run(fixture_t *fx, body_fn *body)
 {
     fx->body = body;
-    zt_delayed_call_t *deadline = NULL;
-    assert_int_equal(zt_reactor_call_later(fx->r, DEADLINE, on_deadline, fx, &deadline), 0);
-    assert_int_equal(zt_reactor_call_when_running(fx->r, run_body, fx, NULL), 0);
-    assert_int_equal(zt_reactor_run(fx->r), 0);
-    if (zt_delayed_call_is_active(deadline))
-        zt_delayed_call_cancel(deadline);
-    zt_delayed_call_release(&deadline);
-    assert_false(fx->timed_out);
+    /* The deadline opens the gate too, so that blocked work can go and the pool can stop. */
+    assert_true(support_run_with_deadline(fx->r, DEADLINE, run_body, fx, &fx->gate));
 }
 
 static void
@@ -127,29 +109,6 @@ stop(void *arg)
 {
     fixture_t *fx = arg;
     zt_reactor_stop(fx->r);
-}
-
-/* --- the gate ----------------------------------------------------------------------------- */
-
-static void
-gate_wait(fixture_t *fx)
-{
-    struct timespec until;
-    clock_gettime(CLOCK_REALTIME, &until);
-    until.tv_sec += (time_t)DEADLINE;
-    pthread_mutex_lock(&fx->lock);
-    while (!fx->open && pthread_cond_timedwait(&fx->cond, &fx->lock, &until) == 0) {
-    }
-    pthread_mutex_unlock(&fx->lock);
-}
-
-static void
-gate_open(fixture_t *fx)
-{
-    pthread_mutex_lock(&fx->lock);
-    fx->open = true;
-    pthread_cond_broadcast(&fx->cond);
-    pthread_mutex_unlock(&fx->lock);
 }
 
 /* --- work ----------------------------------------------------------------------------------- */
@@ -193,7 +152,7 @@ work_arrive_and_block(void *arg)
 {
     fixture_t *fx = arg;
     assert_int_equal(zt_reactor_call_from_thread(fx->r, on_arrival, fx), 0);
-    gate_wait(fx);
+    support_gate_wait(&fx->gate);
     atomic_fetch_add(&fx->ran, 1);
     return zt_ok_none();
 }
@@ -672,7 +631,7 @@ body_suggest(fixture_t *fx)
     zt_pool_stats(zt_reactor_get_thread_pool(fx->r), &st);
     fx->rc[0] = (int)st.total;
     fx->rc[1] = (int)st.working;
-    gate_open(fx);
+    support_gate_open(&fx->gate);
     zt_reactor_stop(fx->r);
 }
 
@@ -727,7 +686,7 @@ body_overflow(fixture_t *fx)
     pthread_t t;
     assert_int_equal(pthread_create(&t, NULL, other_thread_overflows, fx), 0);
     pthread_join(t, NULL);
-    gate_open(fx);
+    support_gate_open(&fx->gate);
     zt_reactor_stop(fx->r);
 }
 

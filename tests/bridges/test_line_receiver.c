@@ -5,7 +5,8 @@
  * transport, then zt_protocol_data_received), feeding the same bytes split in every way; the
  * fixture records each line and raw chunk and does what the test asks on a given line (switch to
  * raw mode, pause). The last tests run over TCP on 127.0.0.1: send_line, a line too long closing
- * only its own connection, and a 1 MiB line without a delimiter.  */
+ * only its own connection, and a 1 MiB line without a delimiter. The idle-timeout tests run the
+ * same over TCP on a reactor made on a test clock: 30 s of silence pass in no time at all.  */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -15,6 +16,7 @@
 #include <ztwist/protocol.h>
 #include <ztwist/reactor.h>
 #include <ztwist/tcp.h>
+#include <ztwist/test_clock.h>
 
 #include "bridges/tcp_util.h"
 
@@ -44,6 +46,10 @@ typedef struct fixture {
     zt_tcp_port_t *port;   /* listening port */
     uint16_t portno;       /* its number */
     int freed;             /* free_fn calls on the user data */
+    /* the idle timeout on a test clock */
+    zt_test_clock_t *clock;   /* the reactor's clock: time moves only when the test advances it */
+    zt_delayed_call_t *idle;  /* Owned: the connection's idle timer, while it is connected */
+    zt_line_receiver_t *conn; /* Borrowed: the connection's receiver, while it is connected */
 } fixture_t;
 
 static void
@@ -429,6 +435,156 @@ test_line_receiver_long_line_closes_only_its_connection(void **state)
     close(good);
 }
 
+/* --- an idle timeout on a test clock (Twisted's TimeoutMixin over a MemoryReactorClock) --------
+ */
+
+#define IDLE_TIMEOUT 30.0 /* seconds of silence before the server drops a connection */
+
+/* The idle timer ran out: drop the connection, as TimeoutMixin.timeoutConnection does. */
+static void
+on_idle(void *arg)
+{
+    fixture_t *fx = arg;
+    zt_transport_lose_connection(zt_line_receiver_transport(fx->conn));
+}
+
+static void
+idle_made(zt_line_receiver_t *lr, void *arg)
+{
+    fixture_t *fx = arg;
+    fx->conn = lr;
+    fx->made_flag = true;
+    assert_int_equal(zt_reactor_call_later(fx->reactor, IDLE_TIMEOUT, on_idle, fx, &fx->idle), 0);
+}
+
+/* Every line restarts the silence (TimeoutMixin.resetTimeout). */
+static void
+idle_line(zt_line_receiver_t *lr, const char *line, size_t len, void *arg)
+{
+    (void)lr;
+    fixture_t *fx = arg;
+    fx->lines++;
+    record(fx, 'L', line, len);
+    assert_int_equal(zt_delayed_call_reset(fx->idle, IDLE_TIMEOUT), 0);
+}
+
+static void
+idle_lost(zt_line_receiver_t *lr, const zt_failure_t *reason, void *arg)
+{
+    fixture_t *fx = arg;
+    zt_delayed_call_cancel(fx->idle); /* 0, or ZT_EALREADY when it is what dropped us */
+    zt_delayed_call_release(&fx->idle);
+    fx->conn = NULL;
+    on_lost(lr, reason, arg);
+}
+
+static const zt_line_receiver_vtable_t idle_receiver = {
+    .connection_made = idle_made,
+    .line_received = idle_line,
+    .connection_lost = idle_lost,
+};
+
+static zt_protocol_t *
+build_idle(zt_factory_t *f, const zt_address_t *addr, void *arg)
+{
+    (void)f;
+    (void)addr;
+    zt_line_receiver_t *lr = zt_line_receiver_new(&idle_receiver, arg, NULL);
+    return lr ? zt_line_receiver_protocol(lr) : NULL;
+}
+
+static const zt_factory_vtable_t idle_factory = {.build_protocol = build_idle};
+
+static int
+setup_idle(void **state)
+{
+    fixture_t *fx = calloc(1, sizeof *fx);
+    assert_non_null(fx);
+    fx->clock = zt_test_clock_new();
+    assert_non_null(fx->clock);
+    fx->reactor = zt_reactor_new_with_clock(fx->clock);
+    assert_non_null(fx->reactor);
+    fx->factory = zt_factory_new(&idle_factory, fx);
+    assert_int_equal(zt_listen_tcp(fx->reactor, 0, fx->factory, 0, "127.0.0.1", &fx->port), 0);
+    zt_address_t addr;
+    zt_tcp_port_get_host(fx->port, &addr);
+    fx->portno = addr.port;
+    *state = fx;
+    return 0;
+}
+
+static int
+teardown_idle(void **state)
+{
+    fixture_t *fx = *state;
+    zt_test_clock_t *clock = fx->clock; /* outlives the reactor, which teardown_tcp destroys */
+    teardown_tcp(state);
+    zt_test_clock_destroy(&clock);
+    return 0;
+}
+
+/* Whether the client's end is still open: no EOF and no error waiting on it. */
+static bool
+client_open(int fd)
+{
+    char byte;
+    ssize_t n = recv(fd, &byte, 1, MSG_DONTWAIT);
+    return n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK);
+}
+
+static void
+test_line_receiver_idle_timeout_on_test_clock_drops_after_30s_silence(void **state)
+{
+    fixture_t *fx = *state;
+    int fd = tcp_util_connect(fx->portno);
+    assert_true(fd >= 0);
+    assert_true(tcp_util_run_until(fx->reactor, &fx->made_flag));
+    assert_true(zt_delayed_call_is_active(fx->idle));
+    assert_true(zt_delayed_call_get_time(fx->idle) == IDLE_TIMEOUT);
+    /* 29 s of silence: still connected, however many passes the reactor makes. */
+    assert_int_equal(zt_test_clock_advance(fx->clock, 29), 0);
+    tcp_util_spin(fx->reactor, 5);
+    assert_false(fx->lost_flag);
+    assert_true(client_open(fd));
+    assert_int_equal(zt_tcp_port_connection_count(fx->port), 1);
+    /* One more second: the timer runs inside the advance and the connection is dropped. */
+    assert_int_equal(zt_test_clock_advance(fx->clock, 1), 0);
+    assert_true(tcp_util_run_until(fx->reactor, &fx->lost_flag));
+    assert_ptr_equal(fx->lost_type, ZT_CONNECTION_DONE);
+    char buf[8];
+    bool eof = false;
+    assert_int_equal(tcp_util_read(fx->reactor, fd, buf, sizeof buf, sizeof buf, &eof), 0);
+    assert_true(eof);
+    assert_null(fx->idle);
+    assert_true(zt_reactor_seconds(fx->reactor) == 30.0);
+    close(fd);
+}
+
+static void
+test_line_receiver_idle_timeout_on_test_clock_restarts_on_each_line(void **state)
+{
+    fixture_t *fx = *state;
+    int fd = tcp_util_connect(fx->portno);
+    assert_true(fd >= 0);
+    assert_true(tcp_util_run_until(fx->reactor, &fx->made_flag));
+    assert_int_equal(zt_test_clock_advance(fx->clock, 20), 0);
+    assert_true(tcp_util_send_all(fd, "still here\r\n", 12));
+    size_t want = 1;
+    for (int i = 0; i < TCP_UTIL_PASSES && fx->lines < want; i++)
+        zt_reactor_iterate(fx->reactor, 0.01);
+    assert_int_equal(fx->lines, 1);
+    assert_true(zt_delayed_call_get_time(fx->idle) == 50.0); /* 30 s after the line, at 20 */
+    /* At 49 the first deadline (30) is long past, yet the line moved it: still open. */
+    assert_int_equal(zt_test_clock_advance(fx->clock, 29), 0);
+    tcp_util_spin(fx->reactor, 5);
+    assert_false(fx->lost_flag);
+    assert_true(client_open(fd));
+    assert_int_equal(zt_test_clock_advance(fx->clock, 1), 0);
+    assert_true(tcp_util_run_until(fx->reactor, &fx->lost_flag));
+    assert_string_equal(fx->events[0], "L:still here");
+    close(fd);
+}
+
 int
 main(void)
 {
@@ -458,6 +614,12 @@ main(void)
                                         setup_tcp, teardown_tcp),
         cmocka_unit_test_setup_teardown(test_line_receiver_long_line_closes_only_its_connection,
                                         setup_tcp, teardown_tcp),
+        cmocka_unit_test_setup_teardown(
+            test_line_receiver_idle_timeout_on_test_clock_drops_after_30s_silence, setup_idle,
+            teardown_idle),
+        cmocka_unit_test_setup_teardown(
+            test_line_receiver_idle_timeout_on_test_clock_restarts_on_each_line, setup_idle,
+            teardown_idle),
     };
     return cmocka_run_group_tests_name("line_receiver", tests, NULL, NULL);
 }

@@ -2,6 +2,8 @@
  * OtherPrimitivesTests (testLock, testSemaphore and the cancel tests)  */
 #include <ztwist.h>
 
+#include "support/support.h"
+
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -10,17 +12,10 @@
 
 /* Each test's state: a lock, a semaphore, and the unhandled failures reported. */
 typedef struct fixture {
-    zt_deferred_lock_t *lock;     /* Owned: a fresh lock */
-    zt_deferred_semaphore_t *sem; /* Owned: a fresh semaphore of 2 tokens */
-    int unhandled;                /* failures reported unhandled */
+    zt_deferred_lock_t *lock;      /* Owned: a fresh lock */
+    zt_deferred_semaphore_t *sem;  /* Owned: a fresh semaphore of 2 tokens */
+    support_unhandled_t unhandled; /* failures reported unhandled */
 } fixture_t;
-
-static void
-s_on_unhandled(const zt_failure_t *failure, void *arg)
-{
-    (void)failure;
-    ((fixture_t *)arg)->unhandled++;
-}
 
 static int
 s_setup(void **state)
@@ -32,7 +27,7 @@ s_setup(void **state)
     fx->sem = zt_deferred_semaphore_new(2);
     if (!fx->lock || !fx->sem)
         return -1;
-    zt_deferred_set_unhandled_handler(s_on_unhandled, fx);
+    support_unhandled_install(&fx->unhandled);
     zt_deferred_set_strict(false);
     *state = fx;
     return 0;
@@ -44,8 +39,8 @@ s_teardown(void **state)
     fixture_t *fx = *state;
     zt_deferred_lock_destroy(&fx->lock);
     zt_deferred_semaphore_destroy(&fx->sem);
-    zt_deferred_set_unhandled_handler(NULL, NULL);
-    int unhandled = fx->unhandled;
+    support_unhandled_remove();
+    int unhandled = fx->unhandled.count;
     free(fx);
     return unhandled == 0 ? 0 : -1; /* a test that leaves a failure unhandled fails */
 }
@@ -56,22 +51,6 @@ s_count(zt_result_t result, void *arg)
 {
     (*(int *)arg)++;
     return result;
-}
-
-/* A link that keeps the result it receives (the capture owns it) and leaves None. */
-typedef struct capture {
-    int calls;          /* how many times the link ran */
-    zt_result_t result; /* the last result received; Owned */
-} capture_t;
-
-static zt_result_t
-s_capture(zt_result_t result, void *arg)
-{
-    capture_t *c = arg;
-    c->calls++;
-    zt_result_release(&c->result);
-    c->result = result;
-    return zt_ok_none();
 }
 
 /* What a run's function does: count the call, record the lock state, return a prepared result. */
@@ -224,8 +203,8 @@ test_deferred_lock_run_holds_the_lock_until_fn_deferred_fires(void **state)
     zt_deferred_t *d = zt_deferred_lock_run(fx->lock, s_job, &job);
     assert_int_equal(job.calls, 1);
     assert_true(zt_deferred_lock_is_locked(fx->lock));
-    capture_t result = {0};
-    zt_deferred_add_callback(d, s_capture, &result);
+    support_capture_t result = {0};
+    zt_deferred_add_callback(d, support_capture, &result);
     int counter = 0;
     zt_deferred_t *next = zt_deferred_lock_acquire(fx->lock);
     zt_deferred_add_callback(next, s_count, &counter);
@@ -250,8 +229,8 @@ test_deferred_lock_run_releases_on_failure_and_passes_it_on(void **state)
     job_t job = {.returns = zt_err(zt_failure_new(ZT_ERROR, "job failed"))};
     zt_deferred_t *d = zt_deferred_lock_run(fx->lock, s_job, &job);
     assert_false(zt_deferred_lock_is_locked(fx->lock));
-    capture_t err = {0};
-    zt_deferred_add_errback(d, s_capture, &err);
+    support_capture_t err = {0};
+    zt_deferred_add_errback(d, support_capture, &err);
     assert_int_equal(err.calls, 1);
     assert_string_equal(zt_failure_message(zt_result_failure(err.result)), "job failed");
     zt_result_release(&err.result);
@@ -268,8 +247,8 @@ test_deferred_lock_run_releases_when_fn_deferred_fails(void **state)
     assert_true(zt_deferred_lock_is_locked(fx->lock));
     zt_deferred_errback(control, zt_failure_new(ZT_TIMEOUT_ERROR, "slow"));
     assert_false(zt_deferred_lock_is_locked(fx->lock));
-    capture_t err = {0};
-    zt_deferred_add_errback(d, s_capture, &err);
+    support_capture_t err = {0};
+    zt_deferred_add_errback(d, support_capture, &err);
     assert_ptr_equal(zt_failure_type(zt_result_failure(err.result)), ZT_TIMEOUT_ERROR);
     zt_result_release(&err.result);
     zt_deferred_unref(&d);
@@ -294,8 +273,8 @@ test_deferred_lock_run_whose_fn_ran_out_of_memory_releases_and_fails(void **stat
     job_t job = {.returns = zt_wait_for(NULL)}; /* what a failed zt_deferred_new() gives */
     zt_deferred_t *d = zt_deferred_lock_run(fx->lock, s_job, &job);
     assert_false(zt_deferred_lock_is_locked(fx->lock));
-    capture_t err = {0};
-    zt_deferred_add_errback(d, s_capture, &err);
+    support_capture_t err = {0};
+    zt_deferred_add_errback(d, support_capture, &err);
     assert_int_equal(zt_failure_code(zt_result_failure(err.result)), ZT_ENOMEM);
     zt_result_release(&err.result);
     zt_deferred_unref(&d);
@@ -324,8 +303,8 @@ test_deferred_lock_cancel_after_acquired_does_nothing(void **state)
 {
     fixture_t *fx = *state;
     zt_deferred_t *d = zt_deferred_lock_acquire(fx->lock);
-    capture_t err = {0};
-    zt_deferred_add_errback(d, s_capture, &err);
+    support_capture_t err = {0};
+    zt_deferred_add_errback(d, support_capture, &err);
     zt_deferred_cancel(d);
     assert_int_equal(err.calls, 0);
     assert_true(zt_deferred_lock_is_locked(fx->lock));
@@ -342,8 +321,8 @@ test_deferred_lock_cancel_before_acquired_fails_and_withdraws_the_waiter(void **
     assert_int_equal(zt_deferred_lock_waiting(fx->lock), 1);
     zt_deferred_cancel(d);
     assert_int_equal(zt_deferred_lock_waiting(fx->lock), 0);
-    capture_t err = {0};
-    zt_deferred_add_errback(d, s_capture, &err);
+    support_capture_t err = {0};
+    zt_deferred_add_errback(d, support_capture, &err);
     assert_int_equal(err.calls, 1);
     assert_ptr_equal(zt_failure_type(zt_result_failure(err.result)), ZT_CANCELLED_ERROR);
     /* The release goes to nobody: the lock is free again. */
@@ -362,8 +341,8 @@ test_deferred_lock_cancel_of_a_waiting_run_never_calls_fn(void **state)
     job_t job = {.returns = zt_ok_int(1)};
     zt_deferred_t *d = zt_deferred_lock_run(fx->lock, s_job, &job);
     zt_deferred_cancel(d);
-    capture_t err = {0};
-    zt_deferred_add_errback(d, s_capture, &err);
+    support_capture_t err = {0};
+    zt_deferred_add_errback(d, support_capture, &err);
     assert_ptr_equal(zt_failure_type(zt_result_failure(err.result)), ZT_CANCELLED_ERROR);
     zt_deferred_lock_release(fx->lock);
     assert_int_equal(job.calls, 0);
@@ -383,8 +362,8 @@ test_deferred_lock_cancel_of_a_running_run_cancels_fn_deferred_and_releases(void
     zt_deferred_cancel(d);
     assert_true(zt_deferred_is_called(control));
     assert_false(zt_deferred_lock_is_locked(fx->lock));
-    capture_t err = {0};
-    zt_deferred_add_errback(d, s_capture, &err);
+    support_capture_t err = {0};
+    zt_deferred_add_errback(d, support_capture, &err);
     assert_ptr_equal(zt_failure_type(zt_result_failure(err.result)), ZT_CANCELLED_ERROR);
     zt_result_release(&err.result);
     zt_deferred_unref(&d);
@@ -400,8 +379,8 @@ test_deferred_lock_acquire_with_a_timeout_gives_up_its_place(void **state)
     zt_deferred_t *d = zt_deferred_lock_acquire(fx->lock);
     assert_int_equal(zt_deferred_add_timeout(d, 1.0, zt_test_clock_clock(clock)), 0);
     zt_test_clock_advance(clock, 1.0);
-    capture_t err = {0};
-    zt_deferred_add_errback(d, s_capture, &err);
+    support_capture_t err = {0};
+    zt_deferred_add_errback(d, support_capture, &err);
     assert_ptr_equal(zt_failure_type(zt_result_failure(err.result)), ZT_TIMEOUT_ERROR);
     assert_int_equal(zt_deferred_lock_waiting(fx->lock), 0);
     zt_deferred_lock_release(fx->lock);
@@ -418,8 +397,8 @@ test_deferred_lock_destroy_fails_the_waiting_acquires(void **state)
     fixture_t *fx = *state;
     zt_deferred_t *held = zt_deferred_lock_acquire(fx->lock);
     zt_deferred_t *waiting = zt_deferred_lock_acquire(fx->lock);
-    capture_t err = {0};
-    zt_deferred_add_errback(waiting, s_capture, &err);
+    support_capture_t err = {0};
+    zt_deferred_add_errback(waiting, support_capture, &err);
     zt_deferred_lock_destroy(&fx->lock);
     assert_null(fx->lock);
     assert_int_equal(err.calls, 1);
@@ -441,8 +420,8 @@ test_deferred_lock_destroy_during_a_run_lets_the_run_finish(void **state)
     zt_deferred_t *queued = zt_deferred_lock_run(fx->lock, s_job, &job);
     zt_deferred_lock_destroy(&fx->lock);
     /* The queued run was withdrawn with the lock; the running one finishes normally. */
-    capture_t err = {0};
-    zt_deferred_add_errback(queued, s_capture, &err);
+    support_capture_t err = {0};
+    zt_deferred_add_errback(queued, support_capture, &err);
     assert_ptr_equal(zt_failure_type(zt_result_failure(err.result)), ZT_CANCELLED_ERROR);
     zt_deferred_callback(control, zt_ok_int(3));
     assert_int_equal(zt_result_int(*zt_deferred_peek(d)), 3);
@@ -488,8 +467,8 @@ test_deferred_semaphore_n_acquires_fire_then_the_next_waits(void **state)
     int succeeded = 0, failed = 0;
     ds[N] = zt_deferred_semaphore_acquire(sem);
     zt_deferred_add_callbacks(ds[N], s_count, NULL, &succeeded);
-    capture_t err = {0};
-    zt_deferred_add_errback(ds[N], s_capture, &err);
+    support_capture_t err = {0};
+    zt_deferred_add_errback(ds[N], support_capture, &err);
     zt_deferred_cancel(ds[N]);
     failed = err.calls;
     assert_int_equal(succeeded, 0);
@@ -575,8 +554,8 @@ test_deferred_semaphore_cancel_after_acquired_does_nothing(void **state)
 {
     fixture_t *fx = *state;
     zt_deferred_t *d = zt_deferred_semaphore_acquire(fx->sem);
-    capture_t err = {0};
-    zt_deferred_add_errback(d, s_capture, &err);
+    support_capture_t err = {0};
+    zt_deferred_add_errback(d, support_capture, &err);
     zt_deferred_cancel(d);
     assert_int_equal(err.calls, 0);
     assert_int_equal(zt_deferred_semaphore_tokens(fx->sem), 1);
@@ -593,8 +572,8 @@ test_deferred_semaphore_cancel_before_acquired_fails_with_cancelled(void **state
     zt_deferred_t *a = zt_deferred_semaphore_acquire(sem);
     zt_deferred_t *b = zt_deferred_semaphore_acquire(sem);
     zt_deferred_cancel(a); /* the first of two waiters: b stays queued */
-    capture_t err = {0};
-    zt_deferred_add_errback(a, s_capture, &err);
+    support_capture_t err = {0};
+    zt_deferred_add_errback(a, support_capture, &err);
     assert_ptr_equal(zt_failure_type(zt_result_failure(err.result)), ZT_CANCELLED_ERROR);
     assert_int_equal(zt_deferred_semaphore_waiting(sem), 1);
     zt_deferred_semaphore_release(sem);

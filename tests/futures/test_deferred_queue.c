@@ -2,6 +2,8 @@
  * cancel tests  */
 #include <ztwist.h>
 
+#include "support/support.h"
+
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -10,16 +12,9 @@
 
 /* Each test's state: the frees of tracked items and the unhandled failures reported. */
 typedef struct fixture {
-    int frees;     /* how many tracked items were freed */
-    int unhandled; /* failures reported unhandled */
+    int frees;                     /* how many tracked items were freed */
+    support_unhandled_t unhandled; /* failures reported unhandled */
 } fixture_t;
-
-static void
-s_on_unhandled(const zt_failure_t *failure, void *arg)
-{
-    (void)failure;
-    ((fixture_t *)arg)->unhandled++;
-}
 
 static int
 s_setup(void **state)
@@ -27,7 +22,7 @@ s_setup(void **state)
     fixture_t *fx = calloc(1, sizeof(*fx));
     if (!fx)
         return -1;
-    zt_deferred_set_unhandled_handler(s_on_unhandled, fx);
+    support_unhandled_install(&fx->unhandled);
     zt_deferred_set_strict(false);
     *state = fx;
     return 0;
@@ -37,8 +32,8 @@ static int
 s_teardown(void **state)
 {
     fixture_t *fx = *state;
-    zt_deferred_set_unhandled_handler(NULL, NULL);
-    int unhandled = fx->unhandled;
+    support_unhandled_remove();
+    int unhandled = fx->unhandled.count;
     free(fx);
     return unhandled == 0 ? 0 : -1; /* a test that leaves a failure unhandled fails */
 }
@@ -79,22 +74,6 @@ s_append(zt_result_t result, void *arg)
     assert_true(g->count < 16);
     g->values[g->count++] = (int)zt_result_int(result);
     return result;
-}
-
-/* A link that keeps the result it receives (the capture owns it) and leaves None. */
-typedef struct capture {
-    int calls;          /* how many times the link ran */
-    zt_result_t result; /* the last result received; Owned */
-} capture_t;
-
-static zt_result_t
-s_capture(zt_result_t result, void *arg)
-{
-    capture_t *c = arg;
-    c->calls++;
-    zt_result_release(&c->result);
-    c->result = result;
-    return zt_ok_none();
 }
 
 /* Get one item and append it to g; the queue's Deferred is dropped, the chain keeps running. */
@@ -163,8 +142,8 @@ test_deferred_queue_twisted_walk_with_size_and_backlog_of_two(void **state)
     zt_deferred_t *under = zt_deferred_queue_get(q);
     assert_ptr_equal(s_failure_type_of(under), ZT_QUEUE_UNDERFLOW);
     assert_int_equal(zt_failure_code(zt_result_failure(*zt_deferred_peek(under))), ZT_EEMPTY);
-    capture_t handled = {0};
-    zt_deferred_add_errback(under, s_capture, &handled);
+    support_capture_t handled = {0};
+    zt_deferred_add_errback(under, support_capture, &handled);
     zt_result_release(&handled.result);
     zt_deferred_unref(&under);
 
@@ -248,8 +227,8 @@ test_deferred_queue_backlog_zero_fails_a_get_without_an_item(void **state)
     zt_deferred_t *d = zt_deferred_queue_get(q);
     assert_non_null(d);
     assert_ptr_equal(s_failure_type_of(d), ZT_QUEUE_UNDERFLOW);
-    capture_t handled = {0};
-    zt_deferred_add_errback(d, s_capture, &handled);
+    support_capture_t handled = {0};
+    zt_deferred_add_errback(d, support_capture, &handled);
     zt_result_release(&handled.result);
     zt_deferred_unref(&d);
     assert_int_equal(zt_deferred_queue_waiting(q), 0);
@@ -267,8 +246,8 @@ test_deferred_queue_cancel_after_a_get_fired_does_nothing(void **state)
     zt_deferred_queue_t *q =
         zt_deferred_queue_new(ZT_DEFERRED_QUEUE_UNLIMITED, ZT_DEFERRED_QUEUE_UNLIMITED);
     zt_deferred_t *d = zt_deferred_queue_get(q);
-    capture_t err = {0};
-    zt_deferred_add_errback(d, s_capture, &err);
+    support_capture_t err = {0};
+    zt_deferred_add_errback(d, support_capture, &err);
     zt_deferred_queue_put(q, NULL, NULL);
     zt_deferred_cancel(d);
     assert_int_equal(err.calls, 0);
@@ -312,8 +291,8 @@ test_deferred_queue_cancelled_get_is_removed_from_the_getters(void **state)
     assert_ptr_equal(s_failure_type_of(d), ZT_CANCELLED_ERROR);
     assert_int_equal(zt_deferred_queue_waiting(q), 0);
     regetter_t r = {.q = q};
-    capture_t recovered = {0};
-    zt_deferred_add_errback(d, s_capture, &recovered); /* the failure becomes None */
+    support_capture_t recovered = {0};
+    zt_deferred_add_errback(d, support_capture, &recovered); /* the failure becomes None */
     zt_deferred_add_callback(d, s_put_and_get_again, &r);
     zt_deferred_add_callback(d, s_done, &r);
     assert_int_equal(r.done, 1);
@@ -338,8 +317,8 @@ test_deferred_queue_get_with_a_timeout_times_out_and_leaves_the_getters(void **s
     assert_int_equal(zt_deferred_queue_waiting(q), 0);
     zt_deferred_queue_put(q, (void *)(intptr_t)1, NULL); /* nobody waits: it is queued */
     assert_int_equal(zt_deferred_queue_pending(q), 1);
-    capture_t err = {0};
-    zt_deferred_add_errback(d, s_capture, &err);
+    support_capture_t err = {0};
+    zt_deferred_add_errback(d, support_capture, &err);
     zt_result_release(&err.result);
     zt_deferred_unref(&d);
     zt_deferred_queue_destroy(&q);
@@ -361,8 +340,8 @@ test_deferred_queue_cancel_of_one_of_several_getters_keeps_the_others(void **sta
     zt_deferred_queue_put(q, (void *)(intptr_t)2, NULL);
     assert_int_equal(zt_result_int(*zt_deferred_peek(a)), 1);
     assert_int_equal(zt_result_int(*zt_deferred_peek(c)), 2);
-    capture_t err = {0};
-    zt_deferred_add_errback(b, s_capture, &err);
+    support_capture_t err = {0};
+    zt_deferred_add_errback(b, support_capture, &err);
     zt_result_release(&err.result);
     zt_deferred_unref(&a);
     zt_deferred_unref(&b);
@@ -381,8 +360,8 @@ test_deferred_queue_backlog_frees_up_when_a_getter_is_cancelled(void **state)
     assert_false(zt_deferred_is_called(b));
     zt_deferred_queue_put(q, (void *)(intptr_t)1, NULL);
     assert_int_equal(zt_result_int(*zt_deferred_peek(b)), 1);
-    capture_t err = {0};
-    zt_deferred_add_errback(a, s_capture, &err);
+    support_capture_t err = {0};
+    zt_deferred_add_errback(a, support_capture, &err);
     zt_result_release(&err.result);
     zt_deferred_unref(&a);
     zt_deferred_unref(&b);
@@ -429,8 +408,8 @@ test_deferred_queue_destroy_fails_the_waiting_getters(void **state)
     zt_deferred_queue_t *q =
         zt_deferred_queue_new(ZT_DEFERRED_QUEUE_UNLIMITED, ZT_DEFERRED_QUEUE_UNLIMITED);
     zt_deferred_t *d = zt_deferred_queue_get(q);
-    capture_t err = {0};
-    zt_deferred_add_errback(d, s_capture, &err);
+    support_capture_t err = {0};
+    zt_deferred_add_errback(d, support_capture, &err);
     zt_deferred_queue_destroy(&q);
     assert_int_equal(err.calls, 1);
     assert_ptr_equal(zt_failure_type(zt_result_failure(err.result)), ZT_CANCELLED_ERROR);

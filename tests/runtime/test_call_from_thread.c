@@ -3,6 +3,8 @@
  * calls before run, calls after shutdown and destroy, and a 4-producer stress run  */
 #include <ztwist.h>
 
+#include "support/support.h"
+
 #include <pthread.h>
 #include <sched.h>
 #include <stdatomic.h>
@@ -505,23 +507,6 @@ test_call_from_thread_every_accepted_call_runs_when_stop_races_producers(void **
     }
 }
 
-/* Counts error messages; the handler runs on the producer thread. */
-typedef struct {
-    pthread_mutex_t lock; /* guards errors */
-    int errors;           /* error messages seen */
-} log_count_t;
-
-static void
-s_count_errors(zt_log_level_t level, const char *file, int line, const char *func,
-               const char *message, void *arg)
-{
-    (void)file, (void)line, (void)func, (void)message;
-    log_count_t *lc = arg;
-    pthread_mutex_lock(&lc->lock);
-    lc->errors += level == ZT_LOG_ERROR;
-    pthread_mutex_unlock(&lc->lock);
-}
-
 typedef struct {
     zt_reactor_t *reactor; /* Borrowed */
     int *ran;              /* Borrowed: counts calls run (reactor thread) */
@@ -553,23 +538,21 @@ test_call_from_thread_full_mailbox_fails_loudly_after_its_deadline(void **state)
 {
     /* Nobody drains the mailbox: the producer waits ZT_REACTOR_MAILBOX_TIMEOUT_MS, then is told. */
     fixture_t *fx = *state;
-    log_count_t lc = {.errors = 0};
-    pthread_mutex_init(&lc.lock, NULL);
-    zt_log_set_handler(s_count_errors, &lc);
+    support_log_t log; /* the handler runs on the producer thread */
+    support_log_install(&log);
     int ran = 0;
     flood_t f = {.reactor = fx->reactor, .ran = &ran};
     pthread_t t;
     assert_int_equal(pthread_create(&t, NULL, s_flood_until_refused, &f), 0);
     pthread_join(t, NULL);
-    zt_log_set_handler(NULL, NULL);
+    support_log_remove(&log);
     assert_int_equal(f.last_rc, ZT_EFULL);
-    assert_int_equal(lc.errors, 1);
+    assert_int_equal(log.errors, 1);
     assert_true(f.accepted >= ZT_REACTOR_MAILBOX_HWM);
     /* Every accepted call still runs. */
     while (ran < f.accepted)
         assert_int_equal(zt_reactor_iterate(fx->reactor, -1), 0);
     assert_int_equal(ran, f.accepted);
-    pthread_mutex_destroy(&lc.lock);
 }
 
 static void

@@ -543,13 +543,19 @@ test_delayed_call_clock_interface_schedules_and_cancels(void **state)
     double now = zt_reactor_seconds(fx->reactor);
     assert_true(zt_clock_seconds(clock) >= now);
     int ran = 0, cancelled = 0;
-    assert_non_null(zt_clock_call_later(clock, 0, s_count, &ran));
-    void *h = zt_clock_call_later(clock, 0, s_count, &cancelled);
+    assert_int_equal(zt_clock_call_later(clock, 0, s_count, &ran, NULL), 0);
+    zt_delayed_call_t *h = NULL;
+    assert_int_equal(zt_clock_call_later(clock, 0, s_count, &cancelled, &h), 0);
     assert_non_null(h);
-    zt_clock_cancel(clock, h);
+    assert_int_equal(zt_clock_delayed_calls(clock, NULL, 0), 2);
+    assert_int_equal(zt_delayed_call_cancel(h), 0);
+    assert_int_equal(zt_delayed_call_cancel(h), ZT_ECANCELLED);
+    assert_int_equal(zt_clock_call_later(clock, NAN, s_count, &ran, NULL), ZT_EINVAL);
     assert_int_equal(zt_reactor_iterate(fx->reactor, 0), 0);
     assert_int_equal(ran, 1);
     assert_int_equal(cancelled, 0);
+    assert_true(zt_delayed_call_is_cancelled(h));
+    zt_delayed_call_release(&h);
 }
 
 static zt_result_t

@@ -2,6 +2,8 @@
  * slow-callback watchdog, after Twisted's ReactorBase tests (test_core.py, test_base.py)  */
 #include <ztwist.h>
 
+#include "support/support.h"
+
 #include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
@@ -20,32 +22,19 @@
 #include <cmocka.h>
 
 typedef struct {
-    zt_reactor_t *reactor;   /* the reactor under test */
-    int fds[2];              /* a pipe: [0] read end, [1] write end */
-    int calls;               /* callbacks counted by the tests */
-    int other_calls;         /* a second counter */
-    int warnings;            /* warnings logged */
-    char last_warning[1024]; /* the last warning */
-    bool shutdown_ran;       /* a shutdown trigger ran */
+    zt_reactor_t *reactor; /* the reactor under test */
+    int fds[2];            /* a pipe: [0] read end, [1] write end */
+    int calls;             /* callbacks counted by the tests */
+    int other_calls;       /* a second counter */
+    support_log_t log;     /* what was logged */
+    bool shutdown_ran;     /* a shutdown trigger ran */
 } fixture_t;
-
-static void
-s_log(zt_log_level_t level, const char *file, int line, const char *func, const char *message,
-      void *arg)
-{
-    (void)file, (void)line, (void)func;
-    fixture_t *fx = arg;
-    if (level == ZT_LOG_WARNING) {
-        fx->warnings++;
-        snprintf(fx->last_warning, sizeof fx->last_warning, "%s", message);
-    }
-}
 
 static int
 setup(void **state)
 {
     fixture_t *fx = calloc(1, sizeof *fx);
-    zt_log_set_handler(s_log, fx);
+    support_log_install(&fx->log);
     fx->reactor = zt_reactor_new();
     assert_non_null(fx->reactor);
     assert_int_equal(pipe(fx->fds), 0);
@@ -58,7 +47,7 @@ teardown(void **state)
 {
     fixture_t *fx = *state;
     zt_reactor_destroy(&fx->reactor);
-    zt_log_set_handler(NULL, NULL);
+    support_log_remove(&fx->log);
     close(fx->fds[0]);
     close(fx->fds[1]);
     free(fx);
@@ -513,9 +502,9 @@ test_reactor_slow_callback_logs_warning_with_its_name(void **state)
     assert_int_equal(zt_reactor_call_later(fx->reactor, 0, s_busy, fx, NULL), 0);
     assert_int_equal(zt_reactor_iterate(fx->reactor, 0), 0);
     assert_int_equal(fx->calls, 1);
-    assert_int_equal(fx->warnings, 1);
-    assert_non_null(strstr(fx->last_warning, "slow callback 0x"));
-    assert_non_null(strstr(fx->last_warning, "(s_busy)"));
+    assert_int_equal(fx->log.warnings, 1);
+    assert_non_null(strstr(fx->log.last_warning, "slow callback 0x"));
+    assert_non_null(strstr(fx->log.last_warning, "(s_busy)"));
     zt_reactor_stats_t stats;
     zt_reactor_stats(fx->reactor, &stats);
     assert_int_equal(stats.slow_callbacks, 1);
@@ -528,7 +517,7 @@ test_reactor_slow_callback_watchdog_is_off_by_default(void **state)
     fixture_t *fx = *state;
     assert_int_equal(zt_reactor_call_later(fx->reactor, 0, s_busy, fx, NULL), 0);
     assert_int_equal(zt_reactor_iterate(fx->reactor, 0), 0);
-    assert_int_equal(fx->warnings, 0);
+    assert_int_equal(fx->log.warnings, 0);
     assert_int_equal(zt_reactor_set_slow_callback_threshold(fx->reactor, -1), ZT_EINVAL);
     assert_int_equal(zt_reactor_set_callback_name(fx->reactor, s_busy, "a"), 0);
     assert_int_equal(zt_reactor_set_callback_name(fx->reactor, s_busy, NULL), 0);
@@ -541,8 +530,8 @@ test_reactor_slow_unnamed_callback_is_named_by_address(void **state)
     assert_int_equal(zt_reactor_set_slow_callback_threshold(fx->reactor, 0.001), 0);
     assert_int_equal(zt_reactor_call_from_thread(fx->reactor, s_busy, fx), 0);
     assert_int_equal(zt_reactor_iterate(fx->reactor, 0), 0);
-    assert_int_equal(fx->warnings, 1);
-    assert_non_null(strstr(fx->last_warning, "(unnamed)"));
+    assert_int_equal(fx->log.warnings, 1);
+    assert_non_null(strstr(fx->log.last_warning, "(unnamed)"));
 }
 
 /* --- thread checks (debug builds) -------------------------------------------------------- */

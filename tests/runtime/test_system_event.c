@@ -2,6 +2,8 @@
  * SystemEventTestCase (test_internet.py) and the startup/shutdown tests of test_core.py  */
 #include <ztwist.h>
 
+#include "support/support.h"
+
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,30 +18,14 @@ typedef struct {
     zt_reactor_t *reactor; /* the reactor under test */
     char events[32][32];   /* what ran, in order */
     int count;             /* entries in events */
-    int errors;            /* error messages logged */
-    int warnings;          /* warnings logged */
-    char last_error[1024]; /* the last error message */
+    support_log_t log;     /* what was logged */
 } fixture_t;
-
-static void
-s_log(zt_log_level_t level, const char *file, int line, const char *func, const char *message,
-      void *arg)
-{
-    (void)file, (void)line, (void)func;
-    fixture_t *fx = arg;
-    if (level == ZT_LOG_ERROR) {
-        fx->errors++;
-        snprintf(fx->last_error, sizeof fx->last_error, "%s", message);
-    } else if (level == ZT_LOG_WARNING) {
-        fx->warnings++;
-    }
-}
 
 static int
 setup(void **state)
 {
     fixture_t *fx = calloc(1, sizeof *fx);
-    zt_log_set_handler(s_log, fx);
+    support_log_install(&fx->log);
     fx->reactor = zt_reactor_new();
     assert_non_null(fx->reactor);
     *state = fx;
@@ -51,7 +37,7 @@ teardown(void **state)
 {
     fixture_t *fx = *state;
     zt_reactor_destroy(&fx->reactor);
-    zt_log_set_handler(NULL, NULL);
+    support_log_remove(&fx->log);
     free(fx);
     return 0;
 }
@@ -390,9 +376,9 @@ test_system_event_returned_failure_is_logged_and_event_goes_on(void **state)
     s_add(fx, ZT_PHASE_DURING, "test", &du, NULL);
     assert_int_equal(zt_reactor_fire_system_event(fx->reactor, "test"), 0);
     assert_int_equal(fx->count, 3);
-    assert_int_equal(fx->errors, 1);
-    assert_non_null(strstr(fx->last_error, "trigger bad broke"));
-    assert_non_null(strstr(fx->last_error, "test_system_event.c")); /* the origin */
+    assert_int_equal(fx->log.errors, 1);
+    assert_non_null(strstr(fx->log.last_error, "trigger bad broke"));
+    assert_non_null(strstr(fx->log.last_error, "test_system_event.c")); /* the origin */
 }
 
 static void
@@ -406,8 +392,8 @@ test_system_event_failed_deferred_is_logged_and_event_goes_on(void **state)
     assert_int_equal(zt_reactor_fire_system_event(fx->reactor, "test"), 0);
     assert_int_equal(zt_deferred_errback(d, zt_failure_new(ZT_ERROR, "disk on fire")), 0);
     assert_int_equal(fx->count, 2);
-    assert_int_equal(fx->errors, 1);
-    assert_non_null(strstr(fx->last_error, "disk on fire"));
+    assert_int_equal(fx->log.errors, 1);
+    assert_non_null(strstr(fx->log.last_error, "disk on fire"));
     zt_deferred_unref(&d);
 }
 
@@ -591,7 +577,7 @@ test_system_event_before_shutdown_deferred_holds_run(void **state)
     assert_string_equal(fx->events[1], "before shutdown");
     assert_string_equal(fx->events[2], "fired");
     assert_string_equal(fx->events[3], "after shutdown");
-    assert_int_equal(fx->errors, 0);
+    assert_int_equal(fx->log.errors, 0);
     zt_deferred_unref(&d);
 }
 
@@ -609,7 +595,7 @@ test_system_event_shutdown_deadline_cancels_a_trigger_that_never_fires(void **st
     assert_int_equal(zt_reactor_call_when_running(fx->reactor, s_stop, fx, NULL), 0);
     assert_int_equal(zt_reactor_run(fx->reactor), 0);
     assert_string_equal(fx->events[fx->count - 1], "after shutdown");
-    assert_true(fx->errors >= 2); /* the deadline, and the cancelled trigger */
+    assert_true(fx->log.errors >= 2); /* the deadline, and the cancelled trigger */
     assert_true(zt_deferred_is_called(never));
     zt_deferred_unref(&never);
 }

@@ -18,8 +18,8 @@
  *      fire i v         fire i with the integer v; prints "fire i ok" or "fire i already"
  *      fail i           fire i with a plain error; prints "fail i ok" or "fail i already"
  *      pause i / unpause i / cancel i / chain i j
- *      timeout i s      add a timeout of s seconds on the manual clock
- *      advance s        move the manual clock forward s seconds
+ *      timeout i s      add a timeout of s seconds on the test clock
+ *      advance s        move the test clock forward s seconds
  *
  *  After the script it prints each Deferred's final state ("final i <value>|!<Type>|uncalled|
  * waiting"), drops every reference and prints how many failures were reported unhandled.
@@ -29,7 +29,7 @@
  * Exit status: 0 after a complete run, 2 on a malformed script or out of memory.  */
 #include <ztwist.h>
 
-#include "manual_clock.h"
+#include <ztwist/test_clock.h>
 
 #include <stdint.h>
 #include <stdio.h>
@@ -53,7 +53,7 @@ struct s_interp {
     s_link_t **links;                      /* Owned: every link arg, freed at the end */
     size_t link_count;                     /* how many entries of links are used */
     size_t link_cap;                       /* how many entries links has room for */
-    manual_clock_t *clock;                 /* Owned: the clock timeouts run on */
+    zt_test_clock_t *clock;                /* Owned: the clock timeouts run on */
     int unhandled;                         /* failures reported unhandled so far */
 };
 
@@ -211,12 +211,12 @@ s_run_line(s_interp_t *interp, const char *line)
         return 0;
     }
     if (!strcmp(op, "advance") && sscanf(line, "%*s %lf", &x) == 1) {
-        manual_clock_advance(interp->clock, x);
+        zt_test_clock_advance(interp->clock, x);
         return 0;
     }
     if (!strcmp(op, "timeout") && sscanf(line, "%*s %d %lf", &i, &x) == 2 &&
         s_valid(interp, i, true))
-        return zt_deferred_add_timeout(interp->deferreds[i], x, manual_clock_clock(interp->clock))
+        return zt_deferred_add_timeout(interp->deferreds[i], x, zt_test_clock_clock(interp->clock))
                    ? -1
                    : 0;
     if (sscanf(line, "%*s %d %23s", &i, name) == 2 && s_valid(interp, i, true)) {
@@ -264,7 +264,7 @@ s_print_final(const s_interp_t *interp)
 int
 main(void)
 {
-    s_interp_t interp = {.clock = manual_clock_new()};
+    s_interp_t interp = {.clock = zt_test_clock_new()};
     if (!interp.clock)
         return 2;
     zt_deferred_set_unhandled_handler(s_on_unhandled, &interp);
@@ -282,7 +282,7 @@ main(void)
     for (int i = 0; i < ZT_DIFF_MAX; i++)
         zt_deferred_unref(&interp.deferreds[i]);
     printf("unhandled %d\n", interp.unhandled);
-    manual_clock_destroy(&interp.clock);
+    zt_test_clock_destroy(&interp.clock);
     for (size_t k = 0; k < interp.link_count; k++)
         free(interp.links[k]);
     free(interp.links);

@@ -1,4 +1,4 @@
-/*  runtime/defer_later.c - call a function after a delay and get its result as a Deferred
+/*  futures/defer_later.c - call a function after a delay and get its result as a Deferred
  *
  *  A small record ties the timer to the Deferred: it holds a reference to the Deferred (so the
  * caller may drop theirs) and the timer's handle (so the canceller can cancel it). It lives exactly
@@ -17,12 +17,12 @@
 
 /* The timer's record. */
 typedef struct s_later {
-    const zt_clock_t *clock; /* Borrowed: the clock the timer is on */
-    void *handle;            /* the clock's handle of the timer while it is pending */
-    zt_deferred_t *d;        /* Owned reference: the Deferred to fire */
-    zt_maybe_fn *fn;         /* the function to call, or NULL for no value */
-    void *arg;               /* Borrowed: given to fn */
-    bool fired;              /* the timer has run: the canceller must leave it alone */
+    const zt_clock_t *clock;   /* Borrowed: the clock the timer is on */
+    zt_delayed_call_t *handle; /* Owned: the timer's handle while it is pending, else NULL */
+    zt_deferred_t *d;          /* Owned reference: the Deferred to fire */
+    zt_maybe_fn *fn;           /* the function to call, or NULL for no value */
+    void *arg;                 /* Borrowed: given to fn */
+    bool fired;                /* the timer has run: the canceller must leave it alone */
 } s_later_t;
 
 /* The free function that marks a Deferred carried as a value (see above). */
@@ -47,7 +47,7 @@ s_on_timer(void *arg)
 {
     s_later_t *later = arg;
     later->fired = true;
-    later->handle = NULL;
+    zt_delayed_call_release(&later->handle);
     zt_result_t result = later->fn ? later->fn(later->arg) : zt_ok_none();
     if (result.kind == ZT_RESULT_DEFERRED)
         result = zt_ok(result.ptr, s_release_deferred);
@@ -64,7 +64,8 @@ s_cancel(zt_deferred_t *d, void *arg)
     s_later_t *later = arg;
     if (later->fired)
         return; /* fn is running and cancelled its own Deferred; s_on_timer cleans up */
-    zt_clock_cancel(later->clock, later->handle);
+    zt_delayed_call_cancel(later->handle);
+    zt_delayed_call_release(&later->handle);
     /* The canceller's caller holds a reference, so dropping ours here is safe. The Deferred then
      * fails with ZT_CANCELLED_ERROR. */
     zt_deferred_unref(&later->d);
@@ -83,8 +84,7 @@ zt_defer_later(const zt_clock_t *clock, double delay, zt_maybe_fn *fn, void *arg
     if (!d || zt_deferred_add_callback(d, s_unwrap, NULL) < 0)
         goto failed;
     later->d = zt_deferred_ref(d);
-    later->handle = zt_clock_call_later(clock, delay > 0 ? delay : 0, s_on_timer, later);
-    if (!later->handle)
+    if (zt_clock_call_later(clock, delay > 0 ? delay : 0, s_on_timer, later, &later->handle) != 0)
         goto failed;
     return d;
 failed:

@@ -1,4 +1,4 @@
-/*  tests/runtime/test_looping_call.c - LoopingCall on the test clock (Twisted's LoopTests and
+/*  tests/futures/test_looping_call.c - LoopingCall on the test clock (Twisted's LoopTests and
  * ReactorLoopTests, run on task.Clock)
  *
  *  Every test runs on a manual clock: no sleeping, and every time is exact. The fixture's fn
@@ -75,7 +75,7 @@ fn(void *arg)
     if (fx->wait_always) {
         zt_deferred_t *d = zt_deferred_new();
         assert_non_null(d);
-        assert_non_null(zt_clock_call_later(fx->iface, 1, fire_none, zt_deferred_ref(d)));
+        assert_int_equal(zt_clock_call_later(fx->iface, 1, fire_none, zt_deferred_ref(d), NULL), 0);
         return zt_wait_for(d);
     }
     return zt_ok_int((intptr_t)n); /* a value: ignored by the loop */

@@ -1,4 +1,4 @@
-/*  tests/runtime/test_defer_later.c - zt_defer_later on the test clock (Twisted's DeferLaterTests)
+/*  tests/futures/test_defer_later.c - zt_defer_later on the test clock (Twisted's DeferLaterTests)
  */
 #include <stdarg.h>
 #include <stddef.h>

@@ -1,4 +1,4 @@
-/*  runtime/looping_call.c - call a function every interval seconds (Twisted's task.LoopingCall)
+/*  futures/looping_call.c - call a function every interval seconds (Twisted's task.LoopingCall)
  *
  *  Design notes.
  *  - States. Idle: not running, no start Deferred. Running: `running`, and `deferred` holds the
@@ -33,7 +33,7 @@ struct zt_looping_call {
     double start_time;       /* clock time of the latest start (or reset): index 0 */
     double last_index;       /* the index of the latest call of fn */
     double next_index;       /* the index of the pending call */
-    void *call;              /* the clock's handle of the pending call, or NULL */
+    zt_delayed_call_t *call; /* Owned: the handle of the pending call, or NULL */
     zt_deferred_t *deferred; /* Owned reference: the start Deferred until it fires, else NULL */
     zt_deferred_t *waiting;  /* Owned reference: ours, fired by fn's Deferred; NULL if none */
     uint64_t count;          /* intervals elapsed at the latest call (withCount's count) */
@@ -88,8 +88,8 @@ s_schedule(zt_looping_call_t *self, double when)
         self->next_index = index;
         delay = self->start_time + index * self->interval - when;
     }
-    self->call = zt_clock_call_later(self->clock, delay, s_on_timer, self);
-    return self->call ? 0 : ZT_ENOMEM;
+    return zt_clock_call_later(self->clock, delay, s_on_timer, self, &self->call) == 0 ? 0
+                                                                                       : ZT_ENOMEM;
 }
 
 /* A call of fn completed without failure (at once, or when its Deferred fired). May be the last
@@ -184,7 +184,7 @@ static void
 s_on_timer(void *arg)
 {
     zt_looping_call_t *self = arg;
-    self->call = NULL; /* the handle is spent */
+    zt_delayed_call_release(&self->call); /* the handle is spent */
     s_call(self);
 }
 
@@ -214,8 +214,8 @@ zt_looping_call_destroy(zt_looping_call_t **self_p)
     self->destroying = true;
     self->running = false;
     if (self->call) {
-        zt_clock_cancel(self->clock, self->call);
-        self->call = NULL;
+        zt_delayed_call_cancel(self->call);
+        zt_delayed_call_release(&self->call);
     }
     if (self->waiting) {
         /* Our link runs now and does nothing; fn's Deferred keeps the cancelled one until it
@@ -271,8 +271,8 @@ zt_looping_call_stop(zt_looping_call_t *self)
         return ZT_ESTATE;
     self->running = false;
     if (self->call) {
-        zt_clock_cancel(self->clock, self->call);
-        self->call = NULL;
+        zt_delayed_call_cancel(self->call);
+        zt_delayed_call_release(&self->call);
         s_fire_stopped(self);
     }
     /* Otherwise fn is being called or its Deferred is pending: the start Deferred fires when that
@@ -288,8 +288,8 @@ zt_looping_call_reset(zt_looping_call_t *self)
         return ZT_ESTATE;
     if (!self->call)
         return 0;
-    zt_clock_cancel(self->clock, self->call);
-    self->call = NULL;
+    zt_delayed_call_cancel(self->call);
+    zt_delayed_call_release(&self->call);
     self->start_time = zt_clock_seconds(self->clock);
     self->last_index = 0;
     if (s_schedule(self, self->start_time) < 0) {
