@@ -302,11 +302,11 @@ zt_reactor_call_later(zt_reactor_t *self, double seconds, zt_reactor_fn *fn, voi
     return 0;
 }
 
+/* Whether a handle may still be cancelled or moved. Its callers check the thread themselves, so
+ * that an abort names the public call. */
 static int
 s_check_pending(const zt_delayed_call_t *self)
 {
-    ZT_ASSERT(self && self->state != ZT__CALL_FREE);
-    ZT__ASSERT_REACTOR_THREAD(self->reactor);
     if (self->state == ZT__CALL_CALLED)
         return ZT_EALREADY;
     if (self->state == ZT__CALL_CANCELLED)
@@ -317,6 +317,8 @@ s_check_pending(const zt_delayed_call_t *self)
 int
 zt_delayed_call_cancel(zt_delayed_call_t *self)
 {
+    ZT_ASSERT(self && self->state != ZT__CALL_FREE);
+    ZT__ASSERT_REACTOR_THREAD(self->reactor);
     int rc = s_check_pending(self);
     if (rc != 0)
         return rc;
@@ -340,6 +342,8 @@ s_reschedule(zt_delayed_call_t *self, int64_t when_ns)
 int
 zt_delayed_call_reset(zt_delayed_call_t *self, double seconds)
 {
+    ZT_ASSERT(self && self->state != ZT__CALL_FREE);
+    ZT__ASSERT_REACTOR_THREAD(self->reactor);
     int rc = s_check_pending(self);
     if (rc != 0)
         return rc;
@@ -351,6 +355,8 @@ zt_delayed_call_reset(zt_delayed_call_t *self, double seconds)
 int
 zt_delayed_call_delay(zt_delayed_call_t *self, double seconds)
 {
+    ZT_ASSERT(self && self->state != ZT__CALL_FREE);
+    ZT__ASSERT_REACTOR_THREAD(self->reactor);
     int rc = s_check_pending(self);
     if (rc != 0)
         return rc;
