@@ -102,7 +102,7 @@ typedef struct zt_reactor_stats {
  * and starts no thread. The calling thread is its thread until zt_reactor_run.
  *  @return a new reactor the caller owns, or NULL when out of memory or ZeroMQ fails (logged)
  */
-ZT_EXPORT zt_reactor_t *zt_reactor_new(void);
+ZT_EXPORT ZT_NODISCARD zt_reactor_t *zt_reactor_new(void);
 
 /**
  *  Destroy a reactor and NULL the pointer. Pending timed calls and registrations are dropped
