@@ -48,9 +48,10 @@
  * reported when the last reference goes; Twisted only reports a Failure its runner finished with.
  *
  *  Threads: every function here is for the thread that owns the Deferred (the reactor thread):
- * Deferreds are not thread-safe. A debug build (NDEBUG not defined) records the thread that created
- * each Deferred and asserts when another thread touches it. Workers hand results back through the
- * reactor (zt_reactor_call_from_thread) or the pool, which fire the Deferred on its own thread.  */
+ * Deferreds are not thread-safe. Every build records the thread that created each Deferred and
+ * aborts, naming the call and both threads, when another thread touches it. Workers hand results
+ * back through the reactor (zt_reactor_call_from_thread) or the pool, which fire the Deferred on
+ * its own thread.  */
 #ifndef ZTWIST_DEFERRED_H
 #define ZTWIST_DEFERRED_H
 

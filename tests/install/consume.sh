@@ -31,6 +31,15 @@ check_prefix() { # check_prefix PREFIX TAG: the installed tree at PREFIX works f
   "$prefix/bin/ztwist-broker" --keygen >"$scratch/keygen-$tag.out" 2>&1 ||
     fail "$prefix/bin/ztwist-broker does not start: $(cat "$scratch/keygen-$tag.out")"
 
+  # The API reference, when the build made it: a man page per function, found through the prefix's share/man.
+  if [ -f "$build/docs/api/html/index.html" ]; then
+    [ -f "$prefix/share/man/man3/zt_deferred_add_callbacks.3" ] || fail "no man page for zt_deferred_add_callbacks"
+    if command -v man >/dev/null; then
+      MANPATH=$prefix/share/man man -w zt_deferred_add_callbacks >/dev/null ||
+        fail "MANPATH=$prefix/share/man man zt_deferred_add_callbacks finds nothing"
+    fi
+  fi
+
   # pkg-config: the prefix it reports is this one, and Cflags name only its include directory, even with
   # --static (libzmq's and libczmq's include directories are none of a user's business).
   export PKG_CONFIG_PATH=$libdir/pkgconfig
