@@ -3,6 +3,7 @@
 #include "base/base.h"
 #include "version.h"
 
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -49,6 +50,28 @@ void
 zt__assert_fail(const char *expr, const char *file, int line, const char *func)
 {
     fprintf(stderr, "ztwist: assertion failed: %s (%s:%d, %s)\n", expr, file, line, func);
+    fflush(stderr);
+    abort();
+}
+
+_Thread_local uint64_t zt__tid ZT__TLS_FAST;
+static atomic_uint_fast64_t s_next_tid = 1; /* the next thread id */
+
+uint64_t
+zt__thread_id_assign(void)
+{
+    if (zt__tid == 0)
+        zt__tid = atomic_fetch_add(&s_next_tid, 1);
+    return zt__tid;
+}
+
+void
+zt__thread_fail(const char *what, uint64_t owner, const char *file, int line, const char *func)
+{
+    fprintf(stderr,
+            "ztwist: %s called from thread %llu, but %s (thread %llu) (%s:%d); see "
+            "docs/guide-threads.md\n",
+            func, (unsigned long long)zt__thread_id(), what, (unsigned long long)owner, file, line);
     fflush(stderr);
     abort();
 }

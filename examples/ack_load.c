@@ -24,10 +24,13 @@
  *  --spawn MODE starts ack_server (from this program's directory) on 127.0.0.1 port 0 in that mode
  * with 4 threads, reads the port from its "listening on" line, runs the load against it and stops
  * it with SIGTERM (the demo does this). --check prints only "requests N errors E", which does not
- * depend on timing (the example tests compare it).
+ * depend on timing (the example tests compare it). --show first prints one exchange of the
+ * protocol itself, connection 0's first line and the server's reply to it:
+ *
+ *      exchange: sent "0:0", received "ack:0:0"
  *
  *  usage: ack_load [--host H] (--port P | --spawn thread|defer) --connections C --lines M
- *                  --window K [--timeout S] [--check] [--trace FILE]  */
+ *                  --window K [--timeout S] [--check] [--show] [--trace FILE]  */
 #include <ztwist.h>
 
 #include <dirent.h>
@@ -72,6 +75,7 @@ struct load {
     int64_t end_ns;        /* when the last reply arrived */
     FILE *trace;           /* Owned: --trace's file, or NULL */
     bool started;          /* start_ns is set */
+    bool show;             /* --show: print connection 0's first exchange */
 };
 
 /* The connection's work is over (all its replies, or an error). */
@@ -158,6 +162,9 @@ on_line(zt_line_receiver_t *lr, const char *line, size_t len, void *arg)
     if (load->trace)
         fprintf(load->trace, "%zu:%llu %lld %lld\n", c->index, (unsigned long long)seq,
                 (long long)c->sent_at[seq % load->window], (long long)now);
+    if (load->show && c->index == 0 && seq == 0)
+        printf("exchange: sent \"%zu:%llu\", received \"%.*s\"\n", c->index,
+               (unsigned long long)seq, (int)len, line);
     load->latencies_us[load->nlat++] = (double)(now - c->sent_at[seq % load->window]) / 1000.0;
     c->answered[seq % load->window] = true;
     c->acked++;
@@ -285,7 +292,7 @@ static int
 usage(void)
 {
     fprintf(stderr, "usage: ack_load [--host H] (--port P | --spawn thread|defer) --connections C "
-                    "--lines M --window K [--timeout S] [--check] [--trace FILE]\n");
+                    "--lines M --window K [--timeout S] [--check] [--show] [--trace FILE]\n");
     return 2;
 }
 
@@ -343,9 +350,10 @@ main(int argc, char **argv)
     const char *spawn = NULL;
     const char *trace = NULL;
     bool check_only = false;
+    bool show = false;
     for (int i = 1; i < argc; i += 2) {
-        if (strcmp(argv[i], "--check") == 0) {
-            check_only = true;
+        if (strcmp(argv[i], "--check") == 0 || strcmp(argv[i], "--show") == 0) {
+            *(strcmp(argv[i], "--check") == 0 ? &check_only : &show) = true;
             i--;
             continue;
         }
@@ -388,7 +396,8 @@ main(int argc, char **argv)
     load_t load = {.connections = (size_t)connections,
                    .lines = (uint64_t)lines,
                    .window = (uint64_t)window,
-                   .trace = trace_file};
+                   .trace = trace_file,
+                   .show = show};
     load.reactor = zt_reactor_new();
     load.conns = calloc(load.connections, sizeof *load.conns);
     load.latencies_us = malloc(load.connections * load.lines * sizeof *load.latencies_us);

@@ -7,7 +7,7 @@
  *  Design notes
  *
  *  - The first link lives inside the Deferred (`slots.one` and `kind0`), so a Deferred with one
- *    callback is one 72-byte allocation (an 80-byte malloc chunk), the common case of
+ *    callback is one 80-byte allocation (a 96-byte malloc chunk), the common case of
  *    defer_to_thread and of most calls that return a Deferred. A second link moves the links to
  *    one growable block (F_HEAP): `cap` 16-byte slots {fn, arg} followed by `cap` kind bytes, so
  *    an added callback costs 17 bytes plus growth slack and no allocation of its own. A
@@ -40,9 +40,11 @@
  *  - Unhandled failures are reported exactly once, in s_destroy, when the last reference goes and
  *    the result is a Failure. A Failure handed on (to a waiter, a chained Deferred, an errback) is
  *    no longer this Deferred's and is not reported by it.
- *  - Threads: a Deferred belongs to the thread that created it; a debug build records that thread
- *    and asserts it on every entry point. The unhandled handler, the strict flag and the unhandled
- *    count are process-wide atomics, so the count may be read from any thread.
+ *  - Threads: a Deferred belongs to the thread that created it. Every build records that thread
+ *    (`owner`, a zt__thread_id) and checks it on every entry point: a compare with a thread-local
+ *    load, and an abort naming the call and both threads when another thread calls. The unhandled
+ *    handler, the strict flag and the unhandled count are process-wide atomics, so the count may
+ *    be read from any thread.
  */
 #include "futures.h"
 
@@ -50,10 +52,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-#ifndef NDEBUG
-#include <pthread.h>
-#endif
 
 /* What a link slot holds; the kind byte says when it runs and what its arg is. */
 enum {
@@ -106,22 +104,13 @@ struct zt_deferred {
     uint16_t paused;            /* zt_deferred_pause depth (waiting is not counted here) */
     uint8_t flags;              /* F_* */
     uint8_t kind0;              /* the kind of slots.one (without F_HEAP) */
-#ifndef NDEBUG
-    pthread_t owner; /* the creating thread; every call asserts it */
-#endif
+    uint64_t owner;             /* zt__thread_id() of the creating thread; every call checks it */
 };
-#ifdef NDEBUG
-_Static_assert(sizeof(struct zt_deferred) <= 72, "a Deferred and its first link fill an 80-byte "
+_Static_assert(sizeof(struct zt_deferred) <= 80, "a Deferred and its first link fill a 96-byte "
                                                  "malloc chunk");
-#endif
 
-#ifndef NDEBUG
 #define S_CHECK_THREAD(d)                                                                          \
-    ZT_ASSERT_MSG(pthread_equal((d)->owner, pthread_self()),                                       \
-                  "Deferred used from a thread other than the one that created it")
-#else
-#define S_CHECK_THREAD(d) ((void)0)
-#endif
+    ZT__CHECK_THREAD((d)->owner, "a Deferred belongs to the thread that created it")
 
 /* The timeout added by zt_deferred_add_timeout: shared by the timer and the K_TIMEOUT link. */
 typedef struct {
@@ -632,10 +621,8 @@ zt_deferred_new_with_canceller(zt_canceller_fn *canceller, void *arg)
         .canceller = canceller,
         .canceller_arg = arg,
         .refs = 1,
+        .owner = zt__thread_id(),
     };
-#ifndef NDEBUG
-    self->owner = pthread_self();
-#endif
     return self;
 }
 

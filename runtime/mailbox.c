@@ -138,22 +138,12 @@ static pthread_mutex_t s_lock = PTHREAD_MUTEX_INITIALIZER; /* guards the registr
 static zt_reactor_t **s_live;                              /* Owned: the live reactors */
 static size_t s_nlive;                                     /* live reactors */
 static size_t s_caplive;                                   /* allocated slots */
-static s_producer_t *s_producers;           /* Borrowed: every producer thread's record */
-static atomic_uint_fast64_t g_epoch;        /* bumped when a reactor leaves the registry */
-static atomic_uint_fast64_t s_serial;       /* numbers the mailbox endpoints */
-static atomic_uint_fast64_t s_next_tid = 1; /* the next thread id */
+static s_producer_t *s_producers;     /* Borrowed: every producer thread's record */
+static atomic_uint_fast64_t g_epoch;  /* bumped when a reactor leaves the registry */
+static atomic_uint_fast64_t s_serial; /* numbers the mailbox endpoints */
 static pthread_once_t s_key_once = PTHREAD_ONCE_INIT;   /* creates s_key */
 static pthread_key_t s_key;                             /* runs s_producer_exit at thread exit */
 static _Thread_local s_producer_t *s_self ZT__TLS_FAST; /* this thread's record, or NULL */
-static _Thread_local uint64_t s_tid ZT__TLS_FAST;       /* this thread's id, 0 until asked */
-
-uint64_t
-zt__thread_id(void)
-{
-    if (s_tid == 0)
-        s_tid = atomic_fetch_add(&s_next_tid, 1);
-    return s_tid;
-}
 
 /* --- the reactor's side ------------------------------------------------------------------- */
 

@@ -252,8 +252,6 @@ s_reg_remove(zt_reactor_t *r, zt__reg_kind_t kind, int fd, const void *socket)
 static int
 s_add_fd(zt_reactor_t *r, zt__reg_kind_t kind, int fd, zt_reactor_fd_fn *fn, void *arg)
 {
-    ZT_ASSERT(r);
-    ZT__ASSERT_REACTOR_THREAD(r);
     if (fd < 0 || !fn)
         return ZT_EINVAL;
     if (s_reg_find(r, kind, fd, NULL) >= 0)
@@ -265,12 +263,16 @@ s_add_fd(zt_reactor_t *r, zt__reg_kind_t kind, int fd, zt_reactor_fd_fn *fn, voi
 int
 zt_reactor_add_reader(zt_reactor_t *self, int fd, zt_reactor_fd_fn *fn, void *arg)
 {
+    ZT_ASSERT(self);
+    ZT__ASSERT_REACTOR_THREAD(self);
     return s_add_fd(self, ZT__REG_READER, fd, fn, arg);
 }
 
 int
 zt_reactor_add_writer(zt_reactor_t *self, int fd, zt_reactor_fd_fn *fn, void *arg)
 {
+    ZT_ASSERT(self);
+    ZT__ASSERT_REACTOR_THREAD(self);
     return s_add_fd(self, ZT__REG_WRITER, fd, fn, arg);
 }
 

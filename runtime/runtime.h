@@ -107,17 +107,10 @@ struct zt_reactor {
 #endif
 #endif
 
-/* A small integer naming the calling thread, unique in the process; any thread. */
-uint64_t zt__thread_id(void);
-
-/* Debug builds check the reactor thread in reactor-only calls. */
-#ifndef NDEBUG
+/* Reactor-only calls check the calling thread in every build (zt__thread_id is in base.h). */
 #define ZT__ASSERT_REACTOR_THREAD(r)                                                               \
-    ZT_ASSERT_MSG(atomic_load_explicit(&(r)->owner, memory_order_relaxed) == zt__thread_id(),      \
-                  "reactor call from a thread that is not the reactor thread")
-#else
-#define ZT__ASSERT_REACTOR_THREAD(r) ((void)0)
-#endif
+    ZT__CHECK_THREAD(atomic_load_explicit(&(r)->owner, memory_order_relaxed),                      \
+                     "this reactor is used only by its reactor thread")
 
 /* Count a callback that ran for elapsed_ns and warn when it was slow (reactor.c). */
 void zt__reactor_account(zt_reactor_t *r, int64_t elapsed_ns, void (*fn)(void));

@@ -25,6 +25,17 @@
 #define ZT_PRINTF(fmt_index, first_arg)
 #endif
 
+/**
+ *  Marks a call whose result the caller owns and must release (a new object, a new reference, an
+ *  owned result): dropping the result is a leak, so GCC and clang warn about it. Expands to nothing
+ *  for other compilers.
+ */
+#if defined(__GNUC__) || defined(__clang__)
+#define ZT_NODISCARD __attribute__((warn_unused_result))
+#else
+#define ZT_NODISCARD
+#endif
+
 /** The error codes. 0 is success; every error is negative, so `if (rc < 0)` tests for failure. */
 typedef enum zt_error {
     ZT_OK = 0,             /* success */

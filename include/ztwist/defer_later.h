@@ -30,7 +30,7 @@
  *  @param arg    given to fn; borrowed, never freed by ztwist
  *  @return a new reference the caller owns, or NULL when out of memory (fn will not be called)
  */
-ZT_EXPORT zt_deferred_t *zt_defer_later(const zt_clock_t *clock, double delay, zt_maybe_fn *fn,
-                                        void *arg);
+ZT_EXPORT ZT_NODISCARD zt_deferred_t *zt_defer_later(const zt_clock_t *clock, double delay,
+                                                     zt_maybe_fn *fn, void *arg);
 
 #endif

@@ -48,9 +48,10 @@
  * reported when the last reference goes; Twisted only reports a Failure its runner finished with.
  *
  *  Threads: every function here is for the thread that owns the Deferred (the reactor thread):
- * Deferreds are not thread-safe. A debug build (NDEBUG not defined) records the thread that created
- * each Deferred and asserts when another thread touches it. Workers hand results back through the
- * reactor (zt_reactor_call_from_thread) or the pool, which fire the Deferred on its own thread.  */
+ * Deferreds are not thread-safe. Every build records the thread that created each Deferred and
+ * aborts, naming the call and both threads, when another thread touches it. Workers hand results
+ * back through the reactor (zt_reactor_call_from_thread) or the pool, which fire the Deferred on
+ * its own thread.  */
 #ifndef ZTWIST_DEFERRED_H
 #define ZTWIST_DEFERRED_H
 
@@ -77,7 +78,7 @@ typedef void zt_canceller_fn(zt_deferred_t *d, void *arg);
  *  Create a Deferred that has not fired.
  *  @return a Deferred with one reference, owned by the caller; NULL when out of memory
  */
-ZT_EXPORT zt_deferred_t *zt_deferred_new(void);
+ZT_EXPORT ZT_NODISCARD zt_deferred_t *zt_deferred_new(void);
 
 /**
  *  Create a Deferred with a canceller (Twisted's Deferred(canceller)).
@@ -86,13 +87,14 @@ ZT_EXPORT zt_deferred_t *zt_deferred_new(void);
  *  @param arg        passed to the canceller; borrowed
  *  @return a Deferred with one reference, owned by the caller; NULL when out of memory
  */
-ZT_EXPORT zt_deferred_t *zt_deferred_new_with_canceller(zt_canceller_fn *canceller, void *arg);
+ZT_EXPORT ZT_NODISCARD zt_deferred_t *zt_deferred_new_with_canceller(zt_canceller_fn *canceller,
+                                                                     void *arg);
 
 /**
  *  Take one more reference.
  *  @return self, for chaining
  */
-ZT_EXPORT zt_deferred_t *zt_deferred_ref(zt_deferred_t *self);
+ZT_EXPORT ZT_NODISCARD zt_deferred_t *zt_deferred_ref(zt_deferred_t *self);
 
 /**
  *  Drop a reference and NULL the pointer. The last reference frees the Deferred, its pending links
@@ -200,14 +202,14 @@ ZT_EXPORT const zt_result_t *zt_deferred_peek(const zt_deferred_t *self);
  * caller bug (an assertion): wait inside a callback instead
  *  @return a new reference, or NULL when out of memory (value is released)
  */
-ZT_EXPORT zt_deferred_t *zt_deferred_succeed(zt_result_t value);
+ZT_EXPORT ZT_NODISCARD zt_deferred_t *zt_deferred_succeed(zt_result_t value);
 
 /**
  *  A Deferred that has failed with failure (Twisted's fail).
  *  @param failure  taken over; NULL becomes a ZT_ENOMEM failure
  *  @return a new reference, or NULL when out of memory (failure is destroyed)
  */
-ZT_EXPORT zt_deferred_t *zt_deferred_fail(zt_failure_t *failure);
+ZT_EXPORT ZT_NODISCARD zt_deferred_t *zt_deferred_fail(zt_failure_t *failure);
 
 /** A function whose result may be a value, a failure or a Deferred (zt_wait_for). */
 typedef zt_result_t zt_maybe_fn(void *arg);
@@ -217,7 +219,7 @@ typedef zt_result_t zt_maybe_fn(void *arg);
  * failure, or, when fn returns zt_wait_for(d), d itself.
  *  @return a new reference, or NULL when out of memory (fn's result is released)
  */
-ZT_EXPORT zt_deferred_t *zt_maybe_deferred(zt_maybe_fn *fn, void *arg);
+ZT_EXPORT ZT_NODISCARD zt_deferred_t *zt_maybe_deferred(zt_maybe_fn *fn, void *arg);
 
 /**
  *  Called with each unhandled failure: a Deferred's final result when its last reference went.

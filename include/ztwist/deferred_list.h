@@ -88,8 +88,8 @@ ZT_EXPORT extern const zt_failure_type_t zt__failure_group_type;
  *  @return a new Deferred, one reference owned by the caller, which may already have fired (members
  * that fired before the call are seen at once); NULL when out of memory (no member is touched)
  */
-ZT_EXPORT zt_deferred_t *zt_deferred_list_new(zt_deferred_t *const *deferreds, size_t count,
-                                              int flags);
+ZT_EXPORT ZT_NODISCARD zt_deferred_t *zt_deferred_list_new(zt_deferred_t *const *deferreds,
+                                                           size_t count, int flags);
 
 /**
  *  Gather the values of a group of Deferreds (Twisted's gatherResults): fires with a
@@ -99,8 +99,8 @@ ZT_EXPORT zt_deferred_t *zt_deferred_list_new(zt_deferred_t *const *deferreds, s
  *  @param consume_errors  as ZT_DEFERRED_LIST_CONSUME_ERRORS
  *  @return as zt_deferred_list_new
  */
-ZT_EXPORT zt_deferred_t *zt_gather_results(zt_deferred_t *const *deferreds, size_t count,
-                                           bool consume_errors);
+ZT_EXPORT ZT_NODISCARD zt_deferred_t *zt_gather_results(zt_deferred_t *const *deferreds,
+                                                        size_t count, bool consume_errors);
 
 /**
  *  Race a group of Deferreds (newer Twisted's race): the first member to succeed wins, the group
@@ -112,7 +112,7 @@ ZT_EXPORT zt_deferred_t *zt_gather_results(zt_deferred_t *const *deferreds, size
  * never fires; a Deferred that can never fire is a trap in C).
  *  @return as zt_deferred_list_new
  */
-ZT_EXPORT zt_deferred_t *zt_race(zt_deferred_t *const *deferreds, size_t count);
+ZT_EXPORT ZT_NODISCARD zt_deferred_t *zt_race(zt_deferred_t *const *deferreds, size_t count);
 
 /**
  *  How many entries the list has: the number of members.
@@ -161,7 +161,7 @@ ZT_EXPORT const zt_failure_t *zt_result_list_failure(const zt_result_list_t *sel
  * flags are unchanged.
  *  @param i  an index below zt_result_list_size (asserted)
  */
-ZT_EXPORT zt_result_t zt_result_list_take(zt_result_list_t *self, size_t i);
+ZT_EXPORT ZT_NODISCARD zt_result_t zt_result_list_take(zt_result_list_t *self, size_t i);
 
 /**
  *  The member whose value fired the list: in a FIRE_ON_ONE_CALLBACK list or a race, the winner's

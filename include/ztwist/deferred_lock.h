@@ -33,7 +33,7 @@ typedef struct zt_deferred_semaphore zt_deferred_semaphore_t;
  *  Create an unlocked lock.
  *  @return a new lock the caller owns; NULL when out of memory
  */
-ZT_EXPORT zt_deferred_lock_t *zt_deferred_lock_new(void);
+ZT_EXPORT ZT_NODISCARD zt_deferred_lock_t *zt_deferred_lock_new(void);
 
 /**
  *  Destroy a lock and NULL the pointer. Waiting acquires fail with ZT_CANCELLED_ERROR before this
@@ -50,7 +50,7 @@ ZT_EXPORT void zt_deferred_lock_destroy(zt_deferred_lock_t **self_p);
  *  @return a new Deferred, one reference owned by the caller; NULL when out of memory (nothing
  * changes)
  */
-ZT_EXPORT zt_deferred_t *zt_deferred_lock_acquire(zt_deferred_lock_t *self);
+ZT_EXPORT ZT_NODISCARD zt_deferred_t *zt_deferred_lock_acquire(zt_deferred_lock_t *self);
 
 /**
  *  Release the lock. When acquires are waiting, the first one is given the lock and fires before
@@ -77,7 +77,8 @@ ZT_EXPORT size_t zt_deferred_lock_waiting(const zt_deferred_lock_t *self);
  *  @return a new Deferred, one reference owned by the caller; NULL when out of memory (fn never
  * runs)
  */
-ZT_EXPORT zt_deferred_t *zt_deferred_lock_run(zt_deferred_lock_t *self, zt_maybe_fn *fn, void *arg);
+ZT_EXPORT ZT_NODISCARD zt_deferred_t *zt_deferred_lock_run(zt_deferred_lock_t *self,
+                                                           zt_maybe_fn *fn, void *arg);
 
 /**
  *  Create a semaphore with tokens tokens, which is also its limit.
@@ -85,7 +86,7 @@ ZT_EXPORT zt_deferred_t *zt_deferred_lock_run(zt_deferred_lock_t *self, zt_maybe
  *  @return a new semaphore the caller owns; NULL when tokens < 1 (Twisted's ValueError) or out of
  * memory
  */
-ZT_EXPORT zt_deferred_semaphore_t *zt_deferred_semaphore_new(int tokens);
+ZT_EXPORT ZT_NODISCARD zt_deferred_semaphore_t *zt_deferred_semaphore_new(int tokens);
 
 /**
  *  Destroy a semaphore and NULL the pointer, with the same rules as zt_deferred_lock_destroy.
@@ -99,7 +100,7 @@ ZT_EXPORT void zt_deferred_semaphore_destroy(zt_deferred_semaphore_t **self_p);
  * it while it waits withdraws the request (ZT_CANCELLED_ERROR).
  *  @return a new Deferred, one reference owned by the caller; NULL when out of memory
  */
-ZT_EXPORT zt_deferred_t *zt_deferred_semaphore_acquire(zt_deferred_semaphore_t *self);
+ZT_EXPORT ZT_NODISCARD zt_deferred_t *zt_deferred_semaphore_acquire(zt_deferred_semaphore_t *self);
 
 /**
  *  Give a token back. When acquires are waiting, the first one gets it and fires before this
@@ -122,7 +123,7 @@ ZT_EXPORT size_t zt_deferred_semaphore_waiting(const zt_deferred_semaphore_t *se
  *  @return a new Deferred, one reference owned by the caller; NULL when out of memory (fn never
  * runs)
  */
-ZT_EXPORT zt_deferred_t *zt_deferred_semaphore_run(zt_deferred_semaphore_t *self, zt_maybe_fn *fn,
-                                                   void *arg);
+ZT_EXPORT ZT_NODISCARD zt_deferred_t *zt_deferred_semaphore_run(zt_deferred_semaphore_t *self,
+                                                                zt_maybe_fn *fn, void *arg);
 
 #endif

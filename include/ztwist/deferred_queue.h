@@ -41,7 +41,7 @@ typedef struct zt_deferred_queue zt_deferred_queue_t;
  * ZT_DEFERRED_QUEUE_UNLIMITED for no bound
  *  @return a new queue the caller owns; NULL when out of memory
  */
-ZT_EXPORT zt_deferred_queue_t *zt_deferred_queue_new(size_t size, size_t backlog);
+ZT_EXPORT ZT_NODISCARD zt_deferred_queue_t *zt_deferred_queue_new(size_t size, size_t backlog);
 
 /**
  *  Destroy a queue and NULL the pointer: free the items still queued (each with its free_fn) and
@@ -68,7 +68,7 @@ ZT_EXPORT int zt_deferred_queue_put(zt_deferred_queue_t *self, void *item, zt_fr
  *  @return a new Deferred, one reference owned by the caller; NULL when out of memory (nothing
  * changes)
  */
-ZT_EXPORT zt_deferred_t *zt_deferred_queue_get(zt_deferred_queue_t *self);
+ZT_EXPORT ZT_NODISCARD zt_deferred_t *zt_deferred_queue_get(zt_deferred_queue_t *self);
 
 /** How many items wait in the queue (Twisted's len(pending)). */
 ZT_EXPORT size_t zt_deferred_queue_pending(const zt_deferred_queue_t *self);

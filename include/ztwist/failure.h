@@ -79,8 +79,9 @@ ZT_EXPORT extern const zt_failure_type_t zt__system_error_type;
  *  @param fmt   printf format of the message; NULL means the type's name
  *  @return a new Failure the caller owns, or NULL when out of memory
  */
-ZT_EXPORT zt_failure_t *zt_failure_new_at(const zt_failure_type_t *type, const char *file, int line,
-                                          const char *func, const char *fmt, ...) ZT_PRINTF(5, 6);
+ZT_EXPORT ZT_NODISCARD zt_failure_t *zt_failure_new_at(const zt_failure_type_t *type,
+                                                       const char *file, int line, const char *func,
+                                                       const char *fmt, ...) ZT_PRINTF(5, 6);
 #define zt_failure_new(type, ...)                                                                  \
     zt_failure_new_at((type), __FILE__, __LINE__, __func__, __VA_ARGS__)
 
@@ -90,8 +91,8 @@ ZT_EXPORT zt_failure_t *zt_failure_new_at(const zt_failure_type_t *type, const c
  *  not a ZT_E* error (0, positive, unknown) is stored as ZT_ESYS.
  *  @return a new Failure the caller owns, or NULL when out of memory
  */
-ZT_EXPORT zt_failure_t *zt_failure_from_code_at(int code, const char *file, int line,
-                                                const char *func, const char *fmt, ...)
+ZT_EXPORT ZT_NODISCARD zt_failure_t *zt_failure_from_code_at(int code, const char *file, int line,
+                                                             const char *func, const char *fmt, ...)
     ZT_PRINTF(5, 6);
 #define zt_failure_from_code(code, ...)                                                            \
     zt_failure_from_code_at((code), __FILE__, __LINE__, __func__, __VA_ARGS__)
@@ -106,7 +107,7 @@ ZT_EXPORT void zt_failure_destroy(zt_failure_t **self_p);
  *  A deep copy: same type, message, origin, code, detail and a copy of the cause chain.
  *  @return a new Failure the caller owns, or NULL when out of memory
  */
-ZT_EXPORT zt_failure_t *zt_failure_dup(const zt_failure_t *self);
+ZT_EXPORT ZT_NODISCARD zt_failure_t *zt_failure_dup(const zt_failure_t *self);
 
 /**
  *  Attach a cause, replacing (and destroying) any earlier one.

@@ -43,8 +43,8 @@ typedef struct zt_looping_call zt_looping_call_t;
  *  @param arg    given to fn; borrowed, never freed by ztwist
  *  @return a new LoopingCall the caller owns, or NULL when out of memory
  */
-ZT_EXPORT zt_looping_call_t *zt_looping_call_new(const zt_clock_t *clock, zt_maybe_fn *fn,
-                                                 void *arg);
+ZT_EXPORT ZT_NODISCARD zt_looping_call_t *zt_looping_call_new(const zt_clock_t *clock,
+                                                              zt_maybe_fn *fn, void *arg);
 
 /**
  *  Destroy the LoopingCall and NULL the pointer. A running loop is stopped first: its timer is

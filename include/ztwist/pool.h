@@ -66,7 +66,7 @@ typedef struct zt_pool_stats {
  *  @return a new pool the caller owns; NULL when reactor is NULL, min > max, max is 0 or out of
  * memory
  */
-ZT_EXPORT zt_pool_t *zt_pool_new(zt_reactor_t *reactor, size_t min, size_t max);
+ZT_EXPORT ZT_NODISCARD zt_pool_t *zt_pool_new(zt_reactor_t *reactor, size_t min, size_t max);
 
 /**
  *  Stop the pool (zt_pool_stop with ZT_POOL_STOP_TIMEOUT unless stopped already), free it and NULL
@@ -147,7 +147,7 @@ ZT_EXPORT int zt_pool_call_in_thread_with_callback(zt_pool_t *self, zt_on_result
  *  @return a Deferred the caller owns (one reference); a failed one (ZT_QUEUE_OVERFLOW,
  * ZT_ESHUTDOWN, ZT_EINVAL, ZT_ENOMEM) when the work cannot be queued; NULL only when out of memory
  */
-ZT_EXPORT zt_deferred_t *zt_pool_defer(zt_pool_t *self, zt_work_fn *fn, void *arg);
+ZT_EXPORT ZT_NODISCARD zt_deferred_t *zt_pool_defer(zt_pool_t *self, zt_work_fn *fn, void *arg);
 
 /**
  *  Whether the work the calling thread runs has been cancelled: its Deferred was cancelled, or its

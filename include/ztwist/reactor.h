@@ -31,10 +31,10 @@
  *
  *  Threads: every function here is for the reactor thread only -- the thread that created the
  *  reactor until zt_reactor_run is called, then the thread that runs it -- except the ones marked
- *  "Any thread": zt_reactor_call_from_thread and zt_reactor_stop. Debug builds (NDEBUG not defined)
- *  assert the thread in reactor-only calls. zt_reactor_destroy may be called from any one thread
- *  once run has returned (or never ran), as long as no other thread uses the reactor but through
- *  zt_reactor_call_from_thread / zt_reactor_stop.  */
+ *  "Any thread": zt_reactor_call_from_thread and zt_reactor_stop. Every build checks the thread in
+ *  reactor-only calls and aborts, naming the call and both threads. zt_reactor_destroy may be
+ * called from any one thread once run has returned (or never ran), as long as no other thread uses
+ * the reactor but through zt_reactor_call_from_thread / zt_reactor_stop.  */
 #ifndef ZTWIST_REACTOR_H
 #define ZTWIST_REACTOR_H
 
@@ -102,7 +102,7 @@ typedef struct zt_reactor_stats {
  * and starts no thread. The calling thread is its thread until zt_reactor_run.
  *  @return a new reactor the caller owns, or NULL when out of memory or ZeroMQ fails (logged)
  */
-ZT_EXPORT zt_reactor_t *zt_reactor_new(void);
+ZT_EXPORT ZT_NODISCARD zt_reactor_t *zt_reactor_new(void);
 
 /**
  *  Create a reactor whose time is a test clock's (Twisted's MemoryReactorClock): its timed calls

@@ -33,7 +33,7 @@ typedef struct zt_test_clock zt_test_clock_t;
  *  Create a test clock at 0 seconds with no pending calls.
  *  @return a new clock the caller owns, or NULL when out of memory
  */
-ZT_EXPORT zt_test_clock_t *zt_test_clock_new(void);
+ZT_EXPORT ZT_NODISCARD zt_test_clock_t *zt_test_clock_new(void);
 
 /**
  *  Destroy the clock and NULL the pointer. Pending calls are dropped without running; their args

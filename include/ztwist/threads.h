@@ -82,14 +82,15 @@ ZT_EXPORT int zt_call_multiple_in_thread(zt_reactor_t *reactor, const zt_thread_
  * reactor thread (Twisted's deferToThread). See zt_pool_defer for cancellation and failures.
  *  @return a Deferred the caller owns; NULL only when out of memory
  */
-ZT_EXPORT zt_deferred_t *zt_defer_to_thread(zt_reactor_t *reactor, zt_work_fn *fn, void *arg);
+ZT_EXPORT ZT_NODISCARD zt_deferred_t *zt_defer_to_thread(zt_reactor_t *reactor, zt_work_fn *fn,
+                                                         void *arg);
 
 /**
  *  As zt_defer_to_thread on another pool (Twisted's deferToThreadPool).
  *  @param pool  a pool of this reactor (an assertion)
  */
-ZT_EXPORT zt_deferred_t *zt_defer_to_thread_pool(zt_reactor_t *reactor, zt_pool_t *pool,
-                                                 zt_work_fn *fn, void *arg);
+ZT_EXPORT ZT_NODISCARD zt_deferred_t *
+zt_defer_to_thread_pool(zt_reactor_t *reactor, zt_pool_t *pool, zt_work_fn *fn, void *arg);
 
 /**
  *  From a thread that is not the reactor's, run fn(arg) on the reactor thread and wait for its
@@ -101,13 +102,14 @@ ZT_EXPORT zt_deferred_t *zt_defer_to_thread_pool(zt_reactor_t *reactor, zt_pool_
  * ZT_ETIMEDOUT past the deadline (fn's late result is then released on the reactor thread);
  * ZT_EINVAL when fn is NULL
  */
-ZT_EXPORT zt_result_t zt_blocking_call_from_thread(zt_reactor_t *reactor, zt_maybe_fn *fn,
-                                                   void *arg);
+ZT_EXPORT ZT_NODISCARD zt_result_t zt_blocking_call_from_thread(zt_reactor_t *reactor,
+                                                                zt_maybe_fn *fn, void *arg);
 
 /**
  *  As zt_blocking_call_from_thread with a deadline of timeout seconds (> 0).
  */
-ZT_EXPORT zt_result_t zt_blocking_call_from_thread_timeout(zt_reactor_t *reactor, double timeout,
-                                                           zt_maybe_fn *fn, void *arg);
+ZT_EXPORT ZT_NODISCARD zt_result_t zt_blocking_call_from_thread_timeout(zt_reactor_t *reactor,
+                                                                        double timeout,
+                                                                        zt_maybe_fn *fn, void *arg);
 
 #endif

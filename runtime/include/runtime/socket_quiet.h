@@ -1,4 +1,4 @@
-/*  runtime/include/runtime/socket_quiet.h - registering a ZeroMQ socket whose owner tracks when it was left drained
+/*  runtime/include/runtime/socket_quiet.h - a ZeroMQ socket whose owner tracks when it was drained
  *
  *  Before each wait the reactor asks every registered ZeroMQ socket for ZMQ_EVENTS, two system
  * calls each on libzmq 4.3, because a send or receive made on the reactor thread may have consumed
