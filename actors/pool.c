@@ -90,13 +90,22 @@
  * their item travels through the mailbox; past max_queued a submission fails with ZT_EFULL.
  *
  *  Stop deadline: a worker still running when zt_pool_stop's deadline passes is detached
- * (orphaned). Its `exit_state` word decides who frees the worker record: the thread when it exits
- * after being orphaned, the pool otherwise. The orphan releases its remaining items through the
- * reactor's mailbox (a Deferred may only be touched there); if the reactor is gone they leak, and
- * that is logged.  */
+ * (orphaned), which is exact about who owns each item. The reactor takes back the unclaimed part
+ * of its batch (CAS on `range`), then sets L_ORPHANED in its `link` word. The worker holds
+ * L_SENDING (fetch_or) while it sends a message and sends nothing once it has seen L_ORPHANED, so
+ * a message is either wholly in the ROUTER's queue before the detach (the reactor waits for
+ * L_SENDING to clear, then reads and delivers it) or never sent. After that every record the
+ * reactor has not released (kind S_KIND_RELEASED marks those it has) is in a detached worker's
+ * hands: the reactor fails its Deferred with ZT_ETIMEDOUT and drops its reference, and hands the
+ * record's chunk over through the atomic `pins` count (s_chunk_hand_over). The worker releases
+ * such records on its own thread (the result, a calls array, one pin) and never touches the pool or
+ * the reactor again, so both may be destroyed while it still runs. Its `exit_state` word decides
+ * who frees the worker record: the thread when it exits after being orphaned, the pool otherwise.
+ */
 #define _GNU_SOURCE /* SCHED_IDLE */
 #include "actors.h"
 #include "base/zmq_ctx.h"
+#include "runtime/extension.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -121,6 +130,9 @@
 _Thread_local zt_reactor_t *zt__actors_reactor;
 
 /* --- work items -------------------------------------------------------------------------- */
+
+/* An item's kind once the reactor has released it (the scan of a stop's deadline skips it). */
+#define S_KIND_RELEASED 0xFFu
 
 enum {
     S_QUEUED = 0,   /* waiting in the queue or in a batch */
@@ -154,8 +166,11 @@ _Static_assert(sizeof(s_work_t) == 40, "a work item is 40 bytes");
 /* A chunk of the arena. Reactor thread only. */
 typedef struct s_chunk {
     struct s_chunk *next;          /* the chunk after it in queue order, or NULL (Borrowed) */
-    uint32_t live;                 /* records handed out and not yet released */
+    struct s_chunk *lprev;         /* Borrowed: the pool's list of chunks that may hold records */
+    struct s_chunk *lnext;         /* Borrowed: the same list */
+    uint32_t live;                 /* records handed out and not yet released (reactor side) */
     bool retired;                  /* hands out no more records: freed when live reaches 0 */
+    _Atomic(int64_t) pins;         /* detached workers' records: see s_chunk_hand_over */
     s_work_t items[S_CHUNK_ITEMS]; /* the records, handed out in order */
 } s_chunk_t;
 _Static_assert(S_CHUNK_ITEMS <= UINT16_MAX + 1u, "an item's index fits 16 bits");
@@ -165,20 +180,22 @@ _Static_assert(S_CHUNK_ITEMS <= UINT16_MAX + 1u, "an item's index fits 16 bits")
 enum { W_STARTING = 0, W_IDLE = 1, W_BUSY = 2, W_STOPPING = 3 };
 enum { X_RUNNING = 0, X_EXITED = 1, X_ORPHANED = 2 };
 enum { SIG_IDLE = 0, SIG_WORK = 1, SIG_SLEEP = 2 };
+/* A worker's `link` word: the stop's deadline sets L_ORPHANED; the worker holds L_SENDING while it
+ * sends a message, so that a message is either sent whole before the detach or not at all. */
+enum { L_ORPHANED = 1u, L_SENDING = 2u };
 
 typedef struct s_worker {
-    zt_pool_t *pool;       /* Borrowed: the owner (reactor side only) */
-    zt_reactor_t *reactor; /* Borrowed: where an orphan sends its leftovers */
-    uint32_t id;           /* the worker's routing id on the pool's ROUTER */
-    pthread_t thread;      /* the worker thread */
-    int state;             /* W_* (reactor side) */
-    char endpoint[64];     /* the pool's ROUTER endpoint (a copy: an orphan outlives the pool) */
-    uint32_t gen;          /* the batch's number, set by the reactor before handing it */
+    zt_pool_t *pool;   /* Borrowed: the owner (reactor side only) */
+    uint32_t id;       /* the worker's routing id on the pool's ROUTER */
+    pthread_t thread;  /* the worker thread */
+    int state;         /* W_* (reactor side) */
+    char endpoint[64]; /* the pool's ROUTER endpoint (a copy: an orphan outlives the pool) */
+    uint32_t gen;      /* the batch's number, set by the reactor before handing it */
     s_work_t *items[S_BATCH_MAX];         /* the batch: filled by the reactor while idle */
     _Alignas(64) _Atomic(uint64_t) range; /* the batch's unclaimed part: head (low 32), tail */
     _Atomic(uint64_t) results_sent;       /* items sent back; orders the handover for TSan */
     _Atomic(s_work_t *) current;          /* the item running now, or NULL */
-    atomic_bool orphaned;                 /* detached by a stop's deadline */
+    _Atomic(uint32_t) link;               /* L_*: detached by a stop's deadline; sending */
     atomic_int exit_state;                /* X_*: who frees this record */
     atomic_bool spin;                     /* may watch for work before sleeping (the pool's) */
     _Atomic(uint64_t) spins;              /* times it did */
@@ -204,6 +221,7 @@ struct zt_pool {
     uint32_t tail_used; /* records handed out from tail */
     s_chunk_t *qchunk;  /* Borrowed: the chunk of the queue's first item (tail when empty) */
     s_chunk_t *spare;   /* Owned: a free chunk kept for the next one, or NULL */
+    s_chunk_t *chunks;  /* Owned: every chunk that may hold live records (lprev/lnext) */
     uint32_t qindex;    /* the queue's first item in qchunk */
     size_t qlen;        /* items in the queue, tombstones included */
     _Atomic(uint64_t) queued;     /* accepted, not started nor cancelled (reservations too) */
@@ -240,26 +258,68 @@ s_chunk_of(s_work_t *item)
     return (s_chunk_t *)(void *)((char *)(item - item->index) - offsetof(s_chunk_t, items));
 }
 
+static void
+s_chunk_unlink(zt_pool_t *p, s_chunk_t *c)
+{
+    if (c->lprev)
+        c->lprev->lnext = c->lnext;
+    else
+        p->chunks = c->lnext;
+    if (c->lnext)
+        c->lnext->lprev = c->lprev;
+    c->lprev = c->lnext = NULL;
+}
+
 /* A chunk that is retired and has no live record: kept as the pool's spare if it has none, else
- * freed. p is the pool, or NULL when it may be gone. */
+ * freed. */
 static void
 s_chunk_drop(zt_pool_t *p, s_chunk_t *c)
 {
-    if (p && !p->spare)
+    s_chunk_unlink(p, c);
+    if (!p->spare)
         p->spare = c;
     else
         free(c);
 }
 
-/* Release a record handed out by s_item_new: its chunk goes when it was the last of a retired one.
- * p is the pool, or NULL when it may be gone (an orphan's item). */
+/* Release a record handed out by s_item_new: its chunk goes when it was the last of a retired
+ * one. Reactor thread. */
 static void
 s_item_release(zt_pool_t *p, s_work_t *item)
 {
     s_chunk_t *c = s_chunk_of(item);
     ZT_ASSERT(c->live > 0);
+    item->kind = S_KIND_RELEASED;
     if (--c->live == 0 && c->retired)
         s_chunk_drop(p, c);
+}
+
+/* A detached worker releases one of its records, on its own thread: the chunk goes with the last
+ * such record once the pool has handed the chunk over (s_chunk_hand_over). */
+static void
+s_chunk_unpin(s_chunk_t *c)
+{
+    if (atomic_fetch_sub_explicit(&c->pins, 1, memory_order_acq_rel) == 1)
+        free(c);
+}
+
+/* At a stop's deadline: the records still live in c are held by detached workers, which release
+ * them with s_chunk_unpin. pins counts those releases down (it may already be negative); adding
+ * the live count hands the chunk to whoever brings pins to 0. Returns true when the pool keeps
+ * the chunk (every such record was released already). */
+static bool
+s_chunk_hand_over(zt_pool_t *p, s_chunk_t *c)
+{
+    int64_t held = (int64_t)c->live;
+    c->live = 0;
+    if (atomic_fetch_add_explicit(&c->pins, held, memory_order_acq_rel) + held == 0)
+        return true;
+    s_chunk_unlink(p, c);
+    if (p->tail == c)
+        p->tail = NULL;
+    if (p->qchunk == c)
+        p->qchunk = NULL;
+    return false;
 }
 
 /* Retire a chunk: it hands out no more records, and goes with its last one. */
@@ -290,6 +350,12 @@ s_item_new(zt_pool_t *p)
             c->next = NULL;
             c->live = 0;
             c->retired = false;
+            atomic_init(&c->pins, 0);
+            c->lprev = NULL;
+            c->lnext = p->chunks;
+            if (p->chunks)
+                p->chunks->lprev = c;
+            p->chunks = c;
             if (p->tail) {
                 p->tail->next = c;
                 if (p->qlen == 0) { /* the cursor rests at the old tail's end */
@@ -323,14 +389,32 @@ typedef struct s_outbox {
 } s_outbox_t;
 _Static_assert(sizeof(s_outbox_t) == S_MSG_MAX, "the message layout is packed");
 
+static inline bool
+s_orphaned(s_worker_t *w)
+{
+    return atomic_load_explicit(&w->link, memory_order_acquire) & L_ORPHANED;
+}
+
+static void s_orphan_release(s_work_t *item);
+
+/* Send the outbox, unless the worker has been detached: then its items are released here. */
 static void
 s_send_out(s_worker_t *w, void *sock, s_outbox_t *out, uint32_t type)
 {
     out->type = type;
+    if (atomic_fetch_or_explicit(&w->link, L_SENDING, memory_order_acq_rel) & L_ORPHANED) {
+        /* Sends nothing: a stop waiting for an earlier send to end must see L_SENDING clear. */
+        atomic_fetch_and_explicit(&w->link, ~L_SENDING, memory_order_release);
+        for (uint32_t i = 0; i < out->n; i++)
+            s_orphan_release(out->items[i]);
+        out->n = 0;
+        return;
+    }
     atomic_fetch_add_explicit(&w->results_sent, out->n, memory_order_release);
     size_t size = 16 + (size_t)out->n * sizeof(s_work_t *);
     while (zmq_send(sock, out, size, 0) < 0 && zmq_errno() == EINTR) {
     }
+    atomic_fetch_and_explicit(&w->link, ~L_SENDING, memory_order_release);
     out->n = 0;
 }
 
@@ -387,8 +471,6 @@ s_run_item(s_worker_t *w, s_work_t *item)
     atomic_store_explicit(&w->current, NULL, memory_order_relaxed);
 }
 
-static void s_orphan_release(s_worker_t *w, s_work_t *item);
-
 /* Claim the next unclaimed item of the batch, or NULL when it is exhausted. */
 static s_work_t *
 s_claim(s_worker_t *w)
@@ -412,8 +494,8 @@ s_run_batch(s_worker_t *w, void *sock, s_outbox_t *out)
     uint32_t ran = 0;
     s_work_t *item;
     while ((item = s_claim(w)) != NULL) {
-        if (atomic_load_explicit(&w->orphaned, memory_order_acquire)) {
-            s_orphan_release(w, item);
+        if (s_orphaned(w)) {
+            s_orphan_release(item);
             continue;
         }
         uint32_t expect = S_QUEUED;
@@ -423,8 +505,8 @@ s_run_batch(s_worker_t *w, void *sock, s_outbox_t *out)
             s_run_item(w, item);
         }
         /* A tombstone goes back too: the reactor frees it. */
-        if (atomic_load_explicit(&w->orphaned, memory_order_acquire)) {
-            s_orphan_release(w, item);
+        if (s_orphaned(w)) {
+            s_orphan_release(item);
             continue;
         }
         /* The clock is read once every S_CLOCK_EVERY items: reading it costs as much as a trivial
@@ -436,9 +518,9 @@ s_run_batch(s_worker_t *w, void *sock, s_outbox_t *out)
             (++ran % S_CLOCK_EVERY == 0 && zt_time_now_ns() - first_pending > S_FLUSH_NS))
             s_send_out(w, sock, out, 'R');
     }
-    if (atomic_load_explicit(&w->orphaned, memory_order_acquire)) {
+    if (s_orphaned(w)) {
         for (uint32_t i = 0; i < out->n; i++)
-            s_orphan_release(w, out->items[i]);
+            s_orphan_release(out->items[i]);
         out->n = 0;
         return;
     }
@@ -476,8 +558,7 @@ s_spin(s_worker_t *w, int64_t ns)
     do {
         for (int i = 0; i < 64 && !work; i++)
             work = atomic_load_explicit(&w->signal, memory_order_acquire) == SIG_WORK;
-    } while (!work && zt_time_now_ns() < until &&
-             !atomic_load_explicit(&w->orphaned, memory_order_acquire));
+    } while (!work && zt_time_now_ns() < until && !s_orphaned(w));
     return work;
 }
 
@@ -508,7 +589,7 @@ s_wait_work(s_worker_t *w, void *sock, bool deep, bool *idle_spin)
         if (work)
             return true;
     }
-    if (atomic_load_explicit(&w->orphaned, memory_order_acquire))
+    if (s_orphaned(w))
         return false;
     int expect = SIG_IDLE;
     if (!atomic_compare_exchange_strong(&w->signal, &expect, SIG_SLEEP))
@@ -561,11 +642,10 @@ s_worker_main(void *arg)
     while (s_wait_work(w, sock, deep, &idle_spin)) {
         deep = (uint32_t)(atomic_load_explicit(&w->range, memory_order_relaxed) >> 32) > 1;
         s_run_batch(w, sock, &out);
-        if (atomic_load_explicit(&w->orphaned, memory_order_acquire))
+        if (s_orphaned(w))
             break;
     }
-    if (!atomic_load_explicit(&w->orphaned, memory_order_acquire))
-        s_send_out(w, sock, &out, 'X');
+    s_send_out(w, sock, &out, 'X'); /* not sent when detached */
 done:
     if (sock)
         zmq_close(sock);
@@ -578,30 +658,17 @@ done:
 
 /* --- orphans --------------------------------------------------------------------------- */
 
+/* On a detached worker: release an item without the reactor, which may be gone. The stop that
+ * detached the worker has already failed the item's Deferred and dropped its reference. */
 static void
-s_orphan_item_on_reactor(void *arg)
+s_orphan_release(s_work_t *item)
 {
-    s_work_t *item = arg;
-    if (item->kind == ZT__WORK_DEFER) {
-        if (atomic_load(&item->state) == S_DONE)
-            zt_result_release(&item->u.result);
-        if (!zt_deferred_is_called(item->x.d))
-            zt_deferred_errback(item->x.d,
-                                zt_failure_from_code(ZT_ESHUTDOWN, "the pool stopped before the "
-                                                                   "work finished"));
-        zt_deferred_unref(&item->x.d);
-    } else if (item->kind == ZT__WORK_MULTIPLE && atomic_load(&item->state) != S_DONE) {
+    uint32_t state = atomic_load_explicit(&item->state, memory_order_acquire);
+    if (item->kind == ZT__WORK_DEFER && state == S_DONE)
+        zt_result_release(&item->u.result);
+    else if (item->kind == ZT__WORK_MULTIPLE && state != S_DONE)
         free(item->u.call.arg);
-    }
-    s_item_release(NULL, item); /* the pool may be gone */
-}
-
-/* On an orphaned worker: hand an item back to the reactor thread to be released there. */
-static void
-s_orphan_release(s_worker_t *w, s_work_t *item)
-{
-    if (zt_reactor_call_from_thread(w->reactor, s_orphan_item_on_reactor, item) != 0)
-        ZT_LOG_ERROR("a detached pool worker could not return a work item: leaked");
+    s_chunk_unpin(s_chunk_of(item));
 }
 
 /* --- the reactor's side ---------------------------------------------------------------- */
@@ -692,12 +759,11 @@ s_start_worker(zt_pool_t *p)
     if (!w)
         return ZT_ENOMEM;
     w->pool = p;
-    w->reactor = p->reactor;
     w->state = W_STARTING;
     atomic_init(&w->range, 0);
     atomic_init(&w->results_sent, 0);
     atomic_init(&w->current, NULL);
-    atomic_init(&w->orphaned, false);
+    atomic_init(&w->link, 0);
     atomic_init(&w->exit_state, X_RUNNING);
     atomic_init(&w->signal, SIG_IDLE);
     atomic_init(&w->spin, p->spin);
@@ -1257,15 +1323,18 @@ zt_thread_is_worker(void)
 
 /* --- stop ------------------------------------------------------------------------------ */
 
-/* Wait up to timeout_ms for the workers' messages and handle what arrived. */
-static void
+/* Wait up to timeout_ms for the workers' messages and handle what arrived. Returns whether
+ * something did. */
+static int
 s_poll_workers(zt_pool_t *p, long timeout_ms)
 {
     if (!p->router)
-        return;
+        return 0;
     zmq_pollitem_t item = {.socket = p->router, .events = ZMQ_POLLIN};
-    if (zmq_poll(&item, 1, timeout_ms) > 0)
+    int rc = zmq_poll(&item, 1, timeout_ms);
+    if (rc > 0)
         s_read_router(p);
+    return rc;
 }
 
 static long
@@ -1273,6 +1342,108 @@ s_remaining_ms(int64_t deadline_ns)
 {
     int64_t left = deadline_ns - zt_time_now_ns();
     return left <= 0 ? 0 : (long)((left + 999999) / 1000000);
+}
+
+/* Fail a Deferred item that a stop took from the queue or a batch before it started. Returns
+ * whether it was a plain call (counted as never run). */
+static bool
+s_drop_unstarted(zt_pool_t *p, s_work_t *item)
+{
+    uint32_t expect = S_QUEUED;
+    bool plain = false;
+    if (atomic_compare_exchange_strong(&item->state, &expect, S_CANCELLED)) {
+        atomic_fetch_sub(&p->queued, 1);
+        if (item->kind == ZT__WORK_DEFER)
+            zt_deferred_errback(item->x.d, zt_failure_from_code(ZT_ESHUTDOWN, "the pool stopped "
+                                                                              "before the work "
+                                                                              "started"));
+        else
+            plain = true;
+    }
+    s_free_tombstone(item); /* cancelled earlier: its Deferred has failed already */
+    return plain;
+}
+
+/* Take back the unclaimed part of w's batch and mark w detached. Returns the plain calls
+ * dropped. */
+static size_t
+s_orphan(zt_pool_t *p, s_worker_t *w)
+{
+    uint64_t r = atomic_load(&w->range);
+    while (!atomic_compare_exchange_weak(&w->range, &r, s_pack((uint32_t)r, (uint32_t)r))) {
+    }
+    size_t dropped = 0;
+    for (uint32_t i = (uint32_t)r; i < (uint32_t)(r >> 32); i++)
+        dropped += s_drop_unstarted(p, w->items[i]);
+    s_work_t *cur = atomic_load(&w->current);
+    if (cur)
+        atomic_store(&cur->cancel, true);
+    if (atomic_fetch_or(&w->link, L_ORPHANED) & L_SENDING) {
+        /* A message is on its way: wait until it is in the ROUTER's queue, to read it below. An
+         * inproc send with no high-water mark does not block. */
+        while (atomic_load(&w->link) & L_SENDING)
+            sched_yield();
+    }
+    return dropped;
+}
+
+/* Every record the pool has not released now belongs to a detached worker (the messages sent
+ * before the detach have been read): fail their Deferreds, then hand their chunks to the
+ * workers. Returns the Deferreds failed. */
+static size_t
+s_fail_detached_items(zt_pool_t *p)
+{
+    size_t failed = 0;
+    s_chunk_t *next;
+    for (s_chunk_t *c = p->chunks; c; c = next) {
+        next = c->lnext;
+        uint32_t used = c == p->tail ? p->tail_used : S_CHUNK_ITEMS;
+        for (uint32_t i = 0; i < used && c->live > 0; i++) {
+            s_work_t *item = &c->items[i];
+            if (item->kind != ZT__WORK_DEFER || !item->x.d)
+                continue;
+            if (!zt_deferred_is_called(item->x.d)) {
+                zt_deferred_errback(item->x.d,
+                                    zt_failure_from_code(ZT_ETIMEDOUT,
+                                                         "the pool's stop deadline passed before "
+                                                         "the work's result came back"));
+                failed++;
+            }
+            zt_deferred_unref(&item->x.d);
+        }
+        if (c->live > 0 && s_chunk_hand_over(p, c) && c->retired)
+            s_chunk_drop(p, c);
+    }
+    return failed;
+}
+
+/* The stop's deadline passed: detach every worker still there. Logs once what it detached. */
+static void
+s_detach_all(zt_pool_t *p, double timeout, size_t dropped)
+{
+    for (size_t i = 0; i < p->nworkers; i++)
+        dropped += s_orphan(p, p->workers[i]);
+    /* Results sent before the detach are delivered as usual. */
+    while (s_poll_workers(p, 0) > 0) {
+    }
+    size_t failed = s_fail_detached_items(p);
+    size_t threads = p->nworkers;
+    while (p->nworkers > 0) {
+        s_worker_t *w = p->workers[--p->nworkers];
+        char term = 'T';
+        if (zmq_send(p->router, &w->id, sizeof w->id, ZMQ_SNDMORE | ZMQ_DONTWAIT) >= 0)
+            zmq_send(p->router, &term, 1, ZMQ_DONTWAIT);
+        p->spins_reaped += atomic_load(&w->spins);
+        if (atomic_exchange(&w->exit_state, X_ORPHANED) == X_EXITED) {
+            pthread_join(w->thread, NULL);
+            free(w);
+        } else {
+            pthread_detach(w->thread);
+        }
+    }
+    ZT_LOG_ERROR("pool stop: deadline of %.3f s passed: %zu thread(s) still running detached, "
+                 "%zu Deferred(s) failed with ZT_ETIMEDOUT, %zu plain call(s) never ran",
+                 timeout, threads, failed, dropped);
 }
 
 int
@@ -1284,6 +1455,10 @@ zt_pool_stop(zt_pool_t *self, double timeout)
         return ZT_EALREADY;
     if (timeout < 0)
         timeout = ZT_POOL_STOP_TIMEOUT;
+    /* During the reactor's shutdown, its deadline bounds this wait too. */
+    double left = zt__reactor_shutdown_left(self->reactor, timeout);
+    if (left < timeout)
+        timeout = left;
     int64_t deadline = zt_time_now_ns() + (int64_t)(timeout * 1e9);
     /* Finish the queued work: keep dispatching and delivering until nothing is left. */
     while ((self->qlen > 0 || self->nbusy > 0) && s_remaining_ms(deadline) > 0) {
@@ -1297,75 +1472,23 @@ zt_pool_stop(zt_pool_t *self, double timeout)
         s_trim(self, true);
         s_poll_workers(self, s_remaining_ms(deadline));
     }
-    int rc = 0;
     /* Past the deadline: drop what never started, detach what still runs. */
     size_t dropped = 0;
     s_work_t *item;
-    while ((item = s_pop(self)) != NULL) {
-        uint32_t expect = S_QUEUED;
-        if (!atomic_compare_exchange_strong(&item->state, &expect, S_CANCELLED)) {
-            s_free_tombstone(item); /* cancelled earlier: its Deferred has failed already */
-            continue;
-        }
-        atomic_fetch_sub(&self->queued, 1);
-        if (item->kind == ZT__WORK_DEFER)
-            zt_deferred_errback(item->x.d, zt_failure_from_code(ZT_ESHUTDOWN, "the pool stopped "
-                                                                              "before the work "
-                                                                              "started"));
-        else
-            dropped++;
-        s_free_tombstone(item);
-    }
-    while (self->nworkers > 0) {
-        s_worker_t *w = self->workers[self->nworkers - 1];
+    while ((item = s_pop(self)) != NULL)
+        dropped += s_drop_unstarted(self, item);
+    int rc = 0;
+    if (self->nworkers > 0) {
         rc = ZT_ETIMEDOUT;
-        /* Take back the unclaimed part of its batch. */
-        uint64_t r = atomic_load(&w->range);
-        while (!atomic_compare_exchange_weak(&w->range, &r, s_pack((uint32_t)r, (uint32_t)r))) {
-        }
-        uint32_t head = (uint32_t)r, tail = (uint32_t)(r >> 32);
-        for (uint32_t i = head; i < tail; i++) {
-            s_work_t *it = w->items[i];
-            uint32_t expect = S_QUEUED;
-            if (atomic_compare_exchange_strong(&it->state, &expect, S_CANCELLED)) {
-                atomic_fetch_sub(&self->queued, 1);
-                if (it->kind == ZT__WORK_DEFER)
-                    zt_deferred_errback(it->x.d, zt_failure_from_code(ZT_ESHUTDOWN, "the pool "
-                                                                                    "stopped"));
-                else
-                    dropped++;
-            }
-            s_free_tombstone(it);
-        }
-        s_work_t *cur = atomic_load(&w->current);
-        if (cur)
-            atomic_store(&cur->cancel, true);
-        atomic_store(&w->orphaned, true);
-        size_t before = self->nworkers;
-        s_read_router(self); /* results sent already are delivered */
-        if (self->nworkers == before && self->workers[self->nworkers - 1] == w) {
-            char term = 'T';
-            if (zmq_send(self->router, &w->id, sizeof w->id, ZMQ_SNDMORE | ZMQ_DONTWAIT) >= 0)
-                zmq_send(self->router, &term, 1, ZMQ_DONTWAIT);
-            self->spins_reaped += atomic_load(&w->spins);
-            self->nworkers--;
-            if (atomic_exchange(&w->exit_state, X_ORPHANED) == X_EXITED) {
-                pthread_join(w->thread, NULL);
-                free(w);
-            } else {
-                pthread_detach(w->thread);
-            }
-        }
+        s_detach_all(self, timeout, dropped);
+    } else if (dropped > 0) {
+        ZT_LOG_WARNING("pool stop: %zu calls never ran", dropped);
     }
     if (self->router) {
         zt_reactor_remove_socket(self->reactor, self->router);
         zmq_close(self->router);
         self->router = NULL;
     }
-    if (rc != 0)
-        ZT_LOG_ERROR("pool stop: threads still running after %.3f s were detached", timeout);
-    if (dropped > 0)
-        ZT_LOG_WARNING("pool stop: %zu calls never ran", dropped);
     self->nidle = self->nbusy = self->nstarting = 0;
     return rc;
 }
@@ -1388,6 +1511,7 @@ zt_pool_destroy(zt_pool_t **self_p)
      * free the chunk. */
     if (self->tail)
         s_chunk_retire(self, self->tail);
+    ZT_ASSERT_MSG(!self->chunks, "pool destroy: a chunk still holds records");
     free(self->spare);
     if (self->zmq_ctx)
         zt__zmq_ctx_release();

@@ -26,6 +26,7 @@
  * deadlocks there. A call from the reactor thread fails at once with ZT_EDEADLK
  * (zt_reactor_is_reactor_thread).  */
 #include "actors.h"
+#include "runtime/extension.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -175,6 +176,8 @@ zt_pool_t *
 zt_reactor_get_thread_pool(zt_reactor_t *reactor)
 {
     ZT_ASSERT(reactor);
+    if (zt__reactor_is_shut_down(reactor))
+        return NULL; /* its pool was stopped by the shutdown: no new one */
     s_record_t *rec = s_record(reactor);
     if (!rec)
         return NULL;
@@ -197,7 +200,7 @@ zt_reactor_suggest_thread_pool_size(zt_reactor_t *reactor, size_t n)
         return ZT_EINVAL;
     zt_pool_t *pool = zt_reactor_get_thread_pool(reactor);
     if (!pool)
-        return ZT_ENOMEM;
+        return zt__reactor_is_shut_down(reactor) ? ZT_ESHUTDOWN : ZT_ENOMEM;
     size_t min = zt__pool_min(pool);
     int rc = zt_pool_adjust_size(pool, min < n ? min : n, n);
     if (rc == 0)
@@ -254,7 +257,7 @@ s_call(zt_reactor_t *r, zt__work_kind_t kind, zt_work_fn *fn, void *arg, zt_on_r
     if (zt__actors_reactor == r) {
         zt_pool_t *pool = zt_reactor_get_thread_pool(r);
         if (!pool)
-            return ZT_ENOMEM;
+            return zt__reactor_is_shut_down(r) ? ZT_ESHUTDOWN : ZT_ENOMEM;
         int rc = zt__pool_reserve(pool);
         if (rc == 0)
             rc = zt__pool_submit_reserved(pool, kind, fn, arg, on_result);
@@ -355,6 +358,8 @@ zt_defer_to_thread(zt_reactor_t *reactor, zt_work_fn *fn, void *arg)
 {
     ZT_ASSERT(reactor);
     zt_pool_t *pool = zt_reactor_get_thread_pool(reactor);
+    if (!pool && zt__reactor_is_shut_down(reactor))
+        return zt_deferred_fail(zt_failure_from_code(ZT_ESHUTDOWN, "the reactor has shut down"));
     if (!pool)
         return zt_deferred_fail(zt_failure_from_code(ZT_ENOMEM, "the reactor's thread pool"));
     return zt_pool_defer(pool, fn, arg);

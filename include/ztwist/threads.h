@@ -42,7 +42,8 @@ typedef struct zt_thread_call {
 /**
  *  The reactor's pool, created (without threads) on first use.
  *  @return a pool borrowed from the reactor, valid until its shutdown event; NULL when out of
- * memory or when the reactor's pool was stopped by its shutdown
+ * memory, and NULL (allocating nothing) once the shutdown event's during phase has begun or run
+ * has returned
  */
 ZT_EXPORT zt_pool_t *zt_reactor_get_thread_pool(zt_reactor_t *reactor);
 
