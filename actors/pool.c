@@ -197,7 +197,7 @@ typedef struct s_worker {
     _Atomic(s_work_t *) current;          /* the item running now, or NULL */
     _Atomic(uint32_t) link;               /* L_*: detached by a stop's deadline; sending */
     atomic_int exit_state;                /* X_*: who frees this record */
-    atomic_bool spin;                     /* may watch for work before sleeping (the pool's) */
+    bool spin;                            /* may watch for work before sleeping (the pool's) */
     _Atomic(uint64_t) spins;              /* times it did */
     _Alignas(64) atomic_int signal; /* SIG_*: a batch is ready, or the worker sleeps in recv */
 } s_worker_t;
@@ -233,7 +233,7 @@ struct zt_pool {
     uint64_t serial;              /* names the endpoint: the pool's number */
     uint32_t next_worker;         /* the next worker's routing id */
     unsigned delivering;          /* result delivery in progress (user callbacks may run) */
-    bool spin;                    /* workers watch for work before sleeping (zt_pool_set_spin) */
+    bool spin;                    /* workers watch for work before sleeping (ZTWIST_POOL_SPIN) */
     uint64_t spins_reaped;        /* spins of the workers already joined */
 };
 
@@ -571,7 +571,7 @@ static bool
 s_wait_work(s_worker_t *w, void *sock, bool deep, bool *idle_spin)
 {
     bool expect_none = false;
-    if ((deep || *idle_spin) && atomic_load_explicit(&w->spin, memory_order_relaxed) &&
+    if ((deep || *idle_spin) && w->spin &&
         atomic_compare_exchange_strong(&s_spinning, &expect_none, true)) {
         atomic_fetch_add_explicit(&w->spins, 1, memory_order_relaxed);
         struct sched_param sp = {0};
@@ -689,7 +689,8 @@ zt_pool_new(zt_reactor_t *reactor, size_t min, size_t max)
     self->min = min;
     self->max = max;
     self->serial = atomic_fetch_add(&s_pool_serial, 1);
-    const char *spin = getenv("ZT_POOL_SPIN");
+    /* The one setting of the spin, read when the pool is made (docs/threads.md). */
+    const char *spin = getenv("ZTWIST_POOL_SPIN");
     self->spin = !(spin && strcmp(spin, "0") == 0);
     atomic_init(&self->stopped, false);
     atomic_init(&self->queued, 0);
@@ -766,7 +767,7 @@ s_start_worker(zt_pool_t *p)
     atomic_init(&w->link, 0);
     atomic_init(&w->exit_state, X_RUNNING);
     atomic_init(&w->signal, SIG_IDLE);
-    atomic_init(&w->spin, p->spin);
+    w->spin = p->spin;
     atomic_init(&w->spins, 0);
     /* Odd, so that the first byte (little-endian) is never 0: ZeroMQ reserves routing ids that
      * start with a zero byte. */
@@ -1279,15 +1280,6 @@ zt_pool_set_max_queued(zt_pool_t *self, size_t max_queued)
 {
     ZT_ASSERT(self);
     atomic_store(&self->max_queued, (uint64_t)max_queued);
-}
-
-void
-zt_pool_set_spin(zt_pool_t *self, bool spin)
-{
-    ZT_ASSERT(self);
-    self->spin = spin;
-    for (size_t i = 0; i < self->nworkers; i++)
-        atomic_store_explicit(&self->workers[i]->spin, spin, memory_order_relaxed);
 }
 
 void

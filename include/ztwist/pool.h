@@ -110,15 +110,6 @@ ZT_EXPORT void zt_pool_set_max_queued(zt_pool_t *self, size_t max_queued);
  */
 ZT_EXPORT void zt_pool_stats(const zt_pool_t *self, zt_pool_stats_t *stats);
 
-/**
- * Whether the pool's workers watch for their next item for a few tens of microseconds before
- * they sleep (docs/threads.md). On by default, unless the environment has ZT_POOL_SPIN=0 when the
- * pool is made. Off, an item that arrives after a worker went idle always costs a wake-up (the
- * one-at-a-time round trip goes from about 25 to 45 us on the benchmark VM) and an idle period
- * never costs CPU. Takes effect at each worker's next wait. Reactor thread only.
- */
-ZT_EXPORT void zt_pool_set_spin(zt_pool_t *self, bool spin);
-
 /** The reactor the pool delivers to; borrowed. */
 ZT_EXPORT zt_reactor_t *zt_pool_reactor(const zt_pool_t *self);
 

@@ -486,14 +486,16 @@ test_pool_call_in_thread_runs_work_and_counts_it(void **state)
 }
 
 /* 100 items on a pool of one worker, so that it gets deep batches; returns the pool's spins once
- * it has stopped (its worker joined). */
+ * it has stopped (its worker joined). spin: the ZTWIST_POOL_SPIN setting when the pool is made,
+ * or NULL for none. */
 static uint64_t
-s_spins_for_a_hundred(fixture_t *fx, int spin)
+s_spins_for_a_hundred(fixture_t *fx, const char *spin)
 {
+    if (spin)
+        assert_int_equal(setenv("ZTWIST_POOL_SPIN", spin, 1), 0);
     fx->pool = zt_pool_new(fx->r, 1, 1);
+    unsetenv("ZTWIST_POOL_SPIN");
     assert_non_null(fx->pool);
-    if (spin >= 0)
-        zt_pool_set_spin(fx->pool, spin != 0);
     for (int i = 0; i < 100; i++)
         assert_int_equal(zt_pool_call_in_thread(fx->pool, work_seven, fx), 0);
     assert_true(run_until(fx, hundred_ran));
@@ -507,22 +509,19 @@ s_spins_for_a_hundred(fixture_t *fx, int spin)
 static void
 test_pool_spin_on_watches_for_work_after_a_deep_batch(void **state)
 {
-    assert_true(s_spins_for_a_hundred(*state, 1) >= 1);
-}
-
-static void
-test_pool_spin_off_never_watches_for_work(void **state)
-{
-    assert_int_equal(s_spins_for_a_hundred(*state, 0), 0);
+    assert_true(s_spins_for_a_hundred(*state, NULL) >= 1);
 }
 
 static void
 test_pool_spin_env_zero_turns_it_off_for_new_pools(void **state)
 {
-    assert_int_equal(setenv("ZT_POOL_SPIN", "0", 1), 0);
-    uint64_t spins = s_spins_for_a_hundred(*state, -1);
-    unsetenv("ZT_POOL_SPIN");
-    assert_int_equal(spins, 0);
+    assert_int_equal(s_spins_for_a_hundred(*state, "0"), 0);
+}
+
+static void
+test_pool_spin_env_one_keeps_it_on(void **state)
+{
+    assert_true(s_spins_for_a_hundred(*state, "1") >= 1);
 }
 
 /* The heart of "only idle workers get work": one item of a deep batch blocks; every other item
@@ -876,7 +875,7 @@ main(void)
         T(test_pool_call_in_thread_with_callback_runs_on_result_on_worker),
         T(test_pool_call_in_thread_runs_work_and_counts_it),
         T(test_pool_spin_on_watches_for_work_after_a_deep_batch),
-        T(test_pool_spin_off_never_watches_for_work),
+        T(test_pool_spin_env_one_keeps_it_on),
         T(test_pool_spin_env_zero_turns_it_off_for_new_pools),
         T(test_pool_long_task_in_batch_does_not_hold_back_others),
         T(test_pool_cancel_before_start_removes_work_from_queue),
