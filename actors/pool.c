@@ -127,8 +127,6 @@
 #define S_IDLE_SPIN_NS 30000 /* ... and after a shallow one, at SCHED_IDLE */
 #define S_CHUNK_ITEMS 1024u  /* work items per chunk of the arena (40 KiB) */
 
-_Thread_local zt_reactor_t *zt__actors_reactor;
-
 /* --- work items -------------------------------------------------------------------------- */
 
 /* An item's kind once the reactor has released it (the scan of a stop's deadline skips it). */
@@ -684,7 +682,6 @@ zt_pool_new(zt_reactor_t *reactor, size_t min, size_t max)
     zt_pool_t *self = calloc(1, sizeof *self);
     if (!self)
         return NULL;
-    zt__actors_reactor = reactor;
     self->reactor = reactor;
     self->min = min;
     self->max = max;
@@ -1060,9 +1057,9 @@ s_read_router(zt_pool_t *p)
 static void
 s_on_router_msg(zt_reactor_t *r, void *sock, void *arg)
 {
+    (void)r;
     (void)sock;
     zt_pool_t *p = arg;
-    zt__actors_reactor = r;
     s_read_router(p);
     s_dispatch(p);
 }
@@ -1141,7 +1138,6 @@ zt__pool_submit_reserved(zt_pool_t *p, zt__work_kind_t kind, zt_work_fn *fn, voi
                          zt_on_result_fn *on_result)
 {
     ZT_ASSERT(kind != ZT__WORK_DEFER);
-    zt__actors_reactor = p->reactor;
     if (atomic_load(&p->stopped)) {
         zt__pool_unreserve(p);
         return ZT_ESHUTDOWN;
@@ -1205,7 +1201,6 @@ zt_deferred_t *
 zt_pool_defer(zt_pool_t *self, zt_work_fn *fn, void *arg)
 {
     ZT_ASSERT(self);
-    zt__actors_reactor = self->reactor;
     if (!fn)
         return zt_deferred_fail(zt_failure_from_code(ZT_EINVAL, "defer_to_thread without a "
                                                                 "function"));

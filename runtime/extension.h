@@ -20,4 +20,14 @@ double zt__reactor_shutdown_left(const zt_reactor_t *r, double fallback);
  * false. */
 bool zt__reactor_is_shut_down(const zt_reactor_t *r);
 
+/* Keep ptr in the reactor under key (any unique address, such as a static of the layer's): fini
+ * (or NULL) runs on it first thing in zt_reactor_destroy, while the reactor is still whole.
+ * Reactor thread. Returns 0, ZT_EALREADY when key has a slot, ZT_EFULL when every slot is taken
+ * (an internal limit, ZT__REACTOR_SLOTS). */
+int zt__reactor_set_slot(zt_reactor_t *r, const void *key, void *ptr, zt_free_fn *fini);
+
+/* The pointer kept under key, or NULL. Any thread, while the reactor lives (reactor.h's liveness
+ * contract): a slot is set once and stays until destroy. */
+void *zt__reactor_slot(const zt_reactor_t *r, const void *key);
+
 #endif
