@@ -735,7 +735,10 @@ test_pool_ten_thousand_defers_each_fire_once(void **state)
     assert_int_equal(st.completed, 10000);
     assert_int_equal(st.queued, 0);
     assert_true(st.total <= 4);
-    assert_int_equal(st.idle + st.working, st.total);
+    /* A thread started for the burst may still be starting (counted in total only) when the
+     * last result arrives: the others are idle or working. */
+    assert_true(st.idle + st.working <= st.total);
+    assert_true(st.idle + st.working >= 1);
 }
 
 static void
