@@ -754,6 +754,37 @@ test_pool_results_of_all_work_arrive_before_stop_returns(void **state)
     assert_true(all_fired(fx));
 }
 
+static bool
+three_freed(fixture_t *fx)
+{
+    return atomic_load(&fx->freed) >= 3;
+}
+
+/* One worker gets one batch of three: two quick items whose results wait in its outbox, then one
+ * that blocks. At the stop's deadline all three are out on the worker: each Deferred fails with
+ * ZT_ETIMEDOUT inside the stop, and the detached worker releases the three results itself. */
+static void
+test_pool_stop_deadline_fails_results_held_behind_a_blocked_item(void **state)
+{
+    fixture_t *fx = *state;
+    fx->pool = zt_pool_new(fx->r, 0, 1);
+    for (int i = 0; i < 2; i++) {
+        zt_deferred_t *d = zt_pool_defer(fx->pool, work_value_with_destructor, fx);
+        watch(fx, &d);
+    }
+    zt_deferred_t *blocked = zt_pool_defer(fx->pool, work_watch_cancel, fx);
+    watch(fx, &blocked);
+    assert_true(run_until(fx, one_started));
+    assert_int_equal(fx->fired + fx->failed, 0); /* the quick results are still on the worker */
+    assert_int_equal(zt_pool_stop(fx->pool, 0.05), ZT_ETIMEDOUT);
+    assert_int_equal(fx->failed, 3);
+    assert_int_equal(fx->code, ZT_ETIMEDOUT);
+    assert_int_equal(fx->fired, 0);
+    gate_open(fx);
+    assert_true(run_until(fx, three_freed)); /* the orphan releases them, without the reactor */
+    assert_true(atomic_load(&fx->saw_cancelled));
+}
+
 static void
 test_pool_stop_deadline_with_cancelled_work_fails_each_deferred_once(void **state)
 {
@@ -890,6 +921,7 @@ main(void)
         T(test_pool_stop_finishes_queued_work_and_refuses_new_work),
         T(test_pool_stop_deadline_detaches_stuck_worker),
         T(test_pool_stop_deadline_with_cancelled_work_fails_each_deferred_once),
+        T(test_pool_stop_deadline_fails_results_held_behind_a_blocked_item),
         T(test_pool_ten_thousand_defers_each_fire_once),
         T(test_pool_results_of_all_work_arrive_before_stop_returns),
         T(test_pool_queue_of_several_chunks_runs_in_submission_order),
