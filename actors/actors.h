@@ -1,5 +1,5 @@
-/*  actors/actors.h - what pool.c and threads.c share: work kinds, the submission path for calls
- * from other threads, and the thread-local hint of which reactor runs on this thread
+/*  actors/actors.h - what pool.c and threads.c share: work kinds and the submission path for calls
+ * from other threads
  *
  *  Everything here is internal (zt__ names). pool.c owns the pool and its workers; threads.c owns
  * the reactor's pool, Twisted's thread API and blocking_call_from_thread.  */
@@ -19,14 +19,8 @@ typedef enum zt__work_kind {
     ZT__WORK_MULTIPLE = 3  /* call_multiple: arg is an owned array of calls ending with fn NULL */
 } zt__work_kind_t;
 
-/* The reactor whose thread this is, as far as the actors layer has seen: set by every actors call
- * and callback that runs on a reactor thread, cleared by the reactor's shutdown. NULL elsewhere
- * (worker threads included). A hint only: a reactor thread on which no actors code ran yet has
- * NULL here. */
-extern _Thread_local zt_reactor_t *zt__actors_reactor;
-
 /* Reserve a place in the pool's queue, from any thread, for a submission that will follow on the
- * reactor thread. The caller guarantees the pool is alive (threads.c holds its registry lock).
+ * reactor thread. The caller guarantees the pool is alive (threads.c holds its record's lock).
  * Returns 0, ZT_EFULL or ZT_ESHUTDOWN. */
 int zt__pool_reserve(zt_pool_t *pool);
 

@@ -3,29 +3,38 @@
  *
  *  Design notes.
  *
- *  The reactor's pool. The reactor has no slot for the actors layer, so a process-wide registry
- * (s_lock) maps a reactor to its record: its pool and its suggested size. A record is created on
- * the reactor thread on first use, with a "during shutdown" system event trigger that removes it,
- * fails the blocking calls still waiting on this reactor, and stops and destroys the pool (Twisted
- * stops its pool in the same phase). A pool created before the reactor runs is held (work queues,
- * no thread starts) until call_when_running releases it, as Twisted starts its pool then.
+ *  The reactor's record. Each reactor that uses this API has one record (its pool, its suggested
+ * size, its blocking calls), kept in the reactor's extension slot under s_slot_key
+ * (runtime/extension.h) and freed by the slot's finaliser when the reactor is destroyed. It is
+ * created on the reactor thread on first use, with a "during shutdown" trigger that marks it
+ * closed, fails the blocking calls still waiting on this reactor, and stops and destroys the pool
+ * (Twisted stops its pool in the same phase). Once closed it stays closed: no second pool is made
+ * (zt_reactor_get_thread_pool returns NULL). A pool created before the reactor runs is held (work
+ * queues, no thread starts) until call_when_running releases it, as Twisted starts its pool then.
+ * A reactor destroyed without a shutdown has its pool stopped and destroyed by the finaliser.
  *
- *  Calls from other threads. zt_call_in_thread and its siblings take the direct path when the
- * calling thread is known to be the reactor's (zt__actors_reactor); otherwise the call is copied
- * into a request that travels through the reactor's mailbox and is submitted there. To report
- * back-pressure synchronously, the caller reserves a place in the pool's queue under s_lock
- * (the pool cannot be destroyed meanwhile: the shutdown trigger removes the record under the same
- * lock first); the reactor side then submits against that reservation, or gives it back.
+ *  Liveness: as reactor.h says, a reactor outlives every thread that calls it, so another thread
+ * may look its record up (zt__reactor_slot) and use it; `lock` guards what such threads touch:
+ * `closed`, `pool` (written only on the reactor thread, under the lock) and the waiters list.
+ *
+ *  Calls from other threads. zt_call_in_thread and its siblings take the direct path on the
+ * reactor thread (zt_reactor_is_reactor_thread); otherwise the call is copied into a request that
+ * travels through the reactor's mailbox and is submitted there. To report back-pressure
+ * synchronously, the caller reserves a place in the pool's queue under the record's lock (the pool
+ * cannot be destroyed meanwhile: the shutdown trigger clears `pool` under the same lock first);
+ * the reactor side then submits against that reservation, or gives it back.
  *
  *  blocking_call_from_thread. The waiter and the reactor side share a request: a mutex, a
  * condition on the monotonic clock, the result and two references (waiter, reactor side). The
  * request is completed exactly once (`done` under its mutex); a result that arrives after that
- * (a timed-out waiter, a shutdown) is released on the reactor thread. Every waiting request is in a
- * process-wide list under s_lock, so the shutdown trigger can wake the waiters of its reactor with
+ * (a timed-out waiter, a shutdown) is released on the reactor thread. A waiter on a reactor that
+ * has a record is in the record's waiters list, so the shutdown trigger can wake it with
  * ZT_ESHUTDOWN before it stops the pool, whose workers may be those very waiters: Twisted
- * deadlocks there. A call from the reactor thread fails at once with ZT_EDEADLK
- * (zt_reactor_is_reactor_thread).  */
+ * deadlocks there. (A reactor without a record has no pool, so no waiter can be its worker; its
+ * request runs, or fails with ZT_ESHUTDOWN, when the mailbox is drained.) A call from the reactor
+ * thread fails at once with ZT_EDEADLK.  */
 #include "actors.h"
+#include "runtime/extension.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -34,18 +43,18 @@
 #include <string.h>
 #include <time.h>
 
-/* --- the registry ---------------------------------------------------------------------- */
+/* --- the reactor's record ---------------------------------------------------------------- */
 
 typedef struct s_blocking s_blocking_t;
 
 typedef struct s_record {
-    zt_reactor_t *reactor; /* Borrowed: the reactor (the key) */
-    zt_pool_t *pool;       /* Owned: the reactor's pool, or NULL until first use */
+    zt_reactor_t *reactor; /* Borrowed: the reactor whose slot holds it */
+    pthread_mutex_t lock;  /* guards closed, pool (for other threads) and waiters */
+    zt_pool_t *pool;       /* Owned: the reactor's pool, or NULL (written on the reactor thread) */
     size_t max;            /* the pool's max threads (suggest_thread_pool_size) */
-    bool closing;          /* the shutdown trigger has begun (under s_lock) */
-    uint64_t serial;       /* this record's number, never 0: tells records at one address apart */
-    s_blocking_t *pending; /* Borrowed: blocking calls whose Deferred has not fired */
-    struct s_record *next; /* Borrowed: the registry list (under s_lock) */
+    bool closed;           /* the shutdown trigger has run: no pool any more */
+    s_blocking_t *pending; /* Borrowed: blocking calls whose Deferred has not fired (reactor) */
+    s_blocking_t *waiters; /* Borrowed: blocking calls waiting (under lock) */
 } s_record_t;
 
 struct s_blocking {
@@ -61,51 +70,21 @@ struct s_blocking {
     zt_deferred_t *d;           /* Owned reference (reactor side): fn's pending Deferred */
     bool linked;                /* in its record's pending list (reactor side) */
     s_record_t *rec;            /* Borrowed: the record whose pending list holds it, while linked */
+    s_record_t *waiting_in;     /* Borrowed: the record whose waiters list holds it, or NULL */
     s_blocking_t *next_pending; /* Borrowed: the record's pending list (reactor side) */
-    s_blocking_t *next_wait;    /* Borrowed: the waiters list (under s_lock) */
+    s_blocking_t *next_wait;    /* Borrowed: the record's waiters list (under its lock) */
 };
 
-static pthread_mutex_t s_lock = PTHREAD_MUTEX_INITIALIZER; /* guards the two lists below */
-static s_record_t *s_records;                              /* Owned: one per reactor in use */
-static s_blocking_t *s_waiters;                            /* Borrowed: blocking calls waiting */
-static _Thread_local s_record_t *s_tls_record;   /* the last record this reactor thread used */
-static atomic_uint_fast64_t s_record_serial = 1; /* numbers the records */
-
-static s_record_t *
-s_find_locked(zt_reactor_t *r)
-{
-    for (s_record_t *rec = s_records; rec; rec = rec->next)
-        if (rec->reactor == r)
-            return rec;
-    return NULL;
-}
+static const char s_slot_key = 0; /* its address names this file's slot */
 
 static void s_finish(s_blocking_t *req, zt_result_t result, bool drop_ref);
 static void s_unlink_pending(s_record_t *rec, s_blocking_t *req);
 static void s_blocking_unref(s_blocking_t *req);
 
-/* The "during shutdown" trigger: forget the reactor, wake its waiters, stop its pool. */
-static zt_result_t
-s_on_shutdown(void *arg)
+/* Blocking calls whose Deferred is pending: cancel it; their requests are done already. */
+static void
+s_cancel_pending(s_record_t *rec)
 {
-    s_record_t *rec = arg;
-    zt_reactor_t *r = rec->reactor;
-    pthread_mutex_lock(&s_lock);
-    rec->closing = true;
-    for (s_record_t **pp = &s_records; *pp; pp = &(*pp)->next) {
-        if (*pp == rec) {
-            *pp = rec->next;
-            break;
-        }
-    }
-    for (s_blocking_t *w = s_waiters; w; w = w->next_wait)
-        if (w->reactor == r)
-            s_finish(w,
-                     zt_err(zt_failure_from_code(ZT_ESHUTDOWN, "the reactor is shutting "
-                                                               "down")),
-                     false);
-    pthread_mutex_unlock(&s_lock);
-    /* Blocking calls whose Deferred is pending: cancel it; their requests are done already. */
     while (rec->pending) {
         s_blocking_t *req = rec->pending;
         pthread_mutex_lock(&req->lock);
@@ -121,46 +100,74 @@ s_on_shutdown(void *arg)
         s_blocking_unref(req);
         zt_deferred_unref(&d);
     }
-    if (rec->pool) {
-        zt_pool_stop(rec->pool, ZT_POOL_STOP_TIMEOUT);
-        zt_pool_destroy(&rec->pool);
+}
+
+/* Close the record: wake its waiters, cancel its pending calls, stop and destroy its pool. */
+static void
+s_close(s_record_t *rec)
+{
+    pthread_mutex_lock(&rec->lock);
+    rec->closed = true;
+    zt_pool_t *pool = rec->pool;
+    rec->pool = NULL;
+    for (s_blocking_t *w = rec->waiters; w; w = w->next_wait)
+        s_finish(w, zt_err(zt_failure_from_code(ZT_ESHUTDOWN, "the reactor is shutting down")),
+                 false);
+    pthread_mutex_unlock(&rec->lock);
+    s_cancel_pending(rec);
+    if (pool) {
+        zt_pool_stop(pool, ZT_POOL_STOP_TIMEOUT); /* bounded by the shutdown's deadline */
+        zt_pool_destroy(&pool);
     }
-    if (zt__actors_reactor == r)
-        zt__actors_reactor = NULL;
-    if (s_tls_record == rec)
-        s_tls_record = NULL;
-    free(rec);
+}
+
+/* The "during shutdown" trigger. */
+static zt_result_t
+s_on_shutdown(void *arg)
+{
+    s_close(arg);
     return zt_ok_none();
+}
+
+/* The slot's finaliser, when the reactor is destroyed. Waiters are gone by the liveness contract.
+ */
+static void
+s_record_free(void *arg)
+{
+    s_record_t *rec = arg;
+    if (!rec->closed)
+        s_close(rec);
+    pthread_mutex_destroy(&rec->lock);
+    free(rec);
 }
 
 /* The reactor's record, created on first use; reactor thread. NULL when out of memory. */
 static s_record_t *
 s_record(zt_reactor_t *r)
 {
-    zt__actors_reactor = r;
-    if (s_tls_record && s_tls_record->reactor == r)
-        return s_tls_record; /* only this thread frees it (at the shutdown), and forgets it then */
-    pthread_mutex_lock(&s_lock);
-    s_record_t *rec = s_find_locked(r);
-    pthread_mutex_unlock(&s_lock);
+    s_record_t *rec = zt__reactor_slot(r, &s_slot_key);
     if (rec)
-        return s_tls_record = rec;
+        return rec;
     rec = calloc(1, sizeof *rec);
     if (!rec)
         return NULL;
     rec->reactor = r;
     rec->max = ZT_POOL_DEFAULT_MAX;
-    rec->serial = atomic_fetch_add(&s_record_serial, 1);
+    pthread_mutex_init(&rec->lock, NULL);
+    zt_trigger_id_t id = 0;
     if (zt_reactor_add_system_event_trigger(r, ZT_PHASE_DURING, "shutdown", s_on_shutdown, rec,
-                                            NULL) != 0) {
-        free(rec);
-        return NULL;
+                                            &id) != 0)
+        goto failed;
+    if (zt__reactor_set_slot(r, &s_slot_key, rec, s_record_free) != 0) {
+        ZT_LOG_ERROR("the reactor has no free extension slot for its thread pool");
+        zt_reactor_remove_system_event_trigger(r, id);
+        goto failed;
     }
-    pthread_mutex_lock(&s_lock);
-    rec->next = s_records;
-    s_records = rec;
-    pthread_mutex_unlock(&s_lock);
-    return s_tls_record = rec;
+    return rec;
+failed:
+    pthread_mutex_destroy(&rec->lock);
+    free(rec);
+    return NULL;
 }
 
 static void
@@ -175,16 +182,21 @@ zt_pool_t *
 zt_reactor_get_thread_pool(zt_reactor_t *reactor)
 {
     ZT_ASSERT(reactor);
+    if (zt__reactor_is_shut_down(reactor))
+        return NULL; /* its pool was stopped by the shutdown: no new one */
     s_record_t *rec = s_record(reactor);
-    if (!rec)
+    if (!rec || rec->closed)
         return NULL;
     if (!rec->pool) {
-        rec->pool = zt_pool_new(reactor, ZT_POOL_DEFAULT_MIN, rec->max);
-        if (!rec->pool)
+        zt_pool_t *pool = zt_pool_new(reactor, ZT_POOL_DEFAULT_MIN, rec->max);
+        if (!pool)
             return NULL;
-        zt__pool_set_held(rec->pool, true);
+        zt__pool_set_held(pool, true);
+        pthread_mutex_lock(&rec->lock);
+        rec->pool = pool;
+        pthread_mutex_unlock(&rec->lock);
         if (zt_reactor_call_when_running(reactor, s_release_pool, rec, NULL) != 0)
-            zt__pool_set_held(rec->pool, false);
+            zt__pool_set_held(pool, false);
     }
     return rec->pool;
 }
@@ -197,7 +209,7 @@ zt_reactor_suggest_thread_pool_size(zt_reactor_t *reactor, size_t n)
         return ZT_EINVAL;
     zt_pool_t *pool = zt_reactor_get_thread_pool(reactor);
     if (!pool)
-        return ZT_ENOMEM;
+        return zt__reactor_is_shut_down(reactor) ? ZT_ESHUTDOWN : ZT_ENOMEM;
     size_t min = zt__pool_min(pool);
     int rc = zt_pool_adjust_size(pool, min < n ? min : n, n);
     if (rc == 0)
@@ -209,7 +221,7 @@ zt_reactor_suggest_thread_pool_size(zt_reactor_t *reactor, size_t n)
 
 typedef struct s_call {
     zt_reactor_t *reactor;      /* Borrowed: whose pool runs it */
-    uint64_t reserved;          /* serial of the record whose pool holds a reserved place, or 0 */
+    bool reserved;              /* a place is reserved in the reactor's pool (its only one) */
     zt__work_kind_t kind;       /* what to submit */
     atomic_bool published;      /* set (release) once filled; read (acquire) by the reactor */
     zt_work_fn *fn;             /* the work */
@@ -234,12 +246,10 @@ s_call_on_reactor(void *arg)
      * cannot see the ordering inside libzmq. */
     ZT_ASSERT(atomic_load_explicit(&call->published, memory_order_acquire));
     zt_reactor_t *r = call->reactor;
-    zt__actors_reactor = r;
     zt_pool_t *pool = zt_reactor_get_thread_pool(r);
     int rc = pool ? 0 : ZT_ESHUTDOWN;
-    /* The reservation holds only in the pool it was made in: a record (and its pool) that the
-     * shutdown replaced has another serial, even at the same address. */
-    if (pool && call->reserved != s_record(r)->serial)
+    /* A record has one pool in its life: a reservation made in it still holds while it lives. */
+    if (pool && !call->reserved)
         rc = zt__pool_reserve(pool);
     if (rc == 0)
         rc = zt__pool_submit_reserved(pool, call->kind, call->fn, call->arg, call->on_result);
@@ -251,10 +261,10 @@ s_call_on_reactor(void *arg)
 static int
 s_call(zt_reactor_t *r, zt__work_kind_t kind, zt_work_fn *fn, void *arg, zt_on_result_fn *on_result)
 {
-    if (zt__actors_reactor == r) {
+    if (zt_reactor_is_reactor_thread(r)) {
         zt_pool_t *pool = zt_reactor_get_thread_pool(r);
         if (!pool)
-            return ZT_ENOMEM;
+            return zt__reactor_is_shut_down(r) ? ZT_ESHUTDOWN : ZT_ENOMEM;
         int rc = zt__pool_reserve(pool);
         if (rc == 0)
             rc = zt__pool_submit_reserved(pool, kind, fn, arg, on_result);
@@ -264,27 +274,25 @@ s_call(zt_reactor_t *r, zt__work_kind_t kind, zt_work_fn *fn, void *arg, zt_on_r
     if (!call)
         return ZT_ENOMEM;
     *call = (s_call_t){.reactor = r, .kind = kind, .fn = fn, .arg = arg, .on_result = on_result};
-    pthread_mutex_lock(&s_lock);
-    s_record_t *rec = s_find_locked(r);
+    s_record_t *rec = zt__reactor_slot(r, &s_slot_key);
     int rc = 0;
-    if (rec && rec->closing)
-        rc = ZT_ESHUTDOWN;
-    else if (rec && rec->pool) {
-        rc = zt__pool_reserve(rec->pool);
-        if (rc == 0)
-            call->reserved = rec->serial;
+    if (rec) {
+        pthread_mutex_lock(&rec->lock);
+        if (rec->closed)
+            rc = ZT_ESHUTDOWN;
+        else if (rec->pool && (rc = zt__pool_reserve(rec->pool)) == 0)
+            call->reserved = true;
+        pthread_mutex_unlock(&rec->lock);
     }
-    pthread_mutex_unlock(&s_lock);
     atomic_store_explicit(&call->published, true, memory_order_release);
     if (rc == 0)
         rc = zt_reactor_call_from_thread(r, s_call_on_reactor, call);
     if (rc != 0) {
         if (call->reserved) {
-            pthread_mutex_lock(&s_lock);
-            rec = s_find_locked(r);
-            if (rec && rec->pool && rec->serial == call->reserved)
+            pthread_mutex_lock(&rec->lock);
+            if (rec->pool)
                 zt__pool_unreserve(rec->pool);
-            pthread_mutex_unlock(&s_lock);
+            pthread_mutex_unlock(&rec->lock);
         }
         free(call);
     }
@@ -346,7 +354,6 @@ zt_defer_to_thread_pool(zt_reactor_t *reactor, zt_pool_t *pool, zt_work_fn *fn, 
     ZT_ASSERT(reactor && pool);
     ZT_ASSERT_MSG(zt_pool_reactor(pool) == reactor, "defer_to_thread_pool: the pool belongs to "
                                                     "another reactor");
-    zt__actors_reactor = reactor;
     return zt_pool_defer(pool, fn, arg);
 }
 
@@ -355,6 +362,8 @@ zt_defer_to_thread(zt_reactor_t *reactor, zt_work_fn *fn, void *arg)
 {
     ZT_ASSERT(reactor);
     zt_pool_t *pool = zt_reactor_get_thread_pool(reactor);
+    if (!pool && zt__reactor_is_shut_down(reactor))
+        return zt_deferred_fail(zt_failure_from_code(ZT_ESHUTDOWN, "the reactor has shut down"));
     if (!pool)
         return zt_deferred_fail(zt_failure_from_code(ZT_ENOMEM, "the reactor's thread pool"));
     return zt_pool_defer(pool, fn, arg);
@@ -426,7 +435,6 @@ s_blocking_run(void *arg)
     pthread_mutex_lock(&req->lock);
     pthread_mutex_unlock(&req->lock);
     zt_reactor_t *r = req->reactor;
-    zt__actors_reactor = r;
     if (!zt_reactor_is_running(r)) {
         s_finish(req, zt_err(zt_failure_from_code(ZT_ESHUTDOWN, "the reactor is not running")),
                  true);
@@ -454,14 +462,17 @@ s_blocking_run(void *arg)
 static void
 s_waiters_remove(s_blocking_t *req)
 {
-    pthread_mutex_lock(&s_lock);
-    for (s_blocking_t **pp = &s_waiters; *pp; pp = &(*pp)->next_wait) {
+    s_record_t *rec = req->waiting_in;
+    if (!rec)
+        return;
+    pthread_mutex_lock(&rec->lock);
+    for (s_blocking_t **pp = &rec->waiters; *pp; pp = &(*pp)->next_wait) {
         if (*pp == req) {
             *pp = req->next_wait;
             break;
         }
     }
-    pthread_mutex_unlock(&s_lock);
+    pthread_mutex_unlock(&rec->lock);
 }
 
 zt_result_t
@@ -490,15 +501,18 @@ zt_blocking_call_from_thread_timeout(zt_reactor_t *reactor, double timeout, zt_m
     req->arg = arg;
     pthread_mutex_unlock(&req->lock);
     int rc = 0;
-    pthread_mutex_lock(&s_lock);
-    s_record_t *rec = s_find_locked(reactor);
-    if (rec && rec->closing)
-        rc = ZT_ESHUTDOWN;
-    else {
-        req->next_wait = s_waiters;
-        s_waiters = req;
+    s_record_t *rec = zt__reactor_slot(reactor, &s_slot_key);
+    if (rec) {
+        pthread_mutex_lock(&rec->lock);
+        if (rec->closed) {
+            rc = ZT_ESHUTDOWN;
+        } else {
+            req->waiting_in = rec;
+            req->next_wait = rec->waiters;
+            rec->waiters = req;
+        }
+        pthread_mutex_unlock(&rec->lock);
     }
-    pthread_mutex_unlock(&s_lock);
     if (rc == 0) {
         rc = zt_reactor_call_from_thread(reactor, s_blocking_run, req);
         if (rc != 0)

@@ -14,6 +14,7 @@
  * that is abandoned (it frees itself when its Deferreds fire) and the event moves on. Reactor
  * thread only.  */
 #include "runtime.h"
+#include "runtime/extension.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -430,4 +431,23 @@ zt_reactor_fire_system_event(zt_reactor_t *self, const char *event)
     if (!event)
         return ZT_EINVAL;
     return zt__events_fire(self, event, NULL);
+}
+
+double
+zt__reactor_shutdown_left(const zt_reactor_t *r, double fallback)
+{
+    ZT_ASSERT(r);
+    if (!r->shutdown_started || r->loop_exit || r->ran)
+        return fallback; /* not firing run's shutdown event (before it, or after it) */
+    if (!r->shutdown_deadline)
+        return 0; /* passed, or the shutdown is over */
+    double left = zt_delayed_call_get_time(r->shutdown_deadline) - zt_reactor_seconds(r);
+    return left > 0 ? left : 0;
+}
+
+bool
+zt__reactor_is_shut_down(const zt_reactor_t *r)
+{
+    ZT_ASSERT(r);
+    return r->ran || (r->shutdown_started && !r->running);
 }

@@ -24,26 +24,20 @@
  * from 2.8-3.0M to 3.6-3.9M calls/s in the far placement (alternating builds, same minutes);
  * either alone gained under 5%.
  *
- *  Liveness. A caller may hold a pointer to a reactor that is being or has been destroyed, and a
- * dangling pointer cannot be checked, so no producer dereferences a reactor it has not validated:
- *    - a registry (s_lock) lists the live reactors and the producer records; g_epoch changes,
- *      under s_lock, whenever a reactor leaves the registry;
- *    - a producer's fast path publishes the reactor in its hazard slot (seq_cst), then checks that
- *      the epoch is the one at which it last validated that reactor under s_lock; only then does
- *      it read the reactor or use its PUSH socket, and it clears the hazard when done;
- *    - destroy removes the reactor and bumps the epoch under s_lock, then waits (draining the
- *      mailbox meanwhile, so a producer blocked on a full pipe gets through) until no hazard slot
- *      holds it. After that no producer can touch the reactor: each either saw the new epoch and
- *      went to the slow path, which refuses with ZT_ESHUTDOWN, or was seen by the destroyer.
- *  The same handshake on `accepting` ends the loop: zt__mailbox_quiesce clears it, waits for the
- * hazards and then runs every call that was accepted, so a call that returned 0 runs, unless the
- * reactor is destroyed without running (destroy logs how many were dropped). A reactor destroyed
- * and another allocated at the same address is indistinguishable to a stale caller: the call goes
- * to the new reactor.
+ *  Liveness: a reactor outlives every thread that calls it (reactor.h), so a producer may always
+ * read the reactor it calls. Calls after the loop has ended are refused through `accepting`, with
+ * a handshake: a producer publishes the reactor in its hazard slot (seq_cst), then checks
+ * `accepting`, sends, and clears the hazard; zt__mailbox_quiesce clears `accepting`, waits until no
+ * hazard slot holds the reactor (draining the mailbox meanwhile, so a producer blocked on a full
+ * pipe gets through) and then runs every call that was accepted, so a call that returned 0 runs,
+ * unless the reactor is destroyed without running (destroy logs how many were dropped).
  *
- *  Sockets. Producers' PUSH sockets are closed at thread exit (a pthread key destructor) or by
- * destroy for the reactor's own ones (under s_lock, once the hazards are clear, the producer no
- * longer uses them: ZeroMQ allows closing a socket from another thread after a full barrier).
+ *  Sockets. A producer keeps, per reactor it called, a PUSH socket, and remembers the last one
+ * (last_reactor, last_push) for the fast path. Producers' sockets are closed at thread exit (a
+ * pthread key destructor), or by destroy for the reactor's own ones: under s_lock, destroy closes
+ * them and clears last_reactor where it names the reactor, so that a reactor later allocated at
+ * the same address is not mistaken for it. No producer uses them then (the liveness contract), and
+ * ZeroMQ allows closing a socket from another thread after a full barrier (s_lock).
  *
  *  ThreadSanitizer: libzmq's pipes order a message's send before its receive with their own
  * atomics, which TSan cannot see; under TSan (only) each send does a release increment of
@@ -122,27 +116,22 @@ typedef struct s_link {
 } s_link_t;
 
 /* A producer thread's record. The fields under "own" are only touched by the thread itself,
- * except links, which destroy may clear under s_lock once the thread holds no hazard on it. */
+ * except links and last_reactor, which destroy clears under s_lock for the reactor it destroys. */
 typedef struct s_producer {
-    _Atomic(zt_reactor_t *) hazard; /* the reactor this thread is using right now, or NULL */
-    uint64_t epoch;                 /* own: g_epoch when last_reactor was validated */
-    zt_reactor_t *last_reactor;     /* own: the reactor validated last */
-    void *last_push;                /* own: its PUSH socket */
-    uint64_t tid;                   /* own: zt__thread_id() of the thread */
-    s_link_t *links;                /* Owned, under s_lock: the thread's PUSH sockets */
-    size_t nlinks;                  /* slots in links */
-    struct s_producer *next;        /* Borrowed, under s_lock: the registry's list */
+    _Atomic(zt_reactor_t *) hazard;       /* the reactor this thread is using right now, or NULL */
+    _Atomic(zt_reactor_t *) last_reactor; /* own: the reactor called last (relaxed) */
+    void *last_push;                      /* own: its PUSH socket */
+    uint64_t tid;                         /* own: zt__thread_id() of the thread */
+    s_link_t *links;                      /* Owned, under s_lock: the thread's PUSH sockets */
+    size_t nlinks;                        /* slots in links */
+    struct s_producer *next;              /* Borrowed, under s_lock: the registry's list */
 } s_producer_t;
 
-static pthread_mutex_t s_lock = PTHREAD_MUTEX_INITIALIZER; /* guards the registry below */
-static zt_reactor_t **s_live;                              /* Owned: the live reactors */
-static size_t s_nlive;                                     /* live reactors */
-static size_t s_caplive;                                   /* allocated slots */
-static s_producer_t *s_producers;     /* Borrowed: every producer thread's record */
-static atomic_uint_fast64_t g_epoch;  /* bumped when a reactor leaves the registry */
-static atomic_uint_fast64_t s_serial; /* numbers the mailbox endpoints */
-static pthread_once_t s_key_once = PTHREAD_ONCE_INIT;   /* creates s_key */
-static pthread_key_t s_key;                             /* runs s_producer_exit at thread exit */
+static pthread_mutex_t s_lock = PTHREAD_MUTEX_INITIALIZER; /* guards the producers' list */
+static s_producer_t *s_producers;                     /* Borrowed: every producer thread's record */
+static atomic_uint_fast64_t s_serial;                 /* numbers the mailbox endpoints */
+static pthread_once_t s_key_once = PTHREAD_ONCE_INIT; /* creates s_key */
+static pthread_key_t s_key;                           /* runs s_producer_exit at thread exit */
 static _Thread_local s_producer_t *s_self ZT__TLS_FAST; /* this thread's record, or NULL */
 
 /* --- the reactor's side ------------------------------------------------------------------- */
@@ -161,19 +150,6 @@ zt__mailbox_open(zt_reactor_t *r)
              (unsigned long long)atomic_fetch_add(&s_serial, 1));
     if (zmq_bind(r->mailbox, r->endpoint) != 0)
         goto failed;
-    pthread_mutex_lock(&s_lock);
-    if (s_nlive == s_caplive) {
-        size_t cap = s_caplive ? s_caplive * 2 : 8;
-        zt_reactor_t **live = realloc(s_live, cap * sizeof *live);
-        if (!live) {
-            pthread_mutex_unlock(&s_lock);
-            return ZT_ENOMEM;
-        }
-        s_live = live;
-        s_caplive = cap;
-    }
-    s_live[s_nlive++] = r;
-    pthread_mutex_unlock(&s_lock);
     return 0;
 failed:
     ZT_LOG_ERROR("cannot open the reactor's mailbox: %s", zmq_strerror(zmq_errno()));
@@ -322,27 +298,12 @@ zt__mailbox_close(zt_reactor_t *r)
     if (!r->mailbox)
         return;
     atomic_store(&r->accepting, false);
-    pthread_mutex_lock(&s_lock);
-    bool registered = false;
-    for (size_t i = 0; i < s_nlive; i++) {
-        if (s_live[i] == r) {
-            s_live[i] = s_live[--s_nlive];
-            registered = true;
-            break;
-        }
-    }
-    atomic_fetch_add(&g_epoch, 1);
-    pthread_mutex_unlock(&s_lock);
     size_t dropped = 0;
-    while (registered && s_hazard_held(r)) {
-        size_t n = s_discard(r);
-        dropped += n;
-        if (n == 0)
-            sched_yield();
-    }
-    /* No producer uses its PUSH socket for r any more: close them all. */
+    /* No producer calls r any more (the liveness contract): close their PUSH sockets for it. */
     pthread_mutex_lock(&s_lock);
     for (s_producer_t *p = s_producers; p; p = p->next) {
+        if (atomic_load_explicit(&p->last_reactor, memory_order_relaxed) == r)
+            atomic_store_explicit(&p->last_reactor, NULL, memory_order_relaxed);
         for (size_t i = 0; i < p->nlinks; i++) {
             if (p->links[i].reactor == r) {
                 zmq_close(p->links[i].push);
@@ -441,18 +402,13 @@ s_producer(void)
     return self;
 }
 
-/* The slow path: under s_lock, check that r is live and find or make this thread's PUSH socket for
- * it. Returns 0, ZT_ESHUTDOWN when r is not live, ZT_ENOMEM or ZT_ESYS. */
+/* The slow path: under s_lock, find or make this thread's PUSH socket for r and make it the last
+ * one. Returns 0, ZT_ENOMEM or ZT_ESYS. */
 static int
 s_validate(s_producer_t *self, zt_reactor_t *r)
 {
-    int rc = ZT_ESHUTDOWN;
+    int rc = 0;
     pthread_mutex_lock(&s_lock);
-    for (size_t i = 0; i < s_nlive; i++)
-        if (s_live[i] == r)
-            rc = 0;
-    if (rc != 0)
-        goto done;
     s_link_t *link = NULL, *empty = NULL;
     for (size_t i = 0; i < self->nlinks; i++) {
         if (self->links[i].reactor == r)
@@ -488,8 +444,7 @@ s_validate(s_producer_t *self, zt_reactor_t *r)
         *empty = (s_link_t){.reactor = r, .push = push};
         link = empty;
     }
-    self->epoch = atomic_load(&g_epoch);
-    self->last_reactor = r;
+    atomic_store_explicit(&self->last_reactor, r, memory_order_relaxed);
     self->last_push = link->push;
     rc = 0;
 done:
@@ -528,8 +483,8 @@ s_send(s_producer_t *self, zt_reactor_t *r, zt_reactor_fn *fn, void *arg, bool *
     return s_send_failed();
 }
 
-/* The fast path: a thread calling the reactor it called last, which has not left the registry,
- * still accepts calls and runs on another thread. It is kept this small on purpose: measured on
+/* The fast path: a thread calling the reactor it called last, which still accepts calls and runs
+ * on another thread. It is kept this small on purpose: measured on
  * the 2-vCPU VM with the two vCPUs far apart and no reader running, a producer that does only
  * this costs 120 ns a call against 108 for a bare zmq_send loop, while the same checks made
  * inside the general path (one larger frame) cost 186 ns. Everything else goes to
@@ -538,9 +493,12 @@ int
 zt_reactor_call_from_thread(zt_reactor_t *self, zt_reactor_fn *fn, void *arg)
 {
     s_producer_t *p = s_self;
-    if (__builtin_expect(p != NULL && p->last_reactor == self && fn != NULL, 1)) {
+    if (__builtin_expect(p != NULL &&
+                             atomic_load_explicit(&p->last_reactor, memory_order_relaxed) == self &&
+                             fn != NULL,
+                         1)) {
         atomic_store(&p->hazard, self);
-        if (atomic_load(&g_epoch) == p->epoch && atomic_load(&self->accepting) &&
+        if (atomic_load(&self->accepting) &&
             atomic_load_explicit(&self->owner, memory_order_relaxed) != p->tid) {
             zt__call_msg_t msg = {.fn = fn, .arg = arg};
 #ifdef ZT__TSAN
@@ -565,18 +523,13 @@ zt__call_from_thread(zt_reactor_t *self, zt_reactor_fn *fn, void *arg, bool *loc
     s_producer_t *p = s_producer();
     if (!p)
         return ZT_ENOMEM;
-    for (;;) {
-        if (p->last_reactor == self) {
-            atomic_store(&p->hazard, self);
-            if (atomic_load(&g_epoch) == p->epoch) {
-                int rc = s_send(p, self, fn, arg, local);
-                atomic_store_explicit(&p->hazard, NULL, memory_order_release);
-                return rc;
-            }
-            atomic_store(&p->hazard, NULL);
-        }
+    if (atomic_load_explicit(&p->last_reactor, memory_order_relaxed) != self) {
         int rc = s_validate(p, self);
         if (rc != 0)
             return rc;
     }
+    atomic_store(&p->hazard, self);
+    int rc = s_send(p, self, fn, arg, local);
+    atomic_store_explicit(&p->hazard, NULL, memory_order_release);
+    return rc;
 }

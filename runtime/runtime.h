@@ -54,6 +54,16 @@ typedef struct zt__cb_name {
 
 typedef struct zt__event zt__event_t;
 
+/* The most extension slots a reactor has (runtime/extension.h, slots.c). */
+#define ZT__REACTOR_SLOTS 4
+
+/* An extension slot: a layer above keeps its per-reactor state here (slots.c). */
+typedef struct zt__slot {
+    _Atomic(const void *) key; /* the owner's key, stored (release) after ptr; NULL: free */
+    void *ptr;                 /* Owned by the layer above, through fini */
+    zt_free_fn *fini;          /* run on ptr by zt_reactor_destroy, or NULL */
+} zt__slot_t;
+
 struct zt_reactor {
     /* --- read by other threads (mailbox.c) --- */
     atomic_bool accepting;      /* call_from_thread is accepted; false once the loop has ended */
@@ -94,6 +104,7 @@ struct zt_reactor {
     zt_reactor_stats_t stats;  /* counters (timers_pending and registrations computed on read) */
     uint64_t recv_floor;       /* mailbox pacing: the fastest sampled receive lately, in cycles */
     unsigned slow_windows;     /* mailbox pacing: lock-step windows in a row */
+    zt__slot_t slots[ZT__REACTOR_SLOTS]; /* the layers above's state (slots.c) */
 };
 
 /* ThreadSanitizer cannot see the ordering libzmq's lock-free pipes give a message's sender and
@@ -132,6 +143,9 @@ int zt__queue_push(zt__call_queue_t *q, zt_reactor_fn *fn, void *arg);
 int zt__call_from_thread(zt_reactor_t *r, zt_reactor_fn *fn, void *arg, bool *local);
 /* Run the local calls queued before this pass; returns how many ran. */
 size_t zt__local_run(zt_reactor_t *r);
+
+/* slots.c: run every slot's finaliser (the first thing zt_reactor_destroy does). */
+void zt__slots_fini(zt_reactor_t *r);
 
 /* events.c */
 int zt__events_fire(zt_reactor_t *r, const char *name, zt_reactor_fn *on_done);

@@ -78,10 +78,13 @@ ZT_EXPORT void zt_pool_destroy(zt_pool_t **self_p);
 /**
  *  Stop the pool: refuse new work, finish the queued work, deliver its results (Deferreds fire
  * inside this call), then end and join every thread. Blocks the calling (reactor) thread for at
- * most timeout seconds. Past the deadline, work not started is dropped (a Deferred fails with
- * ZT_ESHUTDOWN, plain calls are counted in a logged warning), running work sees
- * zt_thread_is_cancelled() return true, and the threads still running it are detached: they free
- * what they hold when their work returns, and their late results are discarded.
+ * most timeout seconds, and, while the reactor's shutdown event fires, no later than the shutdown
+ * deadline (zt_reactor_set_shutdown_timeout). Past the deadline, work not started is dropped (a
+ * Deferred fails with ZT_ESHUTDOWN), the Deferreds of work still out on a worker (running, or
+ * finished and not yet back) fail with ZT_ETIMEDOUT before this returns, running work sees
+ * zt_thread_is_cancelled() return true, and the threads still running it are detached (one logged
+ * error counts threads, Deferreds and plain calls): they free what they hold when their work
+ * returns, without touching the pool or the reactor, and their late results are discarded.
  *  @param timeout  seconds; < 0 means ZT_POOL_STOP_TIMEOUT
  *  @return 0; ZT_EALREADY when stopped already; ZT_ETIMEDOUT when some thread had to be detached
  */
@@ -106,15 +109,6 @@ ZT_EXPORT void zt_pool_set_max_queued(zt_pool_t *self, size_t max_queued);
  *  @param stats  required
  */
 ZT_EXPORT void zt_pool_stats(const zt_pool_t *self, zt_pool_stats_t *stats);
-
-/**
- * Whether the pool's workers watch for their next item for a few tens of microseconds before
- * they sleep (docs/threads.md). On by default, unless the environment has ZT_POOL_SPIN=0 when the
- * pool is made. Off, an item that arrives after a worker went idle always costs a wake-up (the
- * one-at-a-time round trip goes from about 25 to 45 us on the benchmark VM) and an idle period
- * never costs CPU. Takes effect at each worker's next wait. Reactor thread only.
- */
-ZT_EXPORT void zt_pool_set_spin(zt_pool_t *self, bool spin);
 
 /** The reactor the pool delivers to; borrowed. */
 ZT_EXPORT zt_reactor_t *zt_pool_reactor(const zt_pool_t *self);

@@ -23,7 +23,7 @@
  *      reference-counted, so a handle outlives its call (runtime/timers.c);
  *    - calls from threads are 16-byte messages over inproc ZeroMQ, one PUSH socket per producer
  *      thread; a full mailbox blocks the producer up to ZT_REACTOR_MAILBOX_TIMEOUT_MS, then fails
- *      with ZT_EFULL; a destroyed reactor is recognised without touching it (runtime/mailbox.c);
+ *      with ZT_EFULL (runtime/mailbox.c);
  *    - system events wait on Deferreds in every phase, not only before (runtime/events.c); the
  *      shutdown is cut short after ZT_REACTOR_SHUTDOWN_TIMEOUT s, cancelling what it waits on;
  *    - no signal handler unless zt_reactor_handle_signals; czmq's own handlers are switched off;
@@ -33,8 +33,15 @@
  *  reactor until zt_reactor_run is called, then the thread that runs it -- except the ones marked
  *  "Any thread": zt_reactor_call_from_thread and zt_reactor_stop. Every build checks the thread in
  *  reactor-only calls and aborts, naming the call and both threads. zt_reactor_destroy may be
- * called from any one thread once run has returned (or never ran), as long as no other thread uses
- * the reactor but through zt_reactor_call_from_thread / zt_reactor_stop.  */
+ *  called from any one thread once run has returned (or never ran).
+ *
+ *  Liveness: a reactor must outlive every thread that calls it (as a libuv loop or a czmq actor
+ *  must). Before zt_reactor_destroy, make sure no other thread will call into the reactor again
+ *  (zt_reactor_call_from_thread, zt_reactor_stop, the thread API of <ztwist/threads.h>): join those
+ *  threads, or have them finish with it. A call on a destroyed reactor is undefined behaviour,
+ *  like any use of freed memory. While the reactor object lives, calls made after its loop has
+ *  ended are refused with ZT_ESHUTDOWN. ztwist's own threads keep this rule: a pool worker that a
+ *  stop detached never touches the reactor again.  */
 #ifndef ZTWIST_REACTOR_H
 #define ZTWIST_REACTOR_H
 
@@ -122,10 +129,10 @@ ZT_EXPORT zt_reactor_t *zt_reactor_new_with_clock(zt_test_clock_t *clock);
 
 /**
  *  Destroy a reactor and NULL the pointer. Pending timed calls and registrations are dropped
- * without running; mailbox calls that never ran are counted and logged. From the moment destroy
- * starts, zt_reactor_call_from_thread on this reactor returns ZT_ESHUTDOWN in every thread (as long
- * as the address has not been reused by a newer reactor). Every zt_delayed_call_t handle must have
- * been released first (an assertion). Never call it from one of the reactor's callbacks.
+ * without running; mailbox calls that never ran are counted and logged; the reactor's thread pool,
+ * if it was never shut down, is stopped and destroyed. No other thread may call into the reactor
+ * from the moment destroy starts (the liveness rule above). Every zt_delayed_call_t handle must
+ * have been released first (an assertion). Never call it from one of the reactor's callbacks.
  *  @param self_p  NULL or a NULL reactor does nothing
  */
 ZT_EXPORT void zt_reactor_destroy(zt_reactor_t **self_p);
@@ -145,7 +152,7 @@ ZT_EXPORT int zt_reactor_run(zt_reactor_t *self);
  * when the event is over (or its timeout passed). A stop before run makes run shut down right after
  * startup. Any thread: from another thread the request travels through the mailbox.
  *  @return 0; ZT_ESTATE (reactor thread) when a stop was already requested; ZT_ESHUTDOWN when the
- * reactor has finished running or is being destroyed; the codes of zt_reactor_call_from_thread
+ * reactor has finished running; the codes of zt_reactor_call_from_thread
  */
 ZT_EXPORT int zt_reactor_stop(zt_reactor_t *self);
 
@@ -225,10 +232,10 @@ ZT_EXPORT int zt_reactor_call_later(zt_reactor_t *self, double seconds, zt_react
  * to catch up, then fails with ZT_EFULL and logs: nothing is dropped silently.
  *  @param fn   the call; required
  *  @param arg  passed to fn; borrowed, and handed to the reactor thread
- *  @return 0 (fn will run, unless the reactor is destroyed first: destroy logs the count of calls
- * it dropped); ZT_EINVAL when fn is NULL; ZT_ESHUTDOWN when the reactor has finished running or is
- * being or has been destroyed; ZT_EFULL; ZT_ESYS when ZeroMQ fails (logged). On failure fn never
- * runs.
+ *  @return 0 (fn will run, unless the reactor is destroyed without running: destroy logs the
+ * count of calls it dropped); ZT_EINVAL when fn is NULL; ZT_ESHUTDOWN when the reactor's loop has
+ * ended (the reactor must still be alive: see Liveness above); ZT_EFULL; ZT_ESYS when ZeroMQ fails
+ * (logged). On failure fn never runs.
  */
 ZT_EXPORT int zt_reactor_call_from_thread(zt_reactor_t *self, zt_reactor_fn *fn, void *arg);
 

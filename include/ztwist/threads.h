@@ -14,9 +14,9 @@
  *
  *  The reactor's pool is created on first use with ZT_POOL_DEFAULT_MIN .. ZT_POOL_DEFAULT_MAX (0 ..
  * 10) threads and is stopped and destroyed during the reactor's "shutdown" event (a "during"
- * trigger, as Twisted does), after finishing its queued work. A reactor whose pool or blocking
- * calls were used must go through its shutdown event before it is destroyed: run and stop it, or
- * fire "shutdown" by hand (zt_reactor_fire_system_event) when it never ran.
+ * trigger, as Twisted does), after finishing its queued work; a reactor destroyed without a
+ * shutdown (one that never ran) stops and destroys its pool in zt_reactor_destroy. As for every
+ * call from another thread, the reactor must outlive the threads that call these (reactor.h).
  *
  *  Threads: zt_call_in_thread, zt_call_in_thread_with_callback and zt_call_multiple_in_thread are
  * safe from any thread (from a thread that is not the reactor's the work travels through the
@@ -42,7 +42,8 @@ typedef struct zt_thread_call {
 /**
  *  The reactor's pool, created (without threads) on first use.
  *  @return a pool borrowed from the reactor, valid until its shutdown event; NULL when out of
- * memory or when the reactor's pool was stopped by its shutdown
+ * memory, and NULL (allocating nothing) once the shutdown event's during phase has begun or run
+ * has returned
  */
 ZT_EXPORT zt_pool_t *zt_reactor_get_thread_pool(zt_reactor_t *reactor);
 

@@ -448,14 +448,16 @@ test_pool_call_in_thread_runs_work_and_counts_it(void **state)
 }
 
 /* 100 items on a pool of one worker, so that it gets deep batches; returns the pool's spins once
- * it has stopped (its worker joined). */
+ * it has stopped (its worker joined). spin: the ZTWIST_POOL_SPIN setting when the pool is made,
+ * or NULL for none. */
 static uint64_t
-s_spins_for_a_hundred(fixture_t *fx, int spin)
+s_spins_for_a_hundred(fixture_t *fx, const char *spin)
 {
+    if (spin)
+        assert_int_equal(setenv("ZTWIST_POOL_SPIN", spin, 1), 0);
     fx->pool = zt_pool_new(fx->r, 1, 1);
+    unsetenv("ZTWIST_POOL_SPIN");
     assert_non_null(fx->pool);
-    if (spin >= 0)
-        zt_pool_set_spin(fx->pool, spin != 0);
     for (int i = 0; i < 100; i++)
         assert_int_equal(zt_pool_call_in_thread(fx->pool, work_seven, fx), 0);
     assert_true(support_run_until(fx->r, hundred_ran, fx, DEADLINE));
@@ -469,22 +471,19 @@ s_spins_for_a_hundred(fixture_t *fx, int spin)
 static void
 test_pool_spin_on_watches_for_work_after_a_deep_batch(void **state)
 {
-    assert_true(s_spins_for_a_hundred(*state, 1) >= 1);
-}
-
-static void
-test_pool_spin_off_never_watches_for_work(void **state)
-{
-    assert_int_equal(s_spins_for_a_hundred(*state, 0), 0);
+    assert_true(s_spins_for_a_hundred(*state, NULL) >= 1);
 }
 
 static void
 test_pool_spin_env_zero_turns_it_off_for_new_pools(void **state)
 {
-    assert_int_equal(setenv("ZT_POOL_SPIN", "0", 1), 0);
-    uint64_t spins = s_spins_for_a_hundred(*state, -1);
-    unsetenv("ZT_POOL_SPIN");
-    assert_int_equal(spins, 0);
+    assert_int_equal(s_spins_for_a_hundred(*state, "0"), 0);
+}
+
+static void
+test_pool_spin_env_one_keeps_it_on(void **state)
+{
+    assert_true(s_spins_for_a_hundred(*state, "1") >= 1);
 }
 
 /* The heart of "only idle workers get work": one item of a deep batch blocks; every other item
@@ -665,18 +664,18 @@ test_pool_stop_deadline_detaches_stuck_worker(void **state)
     zt_deferred_t *queued = zt_pool_defer(fx->pool, work_special, fx);
     assert_true(support_run_until(fx->r, one_started, fx, DEADLINE));
     assert_int_equal(zt_pool_stop(fx->pool, 0.05), ZT_ETIMEDOUT);
-    /* The work that never started failed at once; the running one is told it is cancelled. */
+    /* The work that never started failed with ZT_ESHUTDOWN, the running one with ZT_ETIMEDOUT,
+     * both inside the stop; the running one is told it is cancelled. */
     watch(fx, &queued);
     assert_int_equal(fx->failed, 1);
     assert_int_equal(fx->code, ZT_ESHUTDOWN);
     watch(fx, &d);
-    assert_int_equal(fx->failed, 1);
+    assert_int_equal(fx->failed, 2);
+    assert_int_equal(fx->code, ZT_ETIMEDOUT);
     support_gate_open(&fx->gate);
-    fx->failed = 0;
-    assert_true(
-        support_run_until(fx->r, one_fired, fx, DEADLINE)); /* the orphan hands its item back */
-    assert_int_equal(fx->failed, 1);
-    assert_int_equal(fx->code, ZT_ESHUTDOWN);
+    assert_true(support_run_until(fx->r, one_freed, fx,
+                                  DEADLINE)); /* the orphan releases its late result itself */
+    assert_int_equal(fx->failed, 2);
     assert_true(atomic_load(&fx->saw_cancelled));
     assert_int_equal(atomic_load(&fx->freed), 1); /* its late result was released */
     assert_int_equal(atomic_load(&fx->ran_special), 0);
@@ -701,7 +700,10 @@ test_pool_ten_thousand_defers_each_fire_once(void **state)
     assert_int_equal(st.completed, 10000);
     assert_int_equal(st.queued, 0);
     assert_true(st.total <= 4);
-    assert_int_equal(st.idle + st.working, st.total);
+    /* A thread started for the burst may still be starting (counted in total only) when the
+     * last result arrives: the others are idle or working. */
+    assert_true(st.idle + st.working <= st.total);
+    assert_true(st.idle + st.working >= 1);
 }
 
 static void
@@ -715,6 +717,39 @@ test_pool_results_of_all_work_arrive_before_stop_returns(void **state)
     support_gate_open(&fx->gate);
     assert_int_equal(zt_pool_stop(fx->pool, 10), 0);
     assert_true(all_fired(fx));
+}
+
+static bool
+three_freed(void *arg)
+{
+    fixture_t *fx = arg;
+    return atomic_load(&fx->freed) >= 3;
+}
+
+/* One worker gets one batch of three: two quick items whose results wait in its outbox, then one
+ * that blocks. At the stop's deadline all three are out on the worker: each Deferred fails with
+ * ZT_ETIMEDOUT inside the stop, and the detached worker releases the three results itself. */
+static void
+test_pool_stop_deadline_fails_results_held_behind_a_blocked_item(void **state)
+{
+    fixture_t *fx = *state;
+    fx->pool = zt_pool_new(fx->r, 0, 1);
+    for (int i = 0; i < 2; i++) {
+        zt_deferred_t *d = zt_pool_defer(fx->pool, work_value_with_destructor, fx);
+        watch(fx, &d);
+    }
+    zt_deferred_t *blocked = zt_pool_defer(fx->pool, work_watch_cancel, fx);
+    watch(fx, &blocked);
+    assert_true(support_run_until(fx->r, one_started, fx, DEADLINE));
+    assert_int_equal(fx->fired + fx->failed, 0); /* the quick results are still on the worker */
+    assert_int_equal(zt_pool_stop(fx->pool, 0.05), ZT_ETIMEDOUT);
+    assert_int_equal(fx->failed, 3);
+    assert_int_equal(fx->code, ZT_ETIMEDOUT);
+    assert_int_equal(fx->fired, 0);
+    support_gate_open(&fx->gate);
+    assert_true(support_run_until(fx->r, three_freed, fx,
+                                  DEADLINE)); /* the orphan releases them, without the reactor */
+    assert_true(atomic_load(&fx->saw_cancelled));
 }
 
 static void
@@ -842,7 +877,7 @@ main(void)
         T(test_pool_call_in_thread_with_callback_runs_on_result_on_worker),
         T(test_pool_call_in_thread_runs_work_and_counts_it),
         T(test_pool_spin_on_watches_for_work_after_a_deep_batch),
-        T(test_pool_spin_off_never_watches_for_work),
+        T(test_pool_spin_env_one_keeps_it_on),
         T(test_pool_spin_env_zero_turns_it_off_for_new_pools),
         T(test_pool_long_task_in_batch_does_not_hold_back_others),
         T(test_pool_cancel_before_start_removes_work_from_queue),
@@ -854,6 +889,7 @@ main(void)
         T(test_pool_stop_finishes_queued_work_and_refuses_new_work),
         T(test_pool_stop_deadline_detaches_stuck_worker),
         T(test_pool_stop_deadline_with_cancelled_work_fails_each_deferred_once),
+        T(test_pool_stop_deadline_fails_results_held_behind_a_blocked_item),
         T(test_pool_ten_thousand_defers_each_fire_once),
         T(test_pool_results_of_all_work_arrive_before_stop_returns),
         T(test_pool_queue_of_several_chunks_runs_in_submission_order),

@@ -34,6 +34,7 @@ struct fixture {
     pthread_t reactor_thread;     /* the thread that runs it */
     body_fn *body;                /* the test's body, run once the reactor runs */
     pthread_mutex_t lock;         /* guards the recorded calls */
+    pthread_cond_t cond;          /* signals worker_exited */
     support_gate_t gate;          /* blocked work waits here until the test opens it */
     int expected;                 /* arrivals the test waits for before it goes on */
     int arrived;                  /* work that reported its arrival (reactor thread) */
@@ -56,7 +57,14 @@ struct fixture {
     zt_pool_t *pool;              /* a pool of the test's own, or NULL */
     zt_maybe_fn *blocking_f;      /* what work_blocking_call runs on the reactor */
     struct blocker *blockers;     /* the workers of the many-blockers test */
+    int events[4];                /* shutdown tests: the order of what happened (EV_*) */
+    int nevents;                  /* events recorded */
+    pthread_key_t exit_key;       /* shutdown tests: its destructor reports a worker's exit */
+    bool worker_exited;           /* that destructor ran (under lock) */
 };
+
+/* What the shutdown tests record, in order. */
+enum { EV_DEFERRED = 1, EV_AFTER_SHUTDOWN = 2, EV_RUN_RETURNED = 3 };
 
 static int
 setup(void **state)
@@ -67,6 +75,7 @@ setup(void **state)
     assert_non_null(fx->r);
     fx->reactor_thread = pthread_self();
     pthread_mutex_init(&fx->lock, NULL);
+    pthread_cond_init(&fx->cond, NULL);
     support_gate_init(&fx->gate, DEADLINE);
     fx->fired_on_reactor = true;
     fx->got = zt_ok_none();
@@ -83,6 +92,7 @@ teardown(void **state)
     zt_result_release(&fx->got);
     zt_deferred_unref(&fx->pending);
     support_gate_fini(&fx->gate);
+    pthread_cond_destroy(&fx->cond);
     pthread_mutex_destroy(&fx->lock);
     free(fx);
     return 0;
@@ -614,6 +624,185 @@ test_threads_calls_after_reactor_stopped_fail_with_eshutdown(void **state)
     assert_false(atomic_load(&fx->in_reactor));
 }
 
+/* --- shutdown: one deadline, results during it ---------------------------------------------- */
+
+static void
+record(fixture_t *fx, int event)
+{
+    if (fx->nevents < 4)
+        fx->events[fx->nevents++] = event;
+}
+
+static zt_result_t
+trigger_after_shutdown(void *arg)
+{
+    record(arg, EV_AFTER_SHUTDOWN);
+    return zt_ok_none();
+}
+
+/* A "before shutdown" trigger whose Deferred never fires. */
+static zt_result_t
+trigger_hangs(void *arg)
+{
+    fixture_t *fx = arg;
+    return zt_wait_for(zt_deferred_ref(fx->pending));
+}
+
+static zt_result_t
+trigger_opens_gate(void *arg)
+{
+    support_gate_open(&((fixture_t *)arg)->gate);
+    return zt_ok_none();
+}
+
+static zt_result_t
+on_result_record(zt_result_t result, void *arg)
+{
+    fixture_t *fx = arg;
+    record(fx, EV_DEFERRED);
+    if (zt_is_err(result)) {
+        fx->failed++;
+        fx->code = zt_failure_code(zt_result_failure(result));
+    } else {
+        fx->fired++;
+        fx->value = zt_result_int(result);
+    }
+    zt_result_release(&result);
+    return zt_ok_none();
+}
+
+static void
+on_worker_exit(void *arg)
+{
+    fixture_t *fx = arg;
+    pthread_mutex_lock(&fx->lock);
+    fx->worker_exited = true;
+    pthread_cond_broadcast(&fx->cond);
+    pthread_mutex_unlock(&fx->lock);
+}
+
+/* Reports its arrival, waits at the gate, and has its thread report its exit. */
+static zt_result_t
+work_block_then_report_exit(void *arg)
+{
+    fixture_t *fx = arg;
+    pthread_setspecific(fx->exit_key, fx);
+    return work_arrive_and_block(arg);
+}
+
+static void
+body_hung_worker(fixture_t *fx)
+{
+    if (fx->arrived == 0) {
+        fx->expected = 1;
+        zt_deferred_t *d = zt_defer_to_thread(fx->r, work_block_then_report_exit, fx);
+        assert_int_equal(zt_deferred_add_both(d, on_result_record, fx), 0);
+        zt_deferred_unref(&d);
+        return;
+    }
+    zt_reactor_stop(fx->r); /* the work is running and blocked */
+}
+
+static void
+test_threads_shutdown_with_hung_trigger_and_worker_ends_at_its_deadline(void **state)
+{
+    fixture_t *fx = *state;
+    const double timeout = 0.5;
+    assert_int_equal(pthread_key_create(&fx->exit_key, on_worker_exit), 0);
+    fx->pending = zt_deferred_new();
+    assert_int_equal(zt_reactor_set_shutdown_timeout(fx->r, timeout), 0);
+    assert_int_equal(zt_reactor_add_system_event_trigger(fx->r, ZT_PHASE_BEFORE, "shutdown",
+                                                         trigger_hangs, fx, NULL),
+                     0);
+    assert_int_equal(zt_reactor_add_system_event_trigger(fx->r, ZT_PHASE_AFTER, "shutdown",
+                                                         trigger_after_shutdown, fx, NULL),
+                     0);
+    double t0 = zt_reactor_seconds(fx->r);
+    run(fx, body_hung_worker);
+    double elapsed = zt_reactor_seconds(fx->r) - t0;
+    record(fx, EV_RUN_RETURNED);
+    /* The running work's Deferred failed at the deadline, inside the shutdown, before run
+     * returned; run returned at the one deadline (a loose bound: the pool's own deadline of
+     * ZT_POOL_STOP_TIMEOUT must not add to it). */
+    assert_int_equal(fx->failed, 1);
+    assert_int_equal(fx->code, ZT_ETIMEDOUT);
+    assert_int_equal(fx->nevents, 3);
+    assert_int_equal(fx->events[0], EV_DEFERRED);
+    assert_int_equal(fx->events[1], EV_AFTER_SHUTDOWN);
+    assert_int_equal(fx->events[2], EV_RUN_RETURNED);
+    assert_true(elapsed < timeout + ZT_POOL_STOP_TIMEOUT / 2);
+    /* Let the detached worker go, and wait for its thread to end. */
+    support_gate_open(&fx->gate);
+    struct timespec until;
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_sec += (time_t)DEADLINE;
+    pthread_mutex_lock(&fx->lock);
+    while (!fx->worker_exited && pthread_cond_timedwait(&fx->cond, &fx->lock, &until) == 0) {
+    }
+    bool exited = fx->worker_exited;
+    pthread_mutex_unlock(&fx->lock);
+    assert_true(exited);
+    pthread_key_delete(fx->exit_key);
+}
+
+static void
+test_threads_get_thread_pool_after_run_returned_is_null(void **state)
+{
+    fixture_t *fx = *state;
+    fx->body = NULL;
+    assert_int_equal(zt_reactor_stop(fx->r), 0); /* run shuts down right after startup */
+    assert_int_equal(zt_reactor_run(fx->r), 0);
+    assert_null(zt_reactor_get_thread_pool(fx->r));
+    assert_int_equal(zt_reactor_suggest_thread_pool_size(fx->r, 4), ZT_ESHUTDOWN);
+    assert_int_equal(zt_call_in_thread(fx->r, work_count, fx), ZT_ESHUTDOWN);
+    zt_deferred_t *d = zt_defer_to_thread(fx->r, work_count, fx);
+    assert_int_equal(zt_deferred_add_both(d, on_result_record, fx), 0);
+    zt_deferred_unref(&d);
+    assert_int_equal(fx->failed, 1);
+    assert_int_equal(fx->code, ZT_ESHUTDOWN);
+    assert_int_equal(atomic_load(&fx->ran), 0);
+}
+
+static zt_result_t
+work_block_then_value(void *arg)
+{
+    work_arrive_and_block(arg);
+    return zt_ok_int(42);
+}
+
+static void
+body_result_during_shutdown(fixture_t *fx)
+{
+    if (fx->arrived == 0) {
+        fx->expected = 1;
+        zt_deferred_t *d = zt_defer_to_thread(fx->r, work_block_then_value, fx);
+        assert_int_equal(zt_deferred_add_both(d, on_result_record, fx), 0);
+        zt_deferred_unref(&d);
+        return;
+    }
+    zt_reactor_stop(fx->r); /* the work finishes once the shutdown has begun */
+}
+
+static void
+test_threads_result_finishing_during_shutdown_is_delivered(void **state)
+{
+    fixture_t *fx = *state;
+    assert_int_equal(zt_reactor_add_system_event_trigger(fx->r, ZT_PHASE_BEFORE, "shutdown",
+                                                         trigger_opens_gate, fx, NULL),
+                     0);
+    assert_int_equal(zt_reactor_add_system_event_trigger(fx->r, ZT_PHASE_AFTER, "shutdown",
+                                                         trigger_after_shutdown, fx, NULL),
+                     0);
+    run(fx, body_result_during_shutdown);
+    record(fx, EV_RUN_RETURNED);
+    /* Delivered (not dropped, as Twisted does) inside the pool's stop: before the after phase. */
+    assert_int_equal(fx->fired, 1);
+    assert_int_equal(fx->value, 42);
+    assert_int_equal(fx->nevents, 3);
+    assert_int_equal(fx->events[0], EV_DEFERRED);
+    assert_int_equal(fx->events[1], EV_AFTER_SHUTDOWN);
+}
+
 /* --- the reactor's pool ---------------------------------------------------------------------- */
 
 static void
@@ -859,6 +1048,9 @@ main(void)
         T(test_threads_call_in_thread_from_another_thread_past_bound_returns_efull),
         T(test_threads_call_in_thread_from_many_threads_runs_each_call_once),
         T(test_threads_blocking_calls_from_many_workers_each_get_their_result),
+        T(test_threads_shutdown_with_hung_trigger_and_worker_ends_at_its_deadline),
+        T(test_threads_get_thread_pool_after_run_returned_is_null),
+        T(test_threads_result_finishing_during_shutdown_is_delivered),
     };
 #undef T
     return cmocka_run_group_tests(tests, NULL, NULL);
