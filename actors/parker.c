@@ -23,14 +23,12 @@
  * thread started with: a parker that cannot leave SCHED_IDLE logs and never spins at it again.
  * ZTWIST_POOL_SPIN=0 (read by the pool when it is made) turns spinning off. A detach
  * (ZT__L_ORPHANED in `link`, acquire) ends a spin and a wait.  */
-#define _GNU_SOURCE /* SCHED_IDLE */
 #include "parker.h"
 
 #include "base/base.h"
 
 #include <errno.h>
 #include <pthread.h>
-#include <sched.h>
 #include <string.h>
 #include <zmq.h>
 
@@ -41,9 +39,7 @@ static bool s_idle_spin_ok; /* a thread can go to SCHED_IDLE and back (set once 
 static void *
 s_probe_thread(void *arg)
 {
-    struct sched_param sp = {0};
-    *(bool *)arg =
-        sched_setscheduler(0, SCHED_IDLE, &sp) == 0 && sched_setscheduler(0, SCHED_OTHER, &sp) == 0;
+    *(bool *)arg = zt__sched_enter_idle() && zt__sched_leave_idle();
     return NULL; /* a thread left at SCHED_IDLE just ends */
 }
 
@@ -72,8 +68,7 @@ zt__parker_init(zt__parker_t *pk, atomic_int *signal, _Atomic(uint32_t) *link,
                          .spins = spins,
                          .sock = sock,
                          .spin = spin,
-                         .idle_spin =
-                             zt__parker_can_idle_spin() && sched_getscheduler(0) == SCHED_OTHER};
+                         .idle_spin = zt__parker_can_idle_spin() && zt__sched_is_normal()};
 }
 
 static bool
@@ -105,13 +100,12 @@ s_try_spin(zt__parker_t *pk, bool deep)
         !atomic_compare_exchange_strong(&s_spinning, &expect_none, true))
         return false;
     atomic_fetch_add_explicit(pk->spins, 1, memory_order_relaxed);
-    struct sched_param sp = {0};
     bool work = false;
     if (deep) {
         work = s_spin(pk, ZT__SPIN_NS);
-    } else if (sched_setscheduler(0, SCHED_IDLE, &sp) == 0) {
+    } else if (zt__sched_enter_idle()) {
         work = s_spin(pk, ZT__IDLE_SPIN_NS);
-        if (sched_setscheduler(0, SCHED_OTHER, &sp) != 0) {
+        if (!zt__sched_leave_idle()) {
             ZT_LOG_ERROR("pool worker cannot leave SCHED_IDLE: %s", strerror(errno));
             pk->idle_spin = false;
         }

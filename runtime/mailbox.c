@@ -12,17 +12,12 @@
  * never sends to its own mailbox (it could deadlock on a full pipe): its calls go to a local FIFO
  * run on the next pass.
  *
- *  The producer's cost. A call is one zmq_send plus a few checks, and on this project's 2-vCPU VM
- * what those checks cost depends on the code's shape more than on their count: with the two vCPUs
- * far apart, a producer alone (no reader running) costs 108 ns a call in a bare zmq_send loop, 120
- * ns through zt_reactor_call_from_thread's small fast path, and 186 ns when the same checks sat
- * in one general function with the slow path inlined (a larger frame). So the fast path is a
- * function of its own that does only the checks, and everything else (a first call, another
- * reactor, the reactor's own thread, a stale or stopped reactor) goes to zt__call_from_thread.
- * The thread-local record is initial-exec TLS (ZT__TLS_FAST): in the shared library the default
- * model called __tls_get_addr on every call. With both, bench_reactor's one-producer flood went
- * from 2.8-3.0M to 3.6-3.9M calls/s in the far placement (alternating builds, same minutes);
- * either alone gained under 5%.
+ *  The producer's cost. A call is one zmq_send plus a few checks, and what those checks cost
+ * depends on the code's shape more than on their count. So the fast path is a function of its own
+ * that does only the checks, and everything else (a first call, another reactor, the reactor's
+ * own thread, a stopped reactor) goes to zt__call_from_thread, whose error reporting is cold and
+ * out of line. The thread-local record is initial-exec TLS (ZT__TLS_FAST): in the shared library
+ * the default model calls __tls_get_addr on every access. docs/performance.md has the figures.
  *
  *  Liveness: a reactor outlives every thread that calls it (reactor.h), so a producer may always
  * read the reactor it calls. Calls after the loop has ended are refused through `accepting`, with
@@ -49,22 +44,19 @@
  *
  *  Pacing. A reactor that keeps up with a producer call by call reads each message just as the
  * producer writes it, so both wait on the same few cache lines (the message's slot and the pipe's
- * counters) for every call. When the two cores are far apart that wait is most of the cost:
- * measured on this project's 2-vCPU VM, the pair settles at about 2.3M calls/s, while a reactor
- * that finds a batch already written reads it at 30-50 ns a call. The drain therefore times one
- * receive in ZT__PACE_SAMPLE (a cycle counter, a few ns) and keeps the fastest of them as the
+ * counters) for every call; when the two cores are far apart that wait is most of the cost, while
+ * a reactor that finds a batch already written reads it several times faster. The drain therefore
+ * times one receive in ZT__PACE_SAMPLE (zt__cycles, a few ns) and keeps the fastest of them as the
  * floor of what a receive costs. A window of ZT__PACE_WINDOW calls whose fastest sampled receive
  * took ZT__PACE_RATIO times the floor was spent waiting at the head of the pipe. When
  * ZT__PACE_STRIKES such windows come in a row (not a one-off stall) and they cost more than
- * ZT__PACE_MIN_CALL_NS a call (below that the cores share a cache and lock-step is cheap: pausing
- * there cost 3-5% at 10M calls/s), the reactor steps back (spins, touching nothing the producer
- * writes) for twice the window's time, at most ZT__PACE_MAX_NS, and the producer runs ahead.
- * Measured with `bench_reactor cft`, alternating two build directories, with the fast path
- * (above): 3.04-3.39M -> 3.46-3.92M calls/s (13 pairs, far placement). Slow callbacks do not
- * trigger it (the receives stay fast), nor does a reactor that is behind; calls that arrive one by
- * one or in bursts under a window never fill one. The floor drifts up by 1/256 of the gap per
- * window, so a slower machine state is learned. On a CPU without a cheap cycle counter the drain
- * does not pace.  */
+ * ZT__PACE_MIN_CALL_NS a call (below that the cores share a cache and lock-step is cheap), the
+ * reactor steps back (spins, touching nothing the producer writes) for twice the window's time, at
+ * most ZT__PACE_MAX_NS, and the producer runs ahead. Slow callbacks do not trigger it (the
+ * receives stay fast), nor does a reactor that is behind; calls that arrive one by one or in
+ * bursts under a window never fill one. The floor drifts up by 1/256 of the gap per window, so a
+ * slower machine state is learned. Where there is no cheap cycle counter (ZT__HAS_CYCLES is 0)
+ * the drain does not pace. The measurements behind this are in docs/performance.md.  */
 #include "runtime.h"
 #include "base/zmq_ctx.h"
 
@@ -83,31 +75,7 @@
 #define ZT__PACE_STRIKES 2    /* lock-step windows in a row before a pause (not a one-off stall) */
 #define ZT__PACE_MIN_CALL_NS 200 /* ... and only when lock-step costs more than this a call */
 
-#if defined(__x86_64__) || defined(__i386__)
-#include <x86intrin.h>
-#define ZT__PACING 1
-static inline uint64_t
-s_cycles(void)
-{
-    return __rdtsc();
-}
-#elif defined(__aarch64__)
-#define ZT__PACING 1
-static inline uint64_t
-s_cycles(void)
-{
-    uint64_t v;
-    __asm__ volatile("mrs %0, cntvct_el0" : "=r"(v));
-    return v;
-}
-#else
-#define ZT__PACING 0
-static inline uint64_t
-s_cycles(void)
-{
-    return 0;
-}
-#endif
+#define ZT__PACING ZT__HAS_CYCLES
 
 /* One PUSH socket of a producer thread, for one reactor. */
 typedef struct s_link {
@@ -210,12 +178,12 @@ s_account_group(zt_reactor_t *r, size_t in_group, int64_t elapsed_ns, zt_reactor
 size_t
 zt__mailbox_drain(zt_reactor_t *r, size_t max)
 {
-    /* Timing every call costs a clock read per call (45 ns on a KVM guest, as much as the call
-     * itself). Without a slow-callback threshold, calls are timed in groups of up to
-     * ZT__TIMING_GROUP: a group no longer than the longest callback so far holds no new longest
-     * callback, so nothing is lost; a group that is longer is counted as one callback of its whole
-     * duration (an upper bound for the longest) and the rest of the batch is timed one by one.
-     * The pacing windows are judged at those same clock reads. */
+    /* Timing every call costs a clock read per call, as much as a trivial call itself. Without a
+     * slow-callback threshold, calls are timed in groups of up to ZT__TIMING_GROUP: a group no
+     * longer than the longest callback so far holds no new longest callback, so nothing is lost; a
+     * group that is longer is counted as one callback of its whole duration (an upper bound for the
+     * longest) and the rest of the batch is timed one by one. The pacing windows are judged at
+     * those same clock reads. */
     size_t group = r->slow_threshold_ns > 0 ? 1 : ZT__TIMING_GROUP;
     size_t ran = 0, in_group = 0, in_window = 0;
     int64_t t0 = zt_time_now_ns(), window_t0 = t0;
@@ -223,10 +191,10 @@ zt__mailbox_drain(zt_reactor_t *r, size_t max)
     zt__call_msg_t msg;
     while (ran < max) {
         bool timed = ZT__PACING && ran % ZT__PACE_SAMPLE == ZT__PACE_SAMPLE - 1;
-        uint64_t c0 = timed ? s_cycles() : 0;
+        uint64_t c0 = timed ? zt__cycles() : 0;
         if (zmq_recv(r->mailbox, &msg, sizeof msg, ZMQ_DONTWAIT) != sizeof msg)
             break;
-        uint64_t cycles = timed ? s_cycles() - c0 : UINT64_MAX;
+        uint64_t cycles = timed ? zt__cycles() - c0 : UINT64_MAX;
         if (cycles < window_recv)
             window_recv = cycles;
 #ifdef ZT__TSAN
@@ -453,7 +421,7 @@ done:
 }
 
 /* A send to the mailbox failed: say why; returns ZT_EFULL or ZT_ESYS. */
-__attribute__((cold, noinline)) static int
+ZT__COLD static int
 s_send_failed(void)
 {
     if (zmq_errno() == EAGAIN) {
@@ -484,19 +452,15 @@ s_send(s_producer_t *self, zt_reactor_t *r, zt_reactor_fn *fn, void *arg, bool *
 }
 
 /* The fast path: a thread calling the reactor it called last, which still accepts calls and runs
- * on another thread. It is kept this small on purpose: measured on
- * the 2-vCPU VM with the two vCPUs far apart and no reader running, a producer that does only
- * this costs 120 ns a call against 108 for a bare zmq_send loop, while the same checks made
- * inside the general path (one larger frame) cost 186 ns. Everything else goes to
- * zt__call_from_thread. */
+ * on another thread. It is kept this small on purpose (a smaller frame than the general path's;
+ * see the design notes). Everything else goes to zt__call_from_thread. */
 int
 zt_reactor_call_from_thread(zt_reactor_t *self, zt_reactor_fn *fn, void *arg)
 {
     s_producer_t *p = s_self;
-    if (__builtin_expect(p != NULL &&
-                             atomic_load_explicit(&p->last_reactor, memory_order_relaxed) == self &&
-                             fn != NULL,
-                         1)) {
+    if (ZT__LIKELY(p != NULL &&
+                   atomic_load_explicit(&p->last_reactor, memory_order_relaxed) == self &&
+                   fn != NULL)) {
         atomic_store(&p->hazard, self);
         if (atomic_load(&self->accepting) &&
             atomic_load_explicit(&self->owner, memory_order_relaxed) != p->tid) {
@@ -506,7 +470,7 @@ zt_reactor_call_from_thread(zt_reactor_t *self, zt_reactor_fn *fn, void *arg)
 #endif
             int sent = zmq_send(p->last_push, &msg, sizeof msg, 0);
             atomic_store_explicit(&p->hazard, NULL, memory_order_release);
-            return __builtin_expect(sent == sizeof msg, 1) ? 0 : s_send_failed();
+            return ZT__LIKELY(sent == sizeof msg) ? 0 : s_send_failed();
         }
         atomic_store_explicit(&p->hazard, NULL, memory_order_release);
     }
