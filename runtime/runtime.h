@@ -86,13 +86,14 @@ struct zt_reactor {
     zt__event_t *events;                  /* Owned: the system events by name */
     zt_trigger_id_t next_trigger_id;      /* the next trigger id */
     zt_clock_t clock;                     /* the zt_clock_t view of this reactor */
-    int signal_fd;             /* the self-pipe's read end while handling signals, else -1 */
-    int64_t slow_threshold_ns; /* the slow-callback threshold; 0 is off */
-    zt__cb_name_t *names;      /* Owned: named callbacks */
-    size_t nnames;             /* named callbacks */
-    zt_reactor_stats_t stats;  /* counters (timers_pending and registrations computed on read) */
-    uint64_t recv_floor;       /* mailbox pacing: the fastest sampled receive lately, in cycles */
-    unsigned slow_windows;     /* mailbox pacing: lock-step windows in a row */
+    int signal_fd;               /* the self-pipe's read end while handling signals, else -1 */
+    int64_t slow_threshold_ns;   /* the slow-callback threshold; 0 is off */
+    zt__cb_name_t *names;        /* Owned: named callbacks */
+    size_t nnames;               /* named callbacks */
+    zt_reactor_stats_t stats;    /* counters (timers_pending and registrations computed on read) */
+    uint64_t recv_floor;         /* mailbox pacing: the fastest sampled receive lately, in cycles */
+    unsigned slow_windows;       /* mailbox pacing: lock-step windows in a row */
+    struct zt__coro_state *coro; /* Owned: the coroutines (coro.c), or NULL before the first */
 };
 
 /* ThreadSanitizer cannot see the ordering libzmq's lock-free pipes give a message's sender and
@@ -138,6 +139,9 @@ int zt__queue_push(zt__call_queue_t *q, zt_reactor_fn *fn, void *arg);
 int zt__call_from_thread(zt_reactor_t *r, zt_reactor_fn *fn, void *arg, bool *local);
 /* Run the local calls queued before this pass; returns how many ran. */
 size_t zt__local_run(zt_reactor_t *r);
+
+/* coro.c: resume or cancel every suspended coroutine and free their state; first in destroy. */
+void zt__coro_reactor_fini(zt_reactor_t *r);
 
 /* events.c */
 int zt__events_fire(zt_reactor_t *r, const char *name, zt_reactor_fn *on_done);
