@@ -4,7 +4,7 @@
  *  function already saved every register it needs except the callee-saved ones: rbx, rbp, r12-r15,
  *  the stack pointer, and the control bits of MXCSR and of the x87 control word. So a switch pushes
  *  those on the current stack, stores the stack pointer, loads the other context's stack pointer and
- *  pops the same set from there. A new context's stack is laid out by zt__ctx_x86_64_make as if it
+ *  pops the same set from there (each control word is loaded only when it differs). A new context's stack is laid out by zt__ctx_x86_64_make as if it
  *  had been switched away from just before entering zt__ctx_x86_64_trampoline, which calls
  *  entry(arg) with r12 = arg and r13 = entry. The entry function never returns (the coroutine's last
  *  act is a switch away from it for good); if it did, ud2 stops the process.  */
@@ -30,9 +30,18 @@ zt__ctx_x86_64_switch:
         fnstcw  4(%rsp)
         movq    %rsp, (%rdi)
         movq    %rsi, %rsp
+        /* Loading a control word costs several times more than comparing it, and contexts almost
+         * always share the thread's modes: load each only when it differs from the current one. */
+        movl    (%rsp), %eax
+        movq    (%rdi), %rcx
+        cmpl    (%rcx), %eax
+        je      1f
         ldmxcsr (%rsp)
+1:      movzwl  4(%rsp), %eax
+        cmpw    4(%rcx), %ax
+        je      2f
         fldcw   4(%rsp)
-        addq    $8, %rsp
+2:      addq    $8, %rsp
         popq    %r15
         popq    %r14
         popq    %r13

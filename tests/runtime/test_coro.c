@@ -10,6 +10,7 @@
 
 #include <ztwist.h>
 
+#include <fenv.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -756,6 +757,33 @@ test_coro_many_sequential_coroutines_reuse_stacks(void **state)
     assert_int_equal(fx->steps, 100000);
 }
 
+static zt_result_t
+round_upward_across_an_await(void *arg)
+{
+    fixture_t *fx = arg;
+    fesetround(FE_UPWARD);
+    zt_result_t r = zt_await(get_pending(fx));
+    zt_result_release(&r);
+    fx->steps = fegetround() == FE_UPWARD ? 1 : -1;
+    fesetround(FE_TONEAREST);
+    return zt_ok_none();
+}
+
+/* The floating-point modes are per context, as per thread: the switch saves and restores them. */
+static void
+test_coro_switch_keeps_each_context_floating_point_mode(void **state)
+{
+    fixture_t *fx = *state;
+    assert_int_equal(fegetround(), FE_TONEAREST);
+    zt_deferred_t *d = zt_coro_start(fx->r, round_upward_across_an_await, fx);
+    assert_int_equal(fegetround(), FE_TONEAREST); /* the coroutine's mode stayed with it */
+    zt_deferred_callback(fx->pending[0], zt_ok_none());
+    zt_reactor_iterate(fx->r, 0);
+    assert_int_equal(fx->steps, 1);
+    assert_int_equal(fegetround(), FE_TONEAREST);
+    zt_deferred_unref(&d);
+}
+
 int
 main(void)
 {
@@ -783,6 +811,7 @@ main(void)
         T(test_coro_awaits_tcp_connect),
         T(test_coro_stack_size_is_settable_and_checked),
         T(test_coro_many_sequential_coroutines_reuse_stacks),
+        T(test_coro_switch_keeps_each_context_floating_point_mode),
 #undef T
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
