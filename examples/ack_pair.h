@@ -129,9 +129,16 @@ ack_pair_close(ack_pair_t *pair)
         zt_transport_lose_connection(zt_line_receiver_transport(pair->conn));
 }
 
+/* After the reactor's run: close what is left of both ends (a few passes at most), then free. */
 static void
 ack_pair_stop(ack_pair_t *pair)
 {
+    if (pair->port)
+        zt_tcp_port_lose_connections(pair->port, true);
+    ack_pair_close(pair);
+    for (int i = 0;
+         i < 100 && (pair->conn || (pair->port && zt_tcp_port_connection_count(pair->port))); i++)
+        zt_reactor_iterate(pair->reactor, 0.01);
     zt_tcp_port_destroy(&pair->port);
     zt_factory_destroy(&pair->client);
     zt_factory_destroy(&pair->server);
