@@ -13,9 +13,12 @@
  *
  *  Exactly-once resume. An await adds one link to the awaited Deferred; that link runs exactly once
  * (when the Deferred's chain reaches it) and hands the result to the record. If the coroutine is
- * suspended, the link queues one resume on the reactor's local call queue; so a coroutine is
- * resumed from the loop, never inside the zt_deferred_callback that fired the awaited Deferred,
- * and a long chain of coroutines awaiting each other unwinds one pass at a time on one stack.
+ * suspended, the link appends it to the ready list (once: `listed`), and the first one on an empty
+ * list queues one s_drain call on the reactor's local call queue. s_drain resumes the coroutines
+ * that were ready when it started; those made ready meanwhile wait for the next pass. So a
+ * coroutine is resumed from the loop, never inside the zt_deferred_callback that fired the awaited
+ * Deferred; a long chain of coroutines awaiting each other unwinds one pass at a time on one
+ * stack; and a pass that resumes many coroutines costs the reactor one queued call.
  *
  *  Cancellation (Twisted's _cancellableInlineCallbacks). Every Deferred a coroutine fires gets, at
  * creation, a first errback s_redirect and the canceller s_cancel. Cancelling it makes a new
@@ -25,9 +28,10 @@
  * has unwound and ends with whatever the coroutine returns.
  *
  *  Reactor teardown (zt__coro_reactor_fini, first thing in zt_reactor_destroy). The state enters
- * `finishing`: no await suspends any more (each cancels its Deferred and returns at once). Every
- * suspended coroutine's awaited Deferred is cancelled; each coroutine whose result arrives is put
- * on a ready list and resumed directly, and so unwinds to its end. A coroutine whose Deferred does
+ * `finishing`: no await suspends any more (each cancels its Deferred and returns at once), and the
+ * queued s_drain never runs. Every suspended coroutine's awaited Deferred is cancelled; each
+ * coroutine whose result arrives is on the ready list and is resumed directly, and so unwinds to
+ * its end. A coroutine whose Deferred does
  * not fire even when cancelled (it waits on a Deferred paused by its owner) cannot be resumed
  * safely: it is logged and its stack leaked, as its link still points into it.  */
 #include "runtime.h"
@@ -52,12 +56,14 @@ typedef struct s_coro s_coro_t;
 /* The reactor's coroutines (r->coro). */
 struct zt__coro_state {
     zt_reactor_t *reactor; /* Borrowed: the owner */
-    s_coro_t *live;    /* Borrowed: coroutines started and not finished (records own themselves) */
-    s_coro_t *free;    /* Borrowed: records of finished coroutines, kept for their stacks */
-    size_t nfree;      /* records on the free list */
-    s_coro_t *ready;   /* Borrowed: while finishing, coroutines whose await has its result */
-    size_t stack_size; /* usable bytes of new stacks */
-    bool finishing;    /* the reactor is being destroyed: awaits no longer suspend */
+    s_coro_t *live;  /* Borrowed: coroutines started and not finished (records own themselves) */
+    s_coro_t *free;  /* Borrowed: records of finished coroutines, kept for their stacks */
+    size_t nfree;    /* records on the free list */
+    s_coro_t *ready; /* Borrowed: suspended coroutines whose await has its result, in order */
+    s_coro_t *ready_tail; /* Borrowed: the last of them */
+    bool drain_queued;    /* an s_drain call is on the reactor's local call queue */
+    size_t stack_size;    /* usable bytes of new stacks */
+    bool finishing;       /* the reactor is being destroyed: awaits no longer suspend */
 };
 
 /* A coroutine; lives at the top of its own stack mapping. */
@@ -193,13 +199,6 @@ s_suspend(s_coro_t *c)
     c->suspended = false;
 }
 
-/* A queued resume (the reactor's local call queue). */
-static void
-s_resume(void *arg)
-{
-    s_switch_in(arg);
-}
-
 /* The first frame of every coroutine. */
 static void
 s_entry(void *arg)
@@ -218,15 +217,52 @@ s_entry(void *arg)
 
 /* --- await ------------------------------------------------------------------------------- */
 
-/* Teardown only: c has its awaited result and waits to be resumed by zt__coro_reactor_fini. */
+/* c is suspended and has its awaited result: resume it on the next pass (or, while finishing, in
+ * zt__coro_reactor_fini). */
 static void
 s_ready_push(struct zt__coro_state *st, s_coro_t *c)
 {
     if (c->listed)
         return;
     c->listed = true;
-    c->ready_next = st->ready;
-    st->ready = c;
+    c->ready_next = NULL;
+    if (st->ready_tail)
+        st->ready_tail->ready_next = c;
+    else
+        st->ready = c;
+    st->ready_tail = c;
+}
+
+/* Take the first ready coroutine off the list. */
+static s_coro_t *
+s_ready_pop(struct zt__coro_state *st)
+{
+    s_coro_t *c = st->ready;
+    if (c) {
+        st->ready = c->ready_next;
+        if (!st->ready)
+            st->ready_tail = NULL;
+        c->listed = false;
+    }
+    return c;
+}
+
+/* The queued call: resume the coroutines that were ready when it started, in order. */
+static void
+s_drain(void *arg)
+{
+    struct zt__coro_state *st = arg;
+    st->drain_queued = false;
+    s_coro_t *last = st->ready_tail;
+    while (last) {
+        s_coro_t *c = s_ready_pop(st);
+        s_switch_in(c);
+        if (c == last)
+            break;
+    }
+    if (st->ready && !st->drain_queued && !st->finishing &&
+        zt__queue_push(&st->reactor->local, s_drain, st) == 0)
+        st->drain_queued = true;
 }
 
 /* The link an await adds: hand the result to the coroutine; the awaited chain goes on with None. */
@@ -242,11 +278,13 @@ s_on_result(zt_result_t result, void *arg)
     c->has_got = true;
     if (c->suspended) {
         struct zt__coro_state *st = c->state;
-        if (st->finishing)
-            s_ready_push(st, c);
-        else if (zt__queue_push(&st->reactor->local, s_resume, c) < 0) {
-            ZT_LOG_ERROR("coroutine: out of memory queueing a resume; it resumes when the reactor "
-                         "is destroyed");
+        s_ready_push(st, c);
+        if (!st->drain_queued && !st->finishing) {
+            if (zt__queue_push(&st->reactor->local, s_drain, st) == 0)
+                st->drain_queued = true;
+            else
+                ZT_LOG_ERROR("coroutine: out of memory queueing a resume; it is retried with the "
+                             "next one, or at the reactor's destruction");
         }
     }
     return zt_ok_none();
@@ -409,22 +447,17 @@ zt__coro_reactor_fini(zt_reactor_t *r)
         return;
     ZT_ASSERT_MSG(!s_current, "zt_reactor_destroy called from inside a coroutine");
     st->finishing = true;
-    /* Wake every suspended coroutine: one whose result arrived already (its queued resume never
-     * runs now) goes to the ready list; the others go there from s_on_result when the cancel of
-     * their awaited Deferred fires it, now or when another coroutine ends. */
+    /* Wake every suspended coroutine: one whose result arrived already is on the ready list; the
+     * others go there from s_on_result when the cancel of their awaited Deferred fires it, now or
+     * when another coroutine ends. */
     for (s_coro_t *c = st->live, *next; c; c = next) {
         next = c->next;
-        if (c->has_got)
-            s_ready_push(st, c);
-        else if (c->awaiting)
+        if (!c->has_got && c->awaiting)
             zt_deferred_cancel(c->awaiting);
     }
     /* A resumed coroutine never suspends again (finishing), so it runs to its end. */
-    while (st->ready) {
-        s_coro_t *c = st->ready;
-        st->ready = c->ready_next;
+    for (s_coro_t *c; (c = s_ready_pop(st));)
         s_switch_in(c);
-    }
     size_t leaked = 0;
     for (s_coro_t *c = st->live, *next; c; c = next) {
         next = c->next;
@@ -436,10 +469,10 @@ zt__coro_reactor_fini(zt_reactor_t *r)
         ZT_LOG_ERROR("reactor destroyed with %zu coroutines whose awaited Deferred did not fire "
                      "when cancelled (paused by its owner?); their stacks are leaked",
                      leaked);
-    /* Resumes queued before the teardown never run now. */
+    /* A drain queued before the teardown never runs now. */
     size_t kept = 0;
     for (size_t i = 0; i < r->local.len; i++)
-        if (r->local.items[i].fn != s_resume)
+        if (r->local.items[i].fn != s_drain)
             r->local.items[kept++] = r->local.items[i];
     r->local.len = kept;
     while (st->free) {

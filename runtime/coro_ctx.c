@@ -58,7 +58,6 @@ zt__ctx_switch(zt__ctx_t *from, zt__ctx_t *to)
 #else
 
 void *zt__ctx_x86_64_make(void *top, void (*entry)(void *), void *arg);
-void zt__ctx_x86_64_switch(void **save_sp, void *load_sp);
 
 void
 zt__ctx_make(zt__ctx_t *ctx, void *lo, size_t size, void (*entry)(void *), void *arg)
@@ -67,13 +66,9 @@ zt__ctx_make(zt__ctx_t *ctx, void *lo, size_t size, void (*entry)(void *), void 
     ctx->sp = zt__ctx_x86_64_make((void *)top, entry, arg);
 }
 
-void
-zt__ctx_switch(zt__ctx_t *from, zt__ctx_t *to)
-{
-    zt__ctx_x86_64_switch(&from->sp, to->sp);
-}
-
 #endif
+
+#ifdef ZT__CORO_SANITIZED
 
 void
 zt__fiber_start_switch(zt__fiber_t *self, const zt__fiber_t *to, bool final)
@@ -156,3 +151,5 @@ zt__fiber_stack_reset(void *lo, size_t size)
     (void)size;
 #endif
 }
+
+#endif

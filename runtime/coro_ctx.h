@@ -50,22 +50,68 @@ typedef struct zt__fiber {
 void zt__ctx_make(zt__ctx_t *ctx, void *lo, size_t size, void (*entry)(void *), void *arg);
 
 /* Save the current context in from and continue in to. Returns when something switches back. */
+#ifdef ZT_CORO_UCONTEXT
 void zt__ctx_switch(zt__ctx_t *from, zt__ctx_t *to);
+#else
+void zt__ctx_x86_64_switch(void **save_sp, void *load_sp); /* coro_switch_x86_64.S */
+static inline void
+zt__ctx_switch(zt__ctx_t *from, zt__ctx_t *to)
+{
+    zt__ctx_x86_64_switch(&from->sp, to->sp);
+}
+#endif
 
 /* The sanitizer half of a switch, around zt__ctx_switch: start before it (to is where we go; final
  * when the current stack is never resumed again), finish right after it returns (self is the
- * context that now runs; from receives the stack we came from). */
+ * context that now runs; from receives the stack we came from). zt__fiber_enter is the first code
+ * of a new context. TSan keeps a fiber per coroutine. Without a sanitizer these do nothing. */
+#if defined(ZT__ASAN) || defined(ZT__CORO_TSAN)
+#define ZT__CORO_SANITIZED 1
 void zt__fiber_start_switch(zt__fiber_t *self, const zt__fiber_t *to, bool final);
 void zt__fiber_finish_switch(zt__fiber_t *self, zt__fiber_t *from);
-/* The first code of a new context: finish the switch that entered it. */
 void zt__fiber_enter(zt__fiber_t *from);
-/* TSan's fiber for a new coroutine (NULL elsewhere), and its release. */
 void *zt__fiber_tsan_new(void);
 void zt__fiber_tsan_destroy(void *tsan);
-/* The TSan fiber running now (NULL outside TSan). */
 void *zt__fiber_tsan_current(void);
 /* Forget ASan's shadow state of a stack about to be reused (its last frames never returned). */
 void zt__fiber_stack_reset(void *lo, size_t size);
+#else
+static inline void
+zt__fiber_start_switch(zt__fiber_t *self, const zt__fiber_t *to, bool final)
+{
+    (void)self, (void)to, (void) final;
+}
+static inline void
+zt__fiber_finish_switch(zt__fiber_t *self, zt__fiber_t *from)
+{
+    (void)self, (void)from;
+}
+static inline void
+zt__fiber_enter(zt__fiber_t *from)
+{
+    (void)from;
+}
+static inline void *
+zt__fiber_tsan_new(void)
+{
+    return NULL;
+}
+static inline void
+zt__fiber_tsan_destroy(void *tsan)
+{
+    (void)tsan;
+}
+static inline void *
+zt__fiber_tsan_current(void)
+{
+    return NULL;
+}
+static inline void
+zt__fiber_stack_reset(void *lo, size_t size)
+{
+    (void)lo, (void)size;
+}
+#endif
 
 /* A stack: a guard page, then size usable bytes, one mapping. */
 typedef struct zt__stack {
