@@ -40,6 +40,7 @@
 
 #include "base/compiler.h"
 #include "coro_ctx.h"
+#include "futures/deferred_take.h"
 
 #include <stdlib.h>
 
@@ -325,6 +326,11 @@ zt_await(zt_deferred_t *d)
         return zt_err(zt_failure_from_code(ZT_ENOMEM, "no Deferred to await"));
     if (ZT__UNLIKELY(c->state->finishing))
         return s_await_finishing(c, d);
+    zt_result_t taken;
+    if (zt__deferred_take_result(d, &taken)) { /* fired: what a link would get, without one */
+        zt_deferred_unref(&d);
+        return taken;
+    }
     if (ZT__UNLIKELY(zt_deferred_add_both(d, s_on_result, c) < 0)) {
         zt_deferred_unref(&d);
         return zt_err(zt_failure_from_code(ZT_ENOMEM, "zt_await"));

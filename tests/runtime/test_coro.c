@@ -275,6 +275,22 @@ test_coro_await_takes_the_result_from_the_chain(void **state)
     zt_deferred_unref(&d);
 }
 
+/* A Deferred that has fired but is paused by its owner is waited for until it is unpaused. */
+static void
+test_coro_await_fired_but_paused_waits_for_unpause(void **state)
+{
+    fixture_t *fx = *state;
+    fx->child = zt_deferred_succeed(zt_ok_int(4));
+    zt_deferred_pause(fx->child);
+    zt_deferred_t *d = zt_coro_start(fx->r, await_and_keep, fx);
+    assert_false(zt_deferred_is_called(d));
+    zt_deferred_unpause(fx->child);
+    zt_reactor_iterate(fx->r, 0);
+    assert_true(zt_deferred_is_called(d));
+    assert_int_equal(zt_result_int(fx->seen), 4);
+    zt_deferred_unref(&d);
+}
+
 /* Awaiting outside a coroutine is an error result, not a crash; NULL is ZT_ENOMEM. */
 static void
 test_coro_await_outside_coroutine_returns_einval(void **state)
@@ -795,6 +811,7 @@ main(void)
         T(test_coro_await_failure_returns_it_to_handle),
         T(test_coro_unhandled_failure_fails_deferred_and_is_reported),
         T(test_coro_await_takes_the_result_from_the_chain),
+        T(test_coro_await_fired_but_paused_waits_for_unpause),
         T(test_coro_await_outside_coroutine_returns_einval),
         T(test_coro_await_null_returns_enomem),
         T(test_coro_return_wait_for_ends_with_that_result),
