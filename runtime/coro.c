@@ -88,6 +88,7 @@ struct s_coro {
     bool has_got;            /* got holds the awaited result */
     bool suspended;          /* switched out inside zt_await */
     bool done;               /* the body returned; got holds its result */
+    bool cancelling;         /* s_cancel runs (it may reach itself through the await) */
 };
 
 static _Thread_local s_coro_t *s_current ZT__TLS_FAST; /* the coroutine running now, or NULL */
@@ -382,6 +383,9 @@ static void
 s_cancel(zt_deferred_t *d, void *arg)
 {
     s_coro_t *c = arg;
+    if (c->cancelling)
+        return; /* the coroutine awaits its own Deferred: d fails with CancelledError */
+    c->cancelling = true;
     zt_deferred_t *next = s_result_deferred_new(c);
     zt_failure_t *marker =
         next ? zt_failure_new(&s_unwinding, "cancelled; waiting for the coroutine to end") : NULL;
@@ -396,6 +400,7 @@ s_cancel(zt_deferred_t *d, void *arg)
     }
     if (c->awaiting && !c->has_got)
         zt_deferred_cancel(c->awaiting);
+    c->cancelling = false;
 }
 
 zt_deferred_t *

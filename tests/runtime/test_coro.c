@@ -547,6 +547,35 @@ test_coro_reactor_destroy_cancels_suspended_coroutines(void **state)
 }
 
 static zt_result_t
+await_pending_then_child(void *arg)
+{
+    fixture_t *fx = arg;
+    zt_result_t r = zt_await(get_pending(fx));
+    zt_result_release(&r);
+    r = zt_await(zt_deferred_ref(fx->child)); /* the test made it this coroutine's own Deferred */
+    if (zt_is_err(r) && zt_failure_check(zt_result_failure(r), ZT_CANCELLED_ERROR))
+        fx->unwound++;
+    zt_result_release(&r);
+    return zt_ok_none();
+}
+
+/* A coroutine awaiting its own Deferred never ends (as in Twisted); the teardown still unwinds it
+ * (the cancel reaches the coroutine's own canceller through the await and stops there). */
+static void
+test_coro_reactor_destroy_unwinds_coroutine_awaiting_itself(void **state)
+{
+    fixture_t *fx = *state;
+    zt_deferred_t *d = zt_coro_start(fx->r, await_pending_then_child, fx);
+    fx->child = zt_deferred_ref(d);
+    zt_deferred_callback(fx->pending[0], zt_ok_none());
+    zt_reactor_iterate(fx->r, 0);
+    assert_false(zt_deferred_is_called(d));
+    zt_reactor_destroy(&fx->r);
+    assert_int_equal(fx->unwound, 1);
+    zt_deferred_unref(&d);
+}
+
+static zt_result_t
 await_other_coroutine(void *arg)
 {
     fixture_t *fx = arg;
@@ -823,6 +852,7 @@ main(void)
         T(test_coro_cancel_waits_for_the_coroutine_to_end),
         T(test_coro_reactor_destroy_cancels_suspended_coroutines),
         T(test_coro_reactor_destroy_unwinds_coroutines_awaiting_each_other),
+        T(test_coro_reactor_destroy_unwinds_coroutine_awaiting_itself),
         T(test_coro_awaits_threads_timers_and_deferred_lists),
         T(test_coro_awaits_lock_and_queue_in_order),
         T(test_coro_awaits_tcp_connect),
