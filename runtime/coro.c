@@ -11,14 +11,17 @@
  * costs one mapping and no malloc besides its Deferred. A record is freed (its stack kept for
  * reuse, up to S_FREE_MAX) only after it has switched away for good, by whoever resumed it.
  *
- *  Exactly-once resume. An await adds one link to the awaited Deferred; that link runs exactly once
- * (when the Deferred's chain reaches it) and hands the result to the record. If the coroutine is
- * suspended, the link appends it to the ready list (once: `listed`), and the first one on an empty
- * list queues one s_drain call on the reactor's local call queue. s_drain resumes the coroutines
- * that were ready when it started; those made ready meanwhile wait for the next pass. So a
- * coroutine is resumed from the loop, never inside the zt_deferred_callback that fired the awaited
- * Deferred; a long chain of coroutines awaiting each other unwinds one pass at a time on one
- * stack; and a pass that resumes many coroutines costs the reactor one queued call.
+ *  An await of a Deferred that has fired and has nothing left to run takes its result at once
+ * (zt__deferred_take_result), exactly what a link would have received.
+ *
+ *  Exactly-once resume. Otherwise an await adds one link to the awaited Deferred; that link runs
+ * exactly once (when the Deferred's chain reaches it) and hands the result to the record. If the
+ * coroutine is suspended, the link appends it to the ready list (once: `listed`), and the first one
+ * on an empty list queues one s_drain call on the reactor's local call queue. s_drain resumes the
+ * coroutines that were ready when it started; those made ready meanwhile wait for the next pass. So
+ * a coroutine is resumed from the loop, never inside the zt_deferred_callback that fired the
+ * awaited Deferred; a long chain of coroutines awaiting each other unwinds one pass at a time on
+ * one stack; and a pass that resumes many coroutines costs the reactor one queued call.
  *
  *  Cancellation (Twisted's _cancellableInlineCallbacks). Every Deferred a coroutine fires gets, at
  * creation, a first errback s_redirect and the canceller s_cancel. Cancelling it makes a new
@@ -31,9 +34,10 @@
  * `finishing`: no await suspends any more (each cancels its Deferred and returns at once), and the
  * queued s_drain never runs. Every suspended coroutine's awaited Deferred is cancelled; each
  * coroutine whose result arrives is on the ready list and is resumed directly, and so unwinds to
- * its end. A coroutine whose Deferred does
- * not fire even when cancelled (it waits on a Deferred paused by its owner) cannot be resumed
- * safely: it is logged and its stack leaked, as its link still points into it.  */
+ * its end. A coroutine whose Deferred does not fire even when cancelled (it waits on a Deferred
+ * paused by its owner) cannot be resumed safely: it is logged and its stack leaked, as its link
+ * still points into it. A cancel that reaches the coroutine's own canceller again through its
+ * await (a coroutine awaiting itself) stops there (`cancelling`).  */
 #include "runtime.h"
 
 #include <ztwist/coro.h>
@@ -83,7 +87,7 @@ struct s_coro {
     s_coro_t *resumer;       /* Borrowed: s_current when this one was switched in */
     s_coro_t *prev;          /* Borrowed: the live list */
     s_coro_t *next;          /* Borrowed: the live list or the free list */
-    s_coro_t *ready_next;    /* Borrowed: the ready list (teardown only) */
+    s_coro_t *ready_next;    /* Borrowed: the ready list */
     bool listed;             /* on the ready list */
     bool has_got;            /* got holds the awaited result */
     bool suspended;          /* switched out inside zt_await */
