@@ -47,6 +47,7 @@
  *    be read from any thread.
  */
 #include "futures.h"
+#include "futures/deferred_take.h"
 
 #include <stdatomic.h>
 #include <stdio.h>
@@ -401,6 +402,18 @@ s_fire(zt_deferred_t *self, zt_result_t result)
     self->result = result;
     s_run(self);
     return 0;
+}
+
+bool
+zt__deferred_take_result(zt_deferred_t *self, zt_result_t *out)
+{
+    S_CHECK_THREAD(self);
+    if (!(self->flags & F_CALLED) || (self->flags & F_RUNNING) || self->paused ||
+        s_is_waiting(self) || self->head < self->count)
+        return false;
+    *out = self->result;
+    self->result = zt_ok_none();
+    return true;
 }
 
 static bool

@@ -35,6 +35,7 @@
 #include <ztwist/deferred_lock.h>
 #include <ztwist/deferred_queue.h>
 #include <ztwist/reactor.h>
+#include <ztwist/coro.h>
 #include <ztwist/test_clock.h>
 #include <ztwist/looping_call.h>
 #include <ztwist/defer_later.h>

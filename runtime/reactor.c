@@ -119,7 +119,8 @@ zt_reactor_destroy(zt_reactor_t **self_p)
     zt_reactor_t *self = *self_p;
     ZT_ASSERT_MSG(!self->in_pass && !self->in_run,
                   "zt_reactor_destroy called from inside the reactor's loop");
-    zt__slots_fini(self); /* the layers above first, while everything else is whole */
+    zt__coro_reactor_fini(self); /* coroutines unwind first: they may cancel what they await */
+    zt__slots_fini(self);        /* then the layers above, while everything else is whole */
     zt__mailbox_close(self);
     s_signals_release(self);
     zt__events_destroy(self);

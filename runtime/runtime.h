@@ -105,6 +105,7 @@ struct zt_reactor {
     uint64_t recv_floor;       /* mailbox pacing: the fastest sampled receive lately, in cycles */
     unsigned slow_windows;     /* mailbox pacing: lock-step windows in a row */
     zt__slot_t slots[ZT__REACTOR_SLOTS]; /* the layers above's state (slots.c) */
+    struct zt__coro_state *coro; /* Owned: the coroutines (coro.c), or NULL before the first */
 };
 
 /* ThreadSanitizer cannot see the ordering libzmq's lock-free pipes give a message's sender and
@@ -144,8 +145,10 @@ int zt__call_from_thread(zt_reactor_t *r, zt_reactor_fn *fn, void *arg, bool *lo
 /* Run the local calls queued before this pass; returns how many ran. */
 size_t zt__local_run(zt_reactor_t *r);
 
-/* slots.c: run every slot's finaliser (the first thing zt_reactor_destroy does). */
+/* slots.c: run every slot's finaliser (in zt_reactor_destroy, right after the coroutines). */
 void zt__slots_fini(zt_reactor_t *r);
+/* coro.c: resume or cancel every suspended coroutine and free their state; first in destroy. */
+void zt__coro_reactor_fini(zt_reactor_t *r);
 
 /* events.c */
 int zt__events_fire(zt_reactor_t *r, const char *name, zt_reactor_fn *on_done);
