@@ -6,7 +6,11 @@
  *  - A stored request (s_request_t) is one allocation holding copies of the client's envelope and
  *    body. It is owned by exactly one place at a time: a service's queue, or the worker it was
  *    given to (w->held, oldest first). It ends exactly once: forwarded with the worker's reply,
- *    answered with a "410" error reply when its worker dies, or freed at destroy.
+ *    answered with a "410" error reply when its worker dies, or freed at destroy. Its bytes count
+ *    in stats.stored_bytes from the moment it is queued until it ends (s_request_end), and a
+ *    request that would take that sum past queue_bytes is refused before it is stored.
+ *  - Every error reply names the requested service, as RFC 7 has every reply do; its body says it
+ *    is the broker's: ["ztwist.error"][status][message].
  *  - Prefetch (ztwist's extension to RFC 7): a worker may say in READY how many requests it takes
  *    at once (1 without the frame, as RFC 7 has it). A REPLY ends the held request whose envelope
  *    it carries (ztwist's client puts a request id there), so replies may come in any order; an
@@ -15,8 +19,12 @@
  *  - A service's workers with room (holding fewer than their prefetch) form a list ordered by the
  *    time they got room: dispatch takes the head and, if it still has room, puts it at the tail,
  *    so requests go round the workers and the least recently used gets the next one.
- *  - Services are never removed: a service whose workers all died keeps its queue, so clients wait
- *    (within their timeouts) for a worker to come back. A name no worker ever announced is unknown.
+ *  - Announced services are never removed: a service whose workers all died keeps its queue, so
+ *    clients wait (within their timeouts) for a worker to come back. A name no worker ever
+ *    announced is unknown; during the grace after start it gets a service all the same, which
+ *    the end of the grace removes with its queue ("404" to each request, as after the grace).
+ *  - Handshakes that fail (a peer with another security mechanism) never reach the ROUTER as
+ *    messages: a socket monitor reports them, and they are logged and counted.
  *  - Input from the network is decoded by mdp_codec.c before anything is looked at; a malformed
  *    message is dropped, counted and logged (the first ten, then one in a thousand). */
 #include <ztwist/broker.h>
@@ -42,6 +50,7 @@ typedef struct s_request s_request_t;
 struct s_request {
     s_request_t *next;      /* the next request in its service's queue; Borrowed link */
     double queued_at;       /* when it arrived, on the reactor's clock */
+    size_t bytes;           /* its frames' bytes, counted in stats.stored_bytes once stored */
     size_t env_count;       /* envelope frames (the client's routing id first) */
     size_t body_count;      /* body frames */
     zt__mdp_frame_t *parts; /* env_count + body_count frames pointing into this allocation */
@@ -75,6 +84,7 @@ struct s_service {
     s_request_t *queue_head;            /* the oldest waiting request; Owned (the whole queue) */
     s_request_t *queue_tail;            /* the newest; Borrowed */
     size_t queued;                      /* requests in the queue */
+    bool announced;                     /* whether a worker ever announced it (READY) */
     s_service_t *next;                  /* the broker's list of services; Owned link */
 };
 
@@ -88,8 +98,11 @@ struct zt_broker {
     int liveness;                 /* heartbeats a worker may miss */
     size_t queue_limit;           /* bound on one service's queue */
     size_t max_message;           /* bound on a message's total size */
+    size_t queue_bytes;           /* bound on the bytes of every stored request */
     double grace;                 /* seconds after the first bind when unknown services wait */
     double started;               /* when the first bind happened, on the reactor's clock */
+    zt_delayed_call_t *grace_end; /* ends the grace; Owned or NULL */
+    void *monitor;                /* PAIR told of the ROUTER's failed handshakes; Owned or NULL */
     bool curve;                   /* whether the socket is a CURVE server */
     uint8_t secret[32];           /* the CURVE secret key, when curve */
     uint8_t (*allowed)[32];       /* the public keys let in; Owned array */
@@ -126,6 +139,7 @@ s_request_new(const zt__mdp_frame_t *env, size_t env_count, const zt__mdp_frame_
     if (!r)
         return NULL;
     r->next = NULL;
+    r->bytes = bytes;
     r->env_count = env_count;
     r->body_count = body_count;
     r->parts = (zt__mdp_frame_t *)(r + 1);
@@ -400,11 +414,23 @@ s_reply_client(zt_broker_t *self, const s_request_t *r, const char *service,
         ZT_LOG_DEBUG("broker: reply to a client not sent (%s): it is gone", zt_strerror(rc));
 }
 
+/* An error reply to request r for service: [ZT__MDP_ERROR_MARK][status][message]. */
 static void
-s_error_reply(zt_broker_t *self, const s_request_t *r, const char *status, const char *message)
+s_error_reply(zt_broker_t *self, const s_request_t *r, const char *service, const char *status,
+              const char *message)
 {
-    zt__mdp_frame_t body[2] = {{status, strlen(status)}, {message, strlen(message)}};
-    s_reply_client(self, r, ZT__MDP_ERROR_SERVICE, body, 2);
+    zt__mdp_frame_t body[3] = {{ZT__MDP_ERROR_MARK, strlen(ZT__MDP_ERROR_MARK)},
+                               {status, strlen(status)},
+                               {message, strlen(message)}};
+    s_reply_client(self, r, service, body, 3);
+}
+
+/* A stored request ends: its bytes leave the count, and it is freed. */
+static void
+s_request_end(zt_broker_t *self, s_request_t *r)
+{
+    self->stats.stored_bytes -= r->bytes;
+    free(r);
 }
 
 /* ------------------------------------------------------------------------------------------- */
@@ -423,8 +449,8 @@ s_worker_delete(zt_broker_t *self, s_worker_t *w, bool send_disconnect, const ch
         self->stats.workers_lost++;
         s_request_t *r;
         while ((r = s_fifo_pop(&w->held, &w->held_tail)) != NULL) {
-            s_error_reply(self, r, "410", message);
-            free(r);
+            s_error_reply(self, r, w->service->name, "410", message);
+            s_request_end(self, r);
         }
         w->holding = 0;
     }
@@ -527,11 +553,109 @@ s_on_sweep(void *arg)
             snprintf(message, sizeof message,
                      "waited %.3g s in the queue of service '%s': no worker was free",
                      now - r->queued_at, s->name);
-            s_error_reply(self, r, "504", message);
-            free(r);
+            s_error_reply(self, r, s->name, "504", message);
+            s_request_end(self, r);
         }
     }
     s_arm_sweep(self);
+}
+
+/* Answer request r for a service no worker announced: "404". */
+static void
+s_unknown_reply(zt_broker_t *self, const s_request_t *r, const char *service)
+{
+    self->stats.unknown_service++;
+    char message[ZT__MDP_MAX_SERVICE + 64];
+    snprintf(message, sizeof message, "service '%s' unknown: no worker announced it", service);
+    s_error_reply(self, r, service, "404", message);
+}
+
+/* The grace is over: each service no worker announced goes, and its requests get "404" now
+ * rather than at their clients' timeouts. */
+static void
+s_on_grace_end(void *arg)
+{
+    zt_broker_t *self = arg;
+    zt_delayed_call_release(&self->grace_end);
+    s_service_t **link = &self->services;
+    while (*link) {
+        s_service_t *s = *link;
+        if (s->announced) {
+            link = &s->next;
+            continue;
+        }
+        if (s->queued)
+            ZT_LOG_INFO("broker: grace over; %zu request(s) for '%s' fail: no worker announced it",
+                        s->queued, s->name);
+        s_request_t *r;
+        while ((r = s_fifo_pop(&s->queue_head, &s->queue_tail)) != NULL) {
+            s->queued--;
+            self->stats.queued--;
+            s_unknown_reply(self, r, s->name);
+            s_request_end(self, r);
+        }
+        *link = s->next;
+        free(s);
+    }
+}
+
+/* (Re)arm the end of the grace, once bound: at started + grace. */
+static void
+s_arm_grace(zt_broker_t *self)
+{
+    if (self->grace_end) {
+        (void)zt_delayed_call_cancel(self->grace_end);
+        zt_delayed_call_release(&self->grace_end);
+    }
+    if (!self->bound || self->grace <= 0)
+        return;
+    double left = self->started + self->grace - zt_reactor_seconds(self->reactor);
+    if (zt_reactor_call_later(self->reactor, left > 0 ? left : 0, s_on_grace_end, self,
+                              &self->grace_end) != 0)
+        ZT_LOG_ERROR("broker: cannot schedule the end of the grace; it ends now");
+}
+
+/* An RFC 8 request (the service starts with "mmi."): "mmi.service" says whether the service in
+ * the body has a worker ("200") or not ("404"); anything else is "501". */
+static void
+s_on_mmi(zt_broker_t *self, const zt__mdp_frame_t *f, const zt__mdp_msg_t *m, const char *service)
+{
+    s_request_t *r = s_request_new(&f[m->env_first], m->env_count, NULL, 0);
+    if (!r)
+        return;
+    const char *status = "501";
+    if (strcmp(service, "mmi.service") == 0) {
+        status = "404";
+        if (m->body_count >= 1) {
+            s_service_t *s = s_service_find(self, &f[m->body_first]);
+            if (s && s->workers > 0)
+                status = "200";
+        }
+    }
+    zt__mdp_frame_t body = {status, 3};
+    s_reply_client(self, r, service, &body, 1);
+    free(r);
+}
+
+/* Refuse request r for service s with "503", counted by the bound it hit. */
+static void
+s_full_reply(zt_broker_t *self, const s_request_t *r, const s_service_t *s)
+{
+    char message[ZT__MDP_MAX_SERVICE + 128];
+    if (s->queued >= self->queue_limit) {
+        self->stats.queue_full++;
+        snprintf(message, sizeof message, "queue of service '%s' full (%zu requests)", s->name,
+                 s->queued);
+    } else {
+        self->stats.bytes_full++;
+        snprintf(message, sizeof message,
+                 "broker's queues full: %zu bytes stored, a request of %zu bytes would pass the "
+                 "bound of %zu",
+                 (size_t)self->stats.stored_bytes, r->bytes, self->queue_bytes);
+        if (self->stats.bytes_full <= 10 || self->stats.bytes_full % 1000 == 0)
+            ZT_LOG_WARNING("broker: request for '%s' refused: %s", s->name, message);
+    }
+    s_error_reply(self, r, s->name, "503", message);
 }
 
 static void
@@ -539,25 +663,11 @@ s_on_client(zt_broker_t *self, const zt__mdp_frame_t *f, const zt__mdp_msg_t *m)
 {
     self->stats.requests++;
     const zt__mdp_frame_t *name = &f[m->service];
-    if (name->size >= 4 && memcmp(name->data, "mmi.", 4) == 0) {
-        s_request_t *r = s_request_new(&f[m->env_first], m->env_count, NULL, 0);
-        if (!r)
-            return;
-        char service[ZT__MDP_MAX_SERVICE + 1];
-        memcpy(service, name->data, name->size);
-        service[name->size] = '\0';
-        const char *status = "501";
-        if (strcmp(service, "mmi.service") == 0) {
-            status = "404";
-            if (m->body_count >= 1) {
-                s_service_t *s = s_service_find(self, &f[m->body_first]);
-                if (s && s->workers > 0)
-                    status = "200";
-            }
-        }
-        zt__mdp_frame_t body = {status, 3};
-        s_reply_client(self, r, service, &body, 1);
-        free(r);
+    char service[ZT__MDP_MAX_SERVICE + 1];
+    memcpy(service, name->data, name->size);
+    service[name->size] = '\0';
+    if (strncmp(service, "mmi.", 4) == 0) {
+        s_on_mmi(self, f, m, service);
         return;
     }
     s_service_t *s = s_service_find(self, name);
@@ -567,7 +677,8 @@ s_on_client(zt_broker_t *self, const zt__mdp_frame_t *f, const zt__mdp_msg_t *m)
         ZT_LOG_ERROR("broker: out of memory; a request is dropped");
         return;
     }
-    if (!s && zt_reactor_seconds(self->reactor) < self->started + self->grace) {
+    bool in_grace = self->grace_end != NULL;
+    if (!s && in_grace) {
         /* Just started: its workers may not have announced themselves yet. */
         s = calloc(1, sizeof *s);
         if (s) {
@@ -576,21 +687,13 @@ s_on_client(zt_broker_t *self, const zt__mdp_frame_t *f, const zt__mdp_msg_t *m)
             self->services = s;
         }
     }
-    if (!s) {
-        self->stats.unknown_service++;
-        char message[ZT__MDP_MAX_SERVICE + 64];
-        snprintf(message, sizeof message, "service '%.*s' unknown: no worker announced it",
-                 (int)name->size, (const char *)name->data);
-        s_error_reply(self, r, "404", message);
+    if (!s || (!s->announced && !in_grace)) {
+        s_unknown_reply(self, r, service);
         free(r);
         return;
     }
-    if (s->queued >= self->queue_limit) {
-        self->stats.queue_full++;
-        char message[ZT__MDP_MAX_SERVICE + 64];
-        snprintf(message, sizeof message, "queue of service '%s' full (%zu requests)", s->name,
-                 s->queued);
-        s_error_reply(self, r, "503", message);
+    if (s->queued >= self->queue_limit || self->stats.stored_bytes + r->bytes > self->queue_bytes) {
+        s_full_reply(self, r, s);
         free(r);
         return;
     }
@@ -598,6 +701,7 @@ s_on_client(zt_broker_t *self, const zt__mdp_frame_t *f, const zt__mdp_msg_t *m)
     s_fifo_push(&s->queue_head, &s->queue_tail, r);
     s->queued++;
     self->stats.queued++;
+    self->stats.stored_bytes += r->bytes;
     s_dispatch(self, s);
     s_arm_sweep(self);
 }
@@ -633,6 +737,7 @@ s_on_worker(zt_broker_t *self, const zt__mdp_frame_t *f, const zt__mdp_msg_t *m)
             s->next = self->services;
             self->services = s;
         }
+        s->announced = true;
         w = calloc(1, sizeof *w);
         if (!w)
             return;
@@ -677,7 +782,7 @@ s_on_worker(zt_broker_t *self, const zt__mdp_frame_t *f, const zt__mdp_msg_t *m)
         }
         s_reply_client(self, r, w->service->name, &f[m->body_first], m->body_count);
         self->stats.replies++;
-        free(r);
+        s_request_end(self, r);
         if (!w->idle)
             s_idle_append(w);
         s_dispatch(self, w->service);
@@ -815,6 +920,71 @@ s_on_zap(zt_reactor_t *reactor, void *socket, void *arg)
 }
 
 /* ------------------------------------------------------------------------------------------- */
+/* Failed handshakes: ZeroMQ ends them before any message, so only a socket monitor sees them */
+
+static void
+s_on_monitor(zt_reactor_t *reactor, void *socket, void *arg)
+{
+    (void)reactor;
+    zt_broker_t *self = arg;
+    for (int batch = 0; batch < RECV_BATCH; batch++) {
+        uint8_t event[6];
+        int size = zmq_recv(socket, event, sizeof event, ZMQ_DONTWAIT);
+        if (size < 0)
+            return;
+        char address[256] = "";
+        int more = 0;
+        size_t more_size = sizeof more;
+        zmq_getsockopt(socket, ZMQ_RCVMORE, &more, &more_size);
+        if (more) {
+            int n = zmq_recv(socket, address, sizeof address - 1, 0);
+            address[n < 0 ? 0 : n < (int)sizeof address ? n : (int)sizeof address - 1] = '\0';
+        }
+        if (size < 6)
+            continue;
+        uint16_t kind;
+        uint32_t value;
+        memcpy(&kind, event, 2);
+        memcpy(&value, event + 2, 4);
+        self->stats.handshake_failed++;
+        bool loud = self->stats.handshake_failed <= 10 || self->stats.handshake_failed % 1000 == 0;
+        if (kind == ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL &&
+            value == ZMQ_PROTOCOL_ERROR_ZMTP_MECHANISM_MISMATCH) {
+            if (loud)
+                ZT_LOG_WARNING("broker: refused a peer on %s: security mechanism mismatch (this "
+                               "broker uses %s, the peer %s); %llu failed handshakes so far",
+                               address, self->curve ? "CURVE" : "plaintext",
+                               self->curve ? "does not" : "CURVE or another",
+                               (unsigned long long)self->stats.handshake_failed);
+        } else if (loud) {
+            ZT_LOG_INFO("broker: a handshake on %s failed (ZeroMQ event 0x%x, 0x%x); %llu so far",
+                        address, kind, value, (unsigned long long)self->stats.handshake_failed);
+        }
+    }
+}
+
+/* Watch the ROUTER's handshakes. Without a monitor the broker still serves; it only cannot say
+ * why a peer never got in. */
+static void
+s_watch_handshakes(zt_broker_t *self)
+{
+    char name[64];
+    snprintf(name, sizeof name, "inproc://zt-broker-monitor-%p", (void *)self);
+    int events = ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL | ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL;
+    if (zmq_socket_monitor(self->router, name, events) != 0)
+        return;
+    self->monitor = zmq_socket(self->ctx, ZMQ_PAIR);
+    if (self->monitor && zmq_connect(self->monitor, name) == 0 &&
+        zt_reactor_add_socket(self->reactor, self->monitor, s_on_monitor, self) == 0)
+        return;
+    ZT_LOG_WARNING("broker: cannot watch handshakes; failed ones go unreported");
+    if (self->monitor)
+        zmq_close(self->monitor);
+    self->monitor = NULL;
+    zmq_socket_monitor(self->router, NULL, 0);
+}
+
+/* ------------------------------------------------------------------------------------------- */
 /* Clients in this reactor (mdp_local.h) */
 
 int
@@ -878,6 +1048,7 @@ zt_broker_new(zt_reactor_t *reactor)
     self->liveness = ZT_MDP_HEARTBEAT_LIVENESS;
     self->queue_limit = ZT_BROKER_QUEUE_LIMIT;
     self->max_message = ZT_BROKER_MAX_MESSAGE;
+    self->queue_bytes = ZT_BROKER_QUEUE_BYTES;
     self->ctx = zt__zmq_ctx_acquire();
     if (!self->ctx)
         goto failed;
@@ -910,9 +1081,13 @@ zt_broker_destroy(zt_broker_t **self_p)
         while (s->queue_head) {
             s_request_t *r = s->queue_head;
             s->queue_head = r->next;
-            free(r);
+            s_request_end(self, r);
         }
         free(s);
+    }
+    if (self->grace_end) {
+        (void)zt_delayed_call_cancel(self->grace_end);
+        zt_delayed_call_release(&self->grace_end);
     }
     if (self->sweep) {
         (void)zt_delayed_call_cancel(self->sweep);
@@ -933,6 +1108,11 @@ zt_broker_destroy(zt_broker_t **self_p)
     }
     free(self->links);
     free(self->table);
+    if (self->monitor) {
+        (void)zt_reactor_remove_socket(self->reactor, self->monitor);
+        zmq_socket_monitor(self->router, NULL, 0);
+        zmq_close(self->monitor);
+    }
     if (self->router) {
         if (self->bound)
             (void)zt_reactor_remove_socket(self->reactor, self->router);
@@ -973,6 +1153,16 @@ zt_broker_set_queue_limit(zt_broker_t *self, size_t limit)
 }
 
 int
+zt_broker_set_queue_bytes(zt_broker_t *self, size_t bytes)
+{
+    ZT_ASSERT(self);
+    if (bytes == 0)
+        return ZT_EINVAL;
+    self->queue_bytes = bytes;
+    return 0;
+}
+
+int
 zt_broker_set_queue_timeout(zt_broker_t *self, double seconds)
 {
     ZT_ASSERT(self);
@@ -990,6 +1180,7 @@ zt_broker_set_unknown_grace(zt_broker_t *self, double seconds)
     if (!(seconds >= 0))
         return ZT_EINVAL;
     self->grace = seconds;
+    s_arm_grace(self);
     return 0;
 }
 
@@ -1115,6 +1306,7 @@ s_start(zt_broker_t *self)
             return ZT_ESYS;
         }
     }
+    s_watch_handshakes(self);
     int rc = zt__reactor_add_socket_quiet(self->reactor, self->router, s_on_router, self,
                                           &self->router_quiet);
     if (rc != 0)
@@ -1135,6 +1327,7 @@ zt_broker_bind(zt_broker_t *self, const char *endpoint)
             return rc;
         self->bound = true;
         self->started = zt_reactor_seconds(self->reactor);
+        s_arm_grace(self);
     }
     if (zmq_bind(self->router, endpoint) != 0) {
         int e = zmq_errno();

@@ -10,9 +10,11 @@
  * timeout while connected; a ZT_TIMEOUT_ERROR), ZT_ECONNLOST (the worker serving it died, or the
  * connection to the broker dropped, and the request was not safe to retry or its retries ran
  * out), ZT_ENOTFOUND (the broker knows no such service), ZT_EFULL (the service's queue at the
- * broker is full), ZT_EUNREACHABLE (the timeout passed with no connection to the broker),
- * ZT_EACCES (the broker rejected this client's CURVE key), ZT_ECANCELLED (zt_deferred_cancel, or
- * the client was destroyed), ZT_EPROTO (a malformed reply).
+ * broker is full, or the broker stores as many bytes as it may), ZT_EUNREACHABLE (the timeout
+ * passed with no connection to the broker), ZT_EACCES (the broker rejected this client's CURVE key,
+ * or its security mechanism is not this client's: plaintext against CURVE or the other way round;
+ * at once, not at the timeout), ZT_ECANCELLED (zt_deferred_cancel, or the client was destroyed),
+ * ZT_EPROTO (a malformed reply).
  *
  *  Many requests may be in flight on one client; each carries its own id in the MDP envelope, so
  * replies may come back in any order. A request marked safe_to_retry is sent again when the broker
@@ -92,16 +94,18 @@ typedef struct zt_remote_options {
 
 /** The client's counters, filled in by zt_remote_stats. */
 typedef struct zt_remote_stats {
-    uint64_t requests;  /* requests accepted by zt_defer_to_remote */
-    uint64_t replies;   /* requests that ended with a reply */
-    uint64_t failures;  /* requests that ended with a failure (timeouts included) */
-    uint64_t timeouts;  /* requests that failed on their timeout */
-    uint64_t retries;   /* re-sends after a lost worker */
-    uint64_t late;      /* replies for requests that had already ended, dropped */
-    uint64_t malformed; /* replies dropped as malformed */
-    uint64_t in_flight; /* requests waiting for their end now */
-    bool connected;     /* whether the connection to the broker is up (handshake done) */
-    bool auth_rejected; /* whether the broker rejected our CURVE key on the last handshake */
+    uint64_t requests;       /* requests accepted by zt_defer_to_remote */
+    uint64_t replies;        /* requests that ended with a reply */
+    uint64_t failures;       /* requests that ended with a failure (timeouts included) */
+    uint64_t timeouts;       /* requests that failed on their timeout */
+    uint64_t retries;        /* re-sends after a lost worker */
+    uint64_t late;           /* replies for requests that had already ended, dropped */
+    uint64_t malformed;      /* replies dropped as malformed */
+    uint64_t in_flight;      /* requests waiting for their end now */
+    bool connected;          /* whether the connection to the broker is up (handshake done) */
+    bool auth_rejected;      /* whether the broker rejected our CURVE key on the last handshake */
+    bool mechanism_mismatch; /* whether the last handshake failed: the broker's security mechanism
+                                (CURVE or plaintext) is not ours */
 } zt_remote_stats_t;
 
 /**
@@ -126,6 +130,14 @@ ZT_EXPORT void zt_remote_destroy(zt_remote_t **self_p);
  */
 ZT_EXPORT int zt_remote_set_curve(zt_remote_t *self, const char *server_public,
                                   const char *public_key, const char *secret_key);
+
+/**
+ *  Bound a frame this client accepts from the broker (default ZT_BROKER_MAX_MESSAGE, 16 MiB, the
+ * broker's own default bound on a whole message): ZeroMQ drops a connection that sends a larger
+ * one, so the requests in flight fail as after a lost connection. Before connect.
+ *  @return 0; ZT_EINVAL (0, or above INT64_MAX); ZT_ESTATE (connected already)
+ */
+ZT_EXPORT int zt_remote_set_max_message(zt_remote_t *self, size_t bytes);
 
 /**
  *  Connect to a broker, e.g. "tcp://127.0.0.1:5555". ZeroMQ connects (and reconnects) in the
