@@ -8,7 +8,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
-#include "bridges/mdp_codec.h"
+#include "bridges/mdp/mdp_codec.h"
 
 #include <string.h>
 

@@ -3,7 +3,7 @@
  *  The input is a role byte, then frames as [length byte][bytes]. Every decode must either reject
  * the message with a reason or return indexes that stay inside the frames it was given.
  *      cmake -DZT_FUZZ=ON -DCMAKE_C_COMPILER=clang ... && ./fuzz_mdp_codec -max_total_time=60  */
-#include "bridges/mdp_codec.h"
+#include "bridges/mdp/mdp_codec.h"
 
 #include <stdint.h>
 #include <stdlib.h>

@@ -1,4 +1,4 @@
-/*  bridges/mdp_codec.h - Majordomo (RFC 7/MDP v0.1) frame layouts: decode and send
+/*  bridges/mdp/mdp_codec.h - Majordomo (RFC 7/MDP v0.1) frame layouts: decode and send
  *
  *  The pure part of the remote-worker bridge: a received multipart message is viewed as an array of
  * frames and decoded into indexes (envelope, service, command, body) without copying, or rejected

@@ -1,4 +1,4 @@
-/*  bridges/tcp.c - TCP listening ports, client connections and the transport, on the reactor
+/*  bridges/tcp/tcp.c - TCP listening ports, client connections and the transport, on the reactor
  *
  *  Design notes.
  *

@@ -1,4 +1,4 @@
-/*  bridges/mdp_worker.c - a Majordomo worker: a handler thread and a heartbeat keeper
+/*  bridges/mdp/mdp_worker.c - a Majordomo worker: a handler thread and a heartbeat keeper
  *
  *  Design notes
  *  - The thread that calls zt_mdp_worker_run (the handler thread) owns the DEALER connected to the
@@ -27,7 +27,7 @@
 #include "base/base.h"
 #include "base/zmq_ctx.h"
 #include "base/zpoll.h"
-#include "bridges/mdp_codec.h"
+#include "bridges/mdp/mdp_codec.h"
 
 #include <fcntl.h>
 #include <unistd.h>

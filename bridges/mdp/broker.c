@@ -1,4 +1,4 @@
-/*  bridges/mdp_broker.c - a Majordomo broker (RFC 7/MDP v0.1, RFC 8/MMI) on the reactor's loop
+/*  bridges/mdp/broker.c - a Majordomo broker (RFC 7/MDP v0.1, RFC 8/MMI) on the reactor's loop
  *
  *  Design notes
  *  - Single-threaded: the ROUTER socket, the ZAP socket and the heartbeat timer all run on the
@@ -32,8 +32,8 @@
 
 #include "base/base.h"
 #include "base/zmq_ctx.h"
-#include "bridges/mdp_codec.h"
-#include "bridges/mdp_local.h"
+#include "bridges/mdp/mdp_codec.h"
+#include "bridges/mdp/mdp_local.h"
 #include "runtime/socket_quiet.h"
 
 #include <errno.h>

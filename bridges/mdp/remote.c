@@ -1,4 +1,4 @@
-/*  bridges/mdp_client.c - remote workers, the reactor's side: Majordomo requests as Deferreds
+/*  bridges/mdp/remote.c - remote workers, the reactor's side: Majordomo requests as Deferreds
  *
  *  Design notes
  *  - Single-threaded: the DEALER socket, its monitor socket and every timer run on the reactor
@@ -19,8 +19,8 @@
 
 #include "base/base.h"
 #include "base/zmq_ctx.h"
-#include "bridges/mdp_codec.h"
-#include "bridges/mdp_local.h"
+#include "bridges/mdp/mdp_codec.h"
+#include "bridges/mdp/mdp_local.h"
 #include "runtime/socket_quiet.h"
 
 #include <stdio.h>

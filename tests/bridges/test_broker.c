@@ -1,4 +1,4 @@
-/*  tests/bridges/test_mdp_broker.c - the Majordomo broker in a reactor: routing, queues, MMI,
+/*  tests/bridges/test_broker.c - the Majordomo broker in a reactor: routing, queues, MMI,
  * malformed input, heartbeat expiry and CURVE, with workers on threads of this process and raw
  * ZeroMQ peers playing broken clients and workers.  */
 #include <stdarg.h>

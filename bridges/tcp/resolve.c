@@ -1,4 +1,4 @@
-/*  bridges/resolve.c - host names to addresses without blocking the reactor (reactor.resolve)
+/*  bridges/tcp/resolve.c - host names to addresses without blocking the reactor (reactor.resolve)
  *
  *  Design notes
  *  - getaddrinfo blocks (a DNS query can take seconds), so it runs on the reactor's thread pool
