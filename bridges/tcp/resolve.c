@@ -9,7 +9,7 @@
  *    side frees it there. The caller's Deferred is a separate one without a canceller:
  *    cancelling it fails it at once with ZT_CANCELLED_ERROR, while the lookup on the worker runs
  *    to its end (getaddrinfo cannot be interrupted) and its answer is dropped. */
-#include <ztwist/tcp.h>
+#include <ztwist/resolve.h>
 #include <ztwist/threads.h>
 
 #include "base/base.h"

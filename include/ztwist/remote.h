@@ -23,55 +23,16 @@
  * ended is counted and dropped. The broker keeps no deadline: a request queued at a broker whose
  * workers are gone waits there even after its client gave up.
  *
- *  Threads: every function here is for the reactor thread only, except the zt_frames_* calls,
- * which touch no shared state (a zt_frames_t belongs to one thread at a time).  */
+ *  Threads: every function here is for the reactor thread only. (The zt_frames_* calls, declared
+ * in <ztwist/frames.h>, which this header includes, are for any thread.)  */
 #ifndef ZTWIST_REMOTE_H
 #define ZTWIST_REMOTE_H
 
 #include <ztwist/broker.h>
 #include <ztwist/common.h>
 #include <ztwist/deferred.h>
+#include <ztwist/frames.h>
 #include <ztwist/reactor.h>
-
-/* ------------------------------------------------------------------------------------------- */
-/* Frames: a multipart message's parts */
-
-/** An ordered list of byte frames: a request's or a reply's body. */
-typedef struct zt_frames zt_frames_t;
-
-/** Create an empty list. @return a list the caller owns, or NULL when out of memory */
-ZT_EXPORT zt_frames_t *zt_frames_new(void);
-
-/** Destroy a list and NULL the pointer. @param self_p  NULL or a NULL list does nothing */
-ZT_EXPORT void zt_frames_destroy(zt_frames_t **self_p);
-
-/** Destroy a list given as a plain pointer: the zt_free_fn of a Deferred's reply value. */
-ZT_EXPORT void zt_frames_free(void *frames);
-
-/**
- *  Append a copy of size bytes at data.
- *  @param data  NULL only when size is 0
- *  @return 0; ZT_EINVAL (data NULL with size > 0); ZT_ENOMEM
- */
-ZT_EXPORT int zt_frames_add(zt_frames_t *self, const void *data, size_t size);
-
-/** Append a copy of a string, without its NUL. @return as zt_frames_add */
-ZT_EXPORT int zt_frames_add_str(zt_frames_t *self, const char *s);
-
-/** A deep copy. @return a list the caller owns, or NULL when out of memory */
-ZT_EXPORT zt_frames_t *zt_frames_dup(const zt_frames_t *self);
-
-/** How many frames the list holds. */
-ZT_EXPORT size_t zt_frames_count(const zt_frames_t *self);
-
-/** Frame index's bytes, borrowed from the list (valid until it changes); NULL when out of range. */
-ZT_EXPORT const void *zt_frames_data(const zt_frames_t *self, size_t index);
-
-/** Frame index's size; 0 when out of range. */
-ZT_EXPORT size_t zt_frames_size(const zt_frames_t *self, size_t index);
-
-/** Whether frame index holds exactly the string s (without its NUL). */
-ZT_EXPORT bool zt_frames_equal_str(const zt_frames_t *self, size_t index, const char *s);
 
 /* ------------------------------------------------------------------------------------------- */
 /* The client connection */
