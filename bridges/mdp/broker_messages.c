@@ -216,6 +216,82 @@ s_on_client(zt_broker_t *self, const zt__mdp_frame_t *f, const zt__mdp_msg_t *m)
     zt__broker_arm_sweep(self);
 }
 
+/* Tell a peer the broker does not know as a worker to DISCONNECT (RFC 7: it must reconnect). */
+static void
+s_disconnect_stranger(zt_broker_t *self, const zt__mdp_frame_t *id)
+{
+    zt__broker_worker_t tmp = {.id_size = id->size};
+    memcpy(tmp.id, id->data, id->size);
+    (void)zt__broker_send_command(self, &tmp, ZT__MDP_DISCONNECT);
+}
+
+/* READY from the peer f[0], which is not a worker yet: register it for the service it names. */
+static void
+s_on_ready(zt_broker_t *self, const zt__mdp_frame_t *f, const zt__mdp_msg_t *m, double now)
+{
+    const zt__mdp_frame_t *name = &f[m->service];
+    if (name->size >= 4 && memcmp(name->data, "mmi.", 4) == 0) {
+        s_malformed(self, "a worker tried to register an mmi. service");
+        s_disconnect_stranger(self, &f[0]);
+        return;
+    }
+    zt__broker_service_t *s = zt__broker_service_find(self, name);
+    if (!s) {
+        s = calloc(1, sizeof *s);
+        if (!s)
+            return;
+        memcpy(s->name, name->data, name->size);
+        s->next = self->services;
+        self->services = s;
+    }
+    s->announced = true;
+    zt__broker_worker_t *w = calloc(1, sizeof *w);
+    if (!w)
+        return;
+    w->id_size = f[0].size;
+    memcpy(w->id, f[0].data, f[0].size);
+    w->hash = zt__broker_hash(w->id, w->id_size);
+    if (zt__broker_table_add(self, w) != 0) {
+        ZT_LOG_ERROR("broker: out of memory; a worker of '%s' is not registered", s->name);
+        free(w);
+        return;
+    }
+    w->service = s;
+    w->prefetch = m->prefetch;
+    w->expiry = now + self->interval * self->liveness;
+    w->next = self->workers;
+    if (self->workers)
+        self->workers->prev = w;
+    self->workers = w;
+    s->workers++;
+    self->stats.workers++;
+    ZT_LOG_DEBUG("broker: a worker of '%s' is ready (%zu now)", s->name, s->workers);
+    zt__broker_idle_append(w);
+    zt__broker_dispatch(self, s);
+}
+
+/* REPLY from worker w: forward it to the client of the request it answers. */
+static void
+s_on_reply(zt_broker_t *self, zt__broker_worker_t *w, const zt__mdp_frame_t *f,
+           const zt__mdp_msg_t *m)
+{
+    if (!w->held) {
+        s_malformed(self, "REPLY from a worker that has no request");
+        return;
+    }
+    zt__broker_request_t *r = zt__broker_held_take(w, &f[m->env_first], m->env_count);
+    if (!r) {
+        s_malformed(self, "REPLY to a request the worker does not hold");
+        return;
+    }
+    s_reply_client(self, r, w->service->name, &f[m->body_first], m->body_count);
+    self->stats.replies++;
+    zt__broker_request_end(self, r);
+    if (!w->idle)
+        zt__broker_idle_append(w);
+    zt__broker_dispatch(self, w->service);
+}
+
 static void
 s_on_worker(zt_broker_t *self, const zt__mdp_frame_t *f, const zt__mdp_msg_t *m)
 {
@@ -224,87 +300,25 @@ s_on_worker(zt_broker_t *self, const zt__mdp_frame_t *f, const zt__mdp_msg_t *m)
     if (w)
         w->expiry = now + self->interval * self->liveness;
     switch (m->command) {
-    case ZT__MDP_READY: {
+    case ZT__MDP_READY:
         if (w) {
             s_malformed(self, "READY from a worker that is ready already");
             zt__broker_worker_delete(self, w, true, "protocol error");
-            return;
+        } else {
+            s_on_ready(self, f, m, now);
         }
-        const zt__mdp_frame_t *name = &f[m->service];
-        if (name->size >= 4 && memcmp(name->data, "mmi.", 4) == 0) {
-            s_malformed(self, "a worker tried to register an mmi. service");
-            zt__broker_worker_t tmp = {.id_size = f[0].size};
-            memcpy(tmp.id, f[0].data, f[0].size);
-            (void)zt__broker_send_command(self, &tmp, ZT__MDP_DISCONNECT);
-            return;
-        }
-        zt__broker_service_t *s = zt__broker_service_find(self, name);
-        if (!s) {
-            s = calloc(1, sizeof *s);
-            if (!s)
-                return;
-            memcpy(s->name, name->data, name->size);
-            s->next = self->services;
-            self->services = s;
-        }
-        s->announced = true;
-        w = calloc(1, sizeof *w);
-        if (!w)
-            return;
-        w->id_size = f[0].size;
-        memcpy(w->id, f[0].data, f[0].size);
-        w->hash = zt__broker_hash(w->id, w->id_size);
-        if (zt__broker_table_add(self, w) != 0) {
-            ZT_LOG_ERROR("broker: out of memory; a worker of '%s' is not registered", s->name);
-            free(w);
-            return;
-        }
-        w->service = s;
-        w->prefetch = m->prefetch;
-        w->expiry = now + self->interval * self->liveness;
-        w->next = self->workers;
-        if (self->workers)
-            self->workers->prev = w;
-        self->workers = w;
-        s->workers++;
-        self->stats.workers++;
-        ZT_LOG_DEBUG("broker: a worker of '%s' is ready (%zu now)", s->name, s->workers);
-        zt__broker_idle_append(w);
-        zt__broker_dispatch(self, s);
         return;
-    }
-    case ZT__MDP_REPLY: {
-        if (!w) {
-            zt__broker_worker_t tmp = {.id_size = f[0].size};
-            memcpy(tmp.id, f[0].data, f[0].size);
-            (void)zt__broker_send_command(self, &tmp, ZT__MDP_DISCONNECT);
+    case ZT__MDP_REPLY:
+        if (w) {
+            s_on_reply(self, w, f, m);
+        } else {
+            s_disconnect_stranger(self, &f[0]);
             s_malformed(self, "REPLY from a worker that is not ready");
-            return;
         }
-        if (!w->held) {
-            s_malformed(self, "REPLY from a worker that has no request");
-            return;
-        }
-        zt__broker_request_t *r = zt__broker_held_take(w, &f[m->env_first], m->env_count);
-        if (!r) {
-            s_malformed(self, "REPLY to a request the worker does not hold");
-            return;
-        }
-        s_reply_client(self, r, w->service->name, &f[m->body_first], m->body_count);
-        self->stats.replies++;
-        zt__broker_request_end(self, r);
-        if (!w->idle)
-            zt__broker_idle_append(w);
-        zt__broker_dispatch(self, w->service);
         return;
-    }
     case ZT__MDP_HEARTBEAT:
-        if (!w) {
-            /* RFC 7: a worker the broker does not know (after a broker restart) must reconnect. */
-            zt__broker_worker_t tmp = {.id_size = f[0].size};
-            memcpy(tmp.id, f[0].data, f[0].size);
-            (void)zt__broker_send_command(self, &tmp, ZT__MDP_DISCONNECT);
-        }
+        if (!w)
+            s_disconnect_stranger(self, &f[0]); /* after a broker restart, say */
         return;
     case ZT__MDP_DISCONNECT:
         if (w)
