@@ -96,7 +96,8 @@ struct zt_broker {
 /* The empty frame: the delimiter of every message the broker sends. */
 extern const uint8_t zt__broker_empty[1];
 
-/* (Re)arm the end of the grace, once bound: at started + grace. */
+/* (Re)arm the end of the grace, once bound: at started + grace, or on the next pass when that is
+ * past and services may still wait for it. */
 void zt__broker_arm_grace(zt_broker_t *self);
 
 /* Start the queue-timeout sweep when a timeout is set, requests wait and it is not running. */

@@ -187,7 +187,8 @@ s_on_client(zt_broker_t *self, const zt__mdp_frame_t *f, const zt__mdp_msg_t *m)
         ZT_LOG_ERROR("broker: out of memory; a request is dropped");
         return;
     }
-    bool in_grace = self->grace_end != NULL;
+    bool in_grace =
+        self->grace_end != NULL && zt_reactor_seconds(self->reactor) < self->started + self->grace;
     if (!s && in_grace) {
         /* Just started: its workers may not have announced themselves yet. */
         s = calloc(1, sizeof *s);

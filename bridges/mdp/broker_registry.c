@@ -396,12 +396,14 @@ s_on_grace_end(void *arg)
 void
 zt__broker_arm_grace(zt_broker_t *self)
 {
-    if (self->grace_end) {
+    bool pending = self->grace_end != NULL; /* then services may wait for it to end */
+    if (pending) {
         (void)zt_delayed_call_cancel(self->grace_end);
         zt_delayed_call_release(&self->grace_end);
     }
-    if (!self->bound || self->grace <= 0)
+    if (!self->bound || (self->grace <= 0 && !pending))
         return;
+    /* A grace shortened (or turned off) after bind ends at once: on the next pass. */
     double left = self->started + self->grace - zt_reactor_seconds(self->reactor);
     if (zt_reactor_call_later(self->reactor, left > 0 ? left : 0, s_on_grace_end, self,
                               &self->grace_end) != 0)

@@ -67,8 +67,8 @@ ZT_EXPORT int zt_mdp_worker_set_prefetch(zt_mdp_worker_t *self, unsigned n);
 
 /**
  *  Bound a frame this worker accepts from the broker (default 16 MiB, the broker's default bound on
- * a message; before run): ZeroMQ drops a connection that sends a larger one, and the worker
- * reconnects.
+ * a message; before run): ZeroMQ closes a connection that sends a larger one, unserved, and the
+ * worker connects again once the broker has been silent for interval x liveness.
  *  @return 0, or ZT_EINVAL (0, or above INT64_MAX)
  */
 ZT_EXPORT int zt_mdp_worker_set_max_message(zt_mdp_worker_t *self, size_t bytes);

@@ -94,8 +94,9 @@ ZT_EXPORT int zt_remote_set_curve(zt_remote_t *self, const char *server_public,
 
 /**
  *  Bound a frame this client accepts from the broker (default ZT_BROKER_MAX_MESSAGE, 16 MiB, the
- * broker's own default bound on a whole message): ZeroMQ drops a connection that sends a larger
- * one, so the requests in flight fail as after a lost connection. Before connect.
+ * broker's own default bound on a whole message): ZeroMQ closes a connection that sends a larger
+ * one, for good (it does not reconnect after a protocol error): the requests in flight fail with
+ * ZT_ECONNLOST, later ones with ZT_EUNREACHABLE at their timeouts. Before connect.
  *  @return 0; ZT_EINVAL (0, or above INT64_MAX); ZT_ESTATE (connected already)
  */
 ZT_EXPORT int zt_remote_set_max_message(zt_remote_t *self, size_t bytes);

@@ -1338,6 +1338,85 @@ test_broker_client_refuses_frame_above_its_max_message(void **state)
     assert_int_equal(o.code, ZT_ECONNLOST);
 }
 
+static void
+test_broker_grace_turned_off_fails_waiting_requests_not_found(void **state)
+{
+    fixture_t *fx = *state;
+    assert_int_equal(zt_broker_set_unknown_grace(fx->broker, 60), 0);
+    zt_remote_options_t opts = {.timeout = 8};
+    outcome_t waiting = {0};
+    assert_int_equal(outcome_send(fx->reactor, fx->client, "nobody", "x", &opts, &waiting), 0);
+    assert_true(run_until_stat(fx, fx->broker, STAT(requests), 1, 5));
+    assert_false(waiting.done);
+    assert_int_equal(zt_broker_set_unknown_grace(fx->broker, 0), 0);
+    assert_true(run_until(fx->reactor, &waiting.done, 20));
+    assert_int_equal(waiting.code, ZT_ENOTFOUND);
+}
+
+/* The worker's receive side: a frame above its bound drops the connection, unserved. */
+static void
+test_broker_worker_refuses_frame_above_its_max_message(void **state)
+{
+    fixture_t *fx = *state;
+    void *router = zmq_socket(fx->ctx, ZMQ_ROUTER); /* a broker that sends too big */
+    fx->peers[0] = router;
+    int linger = 0;
+    zmq_setsockopt(router, ZMQ_LINGER, &linger, sizeof linger);
+    assert_int_equal(zmq_bind(router, "tcp://127.0.0.1:*"), 0);
+    char endpoint[256];
+    size_t size = sizeof endpoint;
+    zmq_getsockopt(router, ZMQ_LAST_ENDPOINT, endpoint, &size);
+    fx->tw[0].worker = zt_mdp_worker_new(endpoint, "echo", echo_handler, NULL);
+    assert_int_equal(zt_mdp_worker_set_max_message(fx->tw[0].worker, 0), ZT_EINVAL);
+    assert_int_equal(zt_mdp_worker_set_max_message(fx->tw[0].worker, 1024), 0);
+    /* The raw broker never heartbeats: the worker gives it up after 3 s, on a new connection. */
+    zt_mdp_worker_set_heartbeat(fx->tw[0].worker, 1.0, 3);
+    assert_int_equal(pthread_create(&fx->tw[0].thread, NULL, thread_worker_main, &fx->tw[0]), 0);
+    fx->tw[0].started = true;
+    /* READY: [identity][""][MDPW01][0x01][echo]. */
+    char first[256], id[256];
+    int id_size = -1;
+    zmq_pollitem_t item = {router, 0, ZMQ_POLLIN, 0};
+    assert_int_equal(zmq_poll(&item, 1, 10000), 1);
+    id_size = zmq_recv(router, first, sizeof first, 0);
+    assert_true(id_size > 0);
+    memcpy(id, first, (size_t)id_size);
+    int more = 1;
+    size_t more_size = sizeof more;
+    for (zmq_getsockopt(router, ZMQ_RCVMORE, &more, &more_size); more;
+         zmq_getsockopt(router, ZMQ_RCVMORE, &more, &more_size))
+        (void)zmq_recv(router, first, sizeof first, 0);
+    /* REQUEST with a body of 4 KiB: [identity][""][MDPW01][0x02][client][""][body]. */
+    static char big[4096];
+    zmq_send(router, id, (size_t)id_size, ZMQ_SNDMORE);
+    raw_send(router, 6, F(""), F("MDPW01"), F("\x02"), F("client"), F(""), big, sizeof big);
+    /* ZeroMQ closes the connection for good at the big frame (no reconnect after a protocol
+     * error); the worker, hearing nothing more, connects again. Until then: never a REPLY. */
+    bool replied = false, reconnected = false;
+    double deadline = zt_time_now() + 20;
+    while (!reconnected && zt_time_now() < deadline) {
+        if (zmq_poll(&item, 1, 100) != 1)
+            continue;
+        char frames[5][64]; /* the first four, then the rest one over the other */
+        int n = 0, sizes[4] = {0};
+        more = 1;
+        while (more) {
+            int got = zmq_recv(router, frames[n < 4 ? n : 4], 64, 0);
+            if (n < 4)
+                sizes[n] = got;
+            n++;
+            zmq_getsockopt(router, ZMQ_RCVMORE, &more, &more_size);
+        }
+        if (sizes[0] != id_size || memcmp(frames[0], id, (size_t)id_size) != 0)
+            reconnected = true;
+        else if (n >= 4 && sizes[3] == 1 && frames[3][0] == 0x03)
+            replied = true;
+    }
+    assert_false(replied);
+    assert_true(reconnected);
+    assert_int_equal(zt_mdp_worker_served(fx->tw[0].worker), 0);
+}
+
 int
 main(void)
 {
@@ -1406,6 +1485,10 @@ main(void)
         cmocka_unit_test_setup_teardown(
             test_broker_stored_bytes_bound_refuses_queue_full_and_serves_others, setup, teardown),
         cmocka_unit_test_setup_teardown(test_broker_client_refuses_frame_above_its_max_message,
+                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(
+            test_broker_grace_turned_off_fails_waiting_requests_not_found, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_broker_worker_refuses_frame_above_its_max_message,
                                         setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
