@@ -467,6 +467,33 @@ s_keeper(void *arg)
 /* ------------------------------------------------------------------------------------------- */
 /* The handler thread */
 
+/* How long the handler thread may wait, in ms: until the next heartbeat, the broker's deadline or
+ * the next connect, and never more than an interval. */
+static long
+s_poll_timeout(const zt_mdp_worker_t *self, double now)
+{
+    double due = self->dealer ? self->next_heartbeat : self->reconnect_at;
+    if (self->dealer && self->broker_deadline < due)
+        due = self->broker_deadline;
+    long timeout = (long)((due - now) * 1000.0) + 1;
+    long cap = (long)(self->interval * 1000.0) + 1;
+    return timeout < 0 ? 0 : timeout > cap ? cap : timeout;
+}
+
+/* Heartbeat the broker when due; give it up when it has been silent too long. */
+static void
+s_keep_alive(zt_mdp_worker_t *self)
+{
+    double now = zt_time_now();
+    if (self->dealer && now >= self->next_heartbeat) {
+        s_send_command(self, ZT__MDP_HEARTBEAT, NULL);
+        self->quiet = false;
+        self->next_heartbeat = now + self->interval;
+    }
+    if (self->dealer && now > self->broker_deadline)
+        s_disconnect(self, "the broker is silent");
+}
+
 int
 zt_mdp_worker_run(zt_mdp_worker_t *self)
 {
@@ -493,12 +520,7 @@ zt_mdp_worker_run(zt_mdp_worker_t *self)
         double now = zt_time_now();
         if (!self->dealer && now >= self->reconnect_at)
             s_connect(self);
-        double due = self->dealer ? self->next_heartbeat : self->reconnect_at;
-        if (self->dealer && self->broker_deadline < due)
-            due = self->broker_deadline;
-        long timeout = (long)((due - now) * 1000.0) + 1;
-        long cap = (long)(self->interval * 1000.0) + 1;
-        timeout = timeout < 0 ? 0 : timeout > cap ? cap : timeout;
+        long timeout = s_poll_timeout(self, now);
         short dealer_events = (short)(ZMQ_POLLIN | (self->quiet ? ZT__ZPOLL_QUIET : 0));
         self->quiet = false;
         zmq_pollitem_t items[3] = {{NULL, self->wake[0], ZMQ_POLLIN, 0},
@@ -525,14 +547,7 @@ zt_mdp_worker_run(zt_mdp_worker_t *self)
             self->quiet = true; /* asked, or its ZMQ_FD stayed silent: not readable */
         else if (self->dealer && !s_read_broker(self, true))
             s_disconnect(self, "the broker sent DISCONNECT");
-        now = zt_time_now();
-        if (self->dealer && now >= self->next_heartbeat) {
-            s_send_command(self, ZT__MDP_HEARTBEAT, NULL);
-            self->quiet = false;
-            self->next_heartbeat = now + self->interval;
-        }
-        if (self->dealer && now > self->broker_deadline)
-            s_disconnect(self, "the broker is silent");
+        s_keep_alive(self);
     }
 done:
     if (keeper_started) {
