@@ -10,8 +10,8 @@
 
 #include <ztwist/broker.h>
 
-#include "bridges/mdp/mdp_codec.h"
-#include "bridges/mdp/mdp_local.h"
+#include "mdp_codec.h"
+#include "mdp_local.h"
 
 #define ZT__BROKER_RECV_BATCH                                                                      \
     256 /* messages read per readable callback, so one peer cannot starve timers */

@@ -8,7 +8,7 @@
 
 #include "base/base.h"
 #include "base/zmq_ctx.h"
-#include "bridges/mdp/broker_internal.h"
+#include "broker_internal.h"
 #include "runtime/socket_quiet.h"
 
 #include <errno.h>

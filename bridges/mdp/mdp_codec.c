@@ -9,7 +9,7 @@
  *  with READY [service] (ztwist adds an optional [prefetch], see s_parse_prefetch), REQUEST and
  * REPLY [...client envelope][""][body...], HEARTBEAT and DISCONNECT [] after the command. Anything
  * else is malformed: the decoder says why and the caller drops, counts and logs it.  */
-#include "bridges/mdp/mdp_codec.h"
+#include "mdp_codec.h"
 
 #include <stdint.h>
 #include <string.h>

@@ -6,7 +6,7 @@
  *  - Delivery is a reactor call, not a direct call: the sender may be in the middle of its own
  *    bookkeeping (the broker handing a worker's reply on, a client ending a call and firing user
  *    callbacks), and the receiver runs with both sides in a consistent state on the next pass. */
-#include "bridges/mdp/mdp_local.h"
+#include "mdp_local.h"
 
 #include <ztwist/log.h>
 

@@ -19,7 +19,7 @@
 #include <ztwist/broker.h>
 #include <ztwist/remote.h>
 
-#include "bridges/mdp/mdp_codec.h"
+#include "mdp_codec.h"
 
 #include <stdbool.h>
 #include <stdint.h>

@@ -27,7 +27,7 @@
 #include "base/base.h"
 #include "base/zmq_ctx.h"
 #include "base/zpoll.h"
-#include "bridges/mdp/mdp_codec.h"
+#include "mdp_codec.h"
 
 #include <fcntl.h>
 #include <unistd.h>

@@ -19,8 +19,8 @@
 
 #include "base/base.h"
 #include "base/zmq_ctx.h"
-#include "bridges/mdp/mdp_codec.h"
-#include "bridges/mdp/mdp_local.h"
+#include "mdp_codec.h"
+#include "mdp_local.h"
 #include "runtime/socket_quiet.h"
 
 #include <stdio.h>

@@ -35,7 +35,7 @@
  *  Threads: the reactor thread only. Debug builds record the creating thread and assert it.  */
 #include <ztwist/tcp.h>
 
-#include "bridges/tcp/tcp_internal.h"
+#include "tcp_internal.h"
 
 #include "base/base.h"
 

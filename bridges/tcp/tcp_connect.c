@@ -11,7 +11,7 @@
  *  Threads: the reactor thread only.  */
 #include <ztwist/tcp.h>
 
-#include "bridges/tcp/tcp_internal.h"
+#include "tcp_internal.h"
 
 #include "base/base.h"
 

@@ -8,7 +8,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
-#include "bridges/mdp/mdp_codec.h"
+#include "mdp_codec.h"
 
 #include <string.h>
 
