@@ -212,6 +212,17 @@ zt__broker_on_local(zt_broker_t *self, zt__mdp_link_t *link, const zt__mdp_frame
 /* ------------------------------------------------------------------------------------------- */
 /* Public API */
 
+/* No frame can be larger than a whole message may be: ZeroMQ closes the connection of a peer
+ * that sends one, rather than buffer it whole before the codec could refuse it. ZeroMQ copies the
+ * option into each listener at bind, so it holds for endpoints bound from now on. */
+static void
+s_bound_frames(zt_broker_t *self)
+{
+    int64_t bytes = self->max_message > (size_t)INT64_MAX ? -1 : (int64_t)self->max_message;
+    if (self->router)
+        (void)zmq_setsockopt(self->router, ZMQ_MAXMSGSIZE, &bytes, sizeof bytes);
+}
+
 zt_broker_t *
 zt_broker_new(zt_reactor_t *reactor)
 {
@@ -237,6 +248,7 @@ zt_broker_new(zt_reactor_t *reactor)
     int linger = 200;
     zmq_setsockopt(self->router, ZMQ_ROUTER_MANDATORY, &one, sizeof one);
     zmq_setsockopt(self->router, ZMQ_LINGER, &linger, sizeof linger);
+    s_bound_frames(self);
     return self;
 failed:
     zt_broker_destroy(&self);
@@ -367,6 +379,7 @@ zt_broker_set_max_message(zt_broker_t *self, size_t bytes)
     if (bytes == 0)
         return ZT_EINVAL;
     self->max_message = bytes;
+    s_bound_frames(self);
     return 0;
 }
 

@@ -120,7 +120,13 @@ ZT_EXPORT int zt_broker_set_unknown_grace(zt_broker_t *self, double seconds);
  */
 ZT_EXPORT int zt_broker_set_queue_timeout(zt_broker_t *self, double seconds);
 
-/** Bound a message's total size (default ZT_BROKER_MAX_MESSAGE). @return 0, or ZT_EINVAL for 0 */
+/**
+ *  Bound a message's total size (default ZT_BROKER_MAX_MESSAGE): a larger one is dropped, counted
+ * and logged. Set it before bind: it also bounds each frame on the wire (ZeroMQ's ZMQ_MAXMSGSIZE,
+ * fixed for an endpoint when it is bound), so a peer sending a larger frame has its connection
+ * closed before the frame is buffered.
+ *  @return 0, or ZT_EINVAL for 0
+ */
 ZT_EXPORT int zt_broker_set_max_message(zt_broker_t *self, size_t bytes);
 
 /**

@@ -589,7 +589,7 @@ test_broker_malformed_frames_dropped_counted_and_serving(void **state)
     zt_broker_set_max_message(fx->broker, 1024);
     start_echo(fx, 0, "echo");
     assert_true(run_until_workers(fx->reactor, fx->broker, 1, 5));
-    void *peer = raw_peer(fx);
+    void *peer = fx->peers[2] = raw_peer(fx);
     raw_send(peer, 3, F(""), F("MDPX01"), F("echo"));             /* wrong header */
     raw_send(peer, 2, F(""), F("MDPC01"));                        /* missing service */
     raw_send(peer, 1, F("no delimiter"));                         /* no empty frame */
@@ -606,7 +606,6 @@ test_broker_malformed_frames_dropped_counted_and_serving(void **state)
     assert_int_equal(o.code, 0);
     assert_true(zt_frames_equal_str(o.reply, 0, "still here"));
     zt_frames_destroy(&o.reply);
-    zmq_close(peer);
 }
 
 static void
@@ -1421,6 +1420,48 @@ test_broker_worker_refuses_frame_above_its_max_message(void **state)
     assert_int_equal(zt_mdp_worker_served(fx->tw[0].worker), 0);
 }
 
+/* The broker's receive side: with the bound set before bind, a frame above it is not even
+ * buffered: ZeroMQ closes that peer's connection, and the broker serves the others. */
+static void
+test_broker_frame_above_max_message_closes_that_connection_only(void **state)
+{
+    fixture_t *fx = *state;
+    zt_broker_t *broker = fx->broker2 = zt_broker_new(fx->reactor);
+    assert_int_equal(zt_broker_set_max_message(broker, 1024), 0);
+    assert_int_equal(zt_broker_bind(broker, "tcp://127.0.0.1:0"), 0);
+    void *greedy = fx->peers[0] = zmq_socket(fx->ctx, ZMQ_DEALER);
+    int linger = 0;
+    zmq_setsockopt(greedy, ZMQ_LINGER, &linger, sizeof linger);
+    assert_int_equal(zmq_socket_monitor(greedy, "inproc://greedy-monitor", ZMQ_EVENT_DISCONNECTED),
+                     0);
+    void *monitor = fx->peers[1] = zmq_socket(fx->ctx, ZMQ_PAIR);
+    assert_int_equal(zmq_connect(monitor, "inproc://greedy-monitor"), 0);
+    assert_int_equal(zmq_connect(greedy, zt_broker_endpoint(broker)), 0);
+    static char huge[4096];
+    raw_send(greedy, 4, F(""), F("MDPC01"), F("echo"), huge, sizeof huge);
+    bool disconnected = false;
+    double deadline = zt_time_now() + 20;
+    while (!disconnected && zt_time_now() < deadline) {
+        zt_reactor_iterate(fx->reactor, 0.02);
+        uint8_t event[6];
+        disconnected = zmq_recv(monitor, event, sizeof event, ZMQ_DONTWAIT) >= 0;
+    }
+    assert_true(disconnected);
+    /* Another client is served. */
+    zt_remote_t *client = fx->client2 = zt_remote_new(fx->reactor);
+    assert_int_equal(zt_remote_connect(client, zt_broker_endpoint(broker)), 0);
+    outcome_t o = {0};
+    assert_int_equal(outcome_send(fx->reactor, client, "mmi.service", "echo", NULL, &o), 0);
+    assert_true(run_until(fx->reactor, &o.done, 10));
+    assert_int_equal(o.code, 0);
+    assert_true(zt_frames_equal_str(o.reply, 0, "404"));
+    zt_frames_destroy(&o.reply);
+    zt_broker_stats_t st;
+    zt_broker_stats(broker, &st);
+    assert_int_equal(st.drops, 0); /* the big frame never reached the codec */
+    assert_int_equal(st.requests, 1);
+}
+
 int
 main(void)
 {
@@ -1494,6 +1535,8 @@ main(void)
             test_broker_grace_turned_off_fails_waiting_requests_not_found, setup, teardown),
         cmocka_unit_test_setup_teardown(test_broker_worker_refuses_frame_above_its_max_message,
                                         setup, teardown),
+        cmocka_unit_test_setup_teardown(
+            test_broker_frame_above_max_message_closes_that_connection_only, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
