@@ -42,8 +42,10 @@
 #include <ztwist/pool.h>
 #include <ztwist/threads.h>
 #include <ztwist/protocol.h>
+#include <ztwist/resolve.h>
 #include <ztwist/tcp.h>
 #include <ztwist/line_receiver.h>
+#include <ztwist/frames.h>
 #include <ztwist/remote.h>
 #include <ztwist/broker.h>
 #include <ztwist/mdp_worker.h>

@@ -1,9 +1,12 @@
 /*  tools/ztwist_broker.c - the standalone Majordomo broker
  *
  *      ztwist-broker --bind tcp://HOST:PORT [--bind ...] [--heartbeat-ms N] [--liveness N]
- *                    [--queue-limit N] [--grace-ms N]
+ *                    [--queue-limit N] [--queue-mb N] [--grace-ms N]
  *                    [--curve-secret-file FILE | --curve-secret KEY] [--allow PUBLIC_KEY ...]
  *                    [--keygen]
+ *
+ *  --queue-mb bounds the bytes of all the requests the broker stores at once (default 256 MiB,
+ * ZT_BROKER_QUEUE_BYTES); past it a new request gets "queue full".
  *
  *  Runs a zt_broker_t in a reactor until SIGINT or SIGTERM, then prints its counters. It prints
  * "ztwist-broker: listening on ENDPOINT" (with the real port when PORT is 0) on stdout once bound.
@@ -21,7 +24,8 @@ static int
 usage(void)
 {
     fprintf(stderr, "usage: ztwist-broker --bind tcp://HOST:PORT [--bind ...] [--heartbeat-ms N] "
-                    "[--liveness N] [--queue-limit N] [--grace-ms N] [--curve-secret-file FILE | "
+                    "[--liveness N] [--queue-limit N] [--queue-mb N] [--grace-ms N] "
+                    "[--curve-secret-file FILE | "
                     "--curve-secret KEY] [--allow "
                     "PUBLIC_KEY]... "
                     "| --keygen\n");
@@ -37,6 +41,7 @@ main(int argc, char **argv)
     int liveness = 3;
     long queue_limit = ZT_BROKER_QUEUE_LIMIT;
     long grace_ms = 0;
+    long queue_mb = (long)(ZT_BROKER_QUEUE_BYTES >> 20);
     const char *secret = NULL;
     const char *secret_file = NULL;
     char file_keys[2][41];
@@ -51,6 +56,8 @@ main(int argc, char **argv)
             liveness = atoi(argv[++i]);
         else if (strcmp(argv[i], "--queue-limit") == 0 && i + 1 < argc)
             queue_limit = atol(argv[++i]);
+        else if (strcmp(argv[i], "--queue-mb") == 0 && i + 1 < argc)
+            queue_mb = atol(argv[++i]);
         else if (strcmp(argv[i], "--grace-ms") == 0 && i + 1 < argc)
             grace_ms = atol(argv[++i]);
         else if (strcmp(argv[i], "--curve-secret") == 0 && i + 1 < argc)
@@ -68,7 +75,7 @@ main(int argc, char **argv)
         } else
             return usage();
     }
-    if (bind_count == 0 || heartbeat_ms < 1 || liveness < 1 || queue_limit < 1 ||
+    if (bind_count == 0 || heartbeat_ms < 1 || liveness < 1 || queue_limit < 1 || queue_mb < 1 ||
         (secret && secret_file))
         return usage();
     if (secret_file) {
@@ -89,6 +96,7 @@ main(int argc, char **argv)
         goto done;
     if (zt_broker_set_heartbeat(broker, heartbeat_ms / 1000.0, liveness) != 0 ||
         zt_broker_set_queue_limit(broker, (size_t)queue_limit) != 0 ||
+        zt_broker_set_queue_bytes(broker, (size_t)queue_mb << 20) != 0 ||
         zt_broker_set_unknown_grace(broker, grace_ms / 1000.0) != 0)
         goto done;
     if (secret && zt_broker_set_curve(broker, secret) != 0) {
@@ -114,11 +122,13 @@ main(int argc, char **argv)
     zt_broker_stats_t st;
     zt_broker_stats(broker, &st);
     printf("ztwist-broker: %llu requests, %llu replies, %llu dropped, %llu expired workers, "
-           "%llu lost requests, %llu queue full, %llu unknown service, %llu keys rejected\n",
+           "%llu lost requests, %llu queue full, %llu bytes full, %llu unknown service, "
+           "%llu keys rejected, %llu failed handshakes\n",
            (unsigned long long)st.requests, (unsigned long long)st.replies,
            (unsigned long long)st.drops, (unsigned long long)st.expiries,
            (unsigned long long)st.workers_lost, (unsigned long long)st.queue_full,
-           (unsigned long long)st.unknown_service, (unsigned long long)st.auth_rejected);
+           (unsigned long long)st.bytes_full, (unsigned long long)st.unknown_service,
+           (unsigned long long)st.auth_rejected, (unsigned long long)st.handshake_failed);
     rc = 0;
 done:
     zt_broker_destroy(&broker);

@@ -4,20 +4,28 @@
  * (zt_mdp_worker_t, or any MDP worker) announce a service with READY; clients (zt_remote_t, or any
  * MDP client) send requests to a service by name. The broker gives each request to the idle worker
  * of that service that has waited longest; when none is idle the request waits in the service's
- * bounded queue (full: the client gets a "queue full" error reply). Requests to a service that no
- * worker ever announced get a "service unknown" error reply (or wait, during the grace period
- * after start: zt_broker_set_unknown_grace). "mmi.service" answers "200" when the
- * named service has a worker, "404" when not; other "mmi." services answer "501" (RFC 8).
+ * bounded queue (full: the client gets a "queue full" error reply). The bytes of every request the
+ * broker stores (queued, or held by a worker) are bounded as a whole too
+ * (zt_broker_set_queue_bytes): past it a new request gets "queue full", so one client cannot take
+ * the broker's memory. Requests to a service that no worker ever announced get a "service unknown"
+ * error reply (or wait, during the grace period after start: zt_broker_set_unknown_grace; when it
+ * ends, what still waits for a service no worker announced gets "service unknown" at once).
+ * "mmi.service" answers "200" when the named service has a worker, "404" when not; other "mmi."
+ * services answer "501" (RFC 8).
  *
  *  Heartbeats go both ways every interval; a worker silent for interval * liveness is dead: its
  * request in flight gets a "worker lost" error reply (a ztwist client re-sends it when the request
  * is safe to retry). Malformed messages are dropped, counted and logged (rate-limited); the broker
- * keeps serving everyone else. Error replies carry the service "ztwist.error" and the body
- * [status, message], status "404" (unknown service), "503" (queue full) or "410" (worker lost).
+ * keeps serving everyone else. Error replies carry the requested service's name, as RFC 7 has every
+ * reply do, and the body ["ztwist.error", status, message], status "404" (unknown service), "503"
+ * (queue full), "504" (queue timeout) or "410" (worker lost).
  *
  *  Security: with zt_broker_set_curve the broker is a CURVE server, and with zt_broker_allow_key
  * only the listed client and worker public keys get in (a ZAP handler on inproc://zeromq.zap.01 of
- * the shared context: one CURVE broker per process). A rejected key is logged and counted.
+ * the shared context: one CURVE broker per process). A rejected key is logged and counted, and so
+ * is a peer whose security mechanism is not the broker's (plaintext against CURVE, or CURVE against
+ * plaintext): ZeroMQ ends such a handshake before a message can pass, and the peer's own monitor
+ * tells it why (a ztwist client or worker fails with ZT_EACCES).
  *
  *  Threads: every function here is for the reactor thread only.  */
 #ifndef ZTWIST_BROKER_H
@@ -41,20 +49,27 @@ typedef struct zt_broker zt_broker_t;
 /** The default bound on a message's total size, in bytes. */
 #define ZT_BROKER_MAX_MESSAGE (16u * 1024u * 1024u)
 
+/** The default bound on the bytes of all the requests the broker stores at once (256 MiB). */
+#define ZT_BROKER_QUEUE_BYTES ((size_t)256u * 1024u * 1024u)
+
 /** The broker's counters, filled in by zt_broker_stats. */
 typedef struct zt_broker_stats {
-    uint64_t requests;        /* client requests received (mmi included) */
-    uint64_t replies;         /* worker replies forwarded to clients */
-    uint64_t drops;           /* malformed messages dropped */
-    uint64_t expiries;        /* workers declared dead by heartbeat expiry */
-    uint64_t workers_lost;    /* requests in flight whose worker died ("410" replies) */
-    uint64_t queue_full;      /* requests refused because their queue was full ("503") */
-    uint64_t queue_expired;   /* requests that waited past the queue timeout ("504") */
-    uint64_t unknown_service; /* requests for a service no worker announced ("404") */
-    uint64_t retries;         /* requests re-queued because their worker was gone at send time */
-    uint64_t auth_rejected;   /* CURVE handshakes refused by the ZAP handler */
-    uint64_t workers;         /* workers connected now */
-    uint64_t queued;          /* requests waiting in queues now */
+    uint64_t requests;      /* client requests received (mmi included) */
+    uint64_t replies;       /* worker replies forwarded to clients */
+    uint64_t drops;         /* malformed messages dropped */
+    uint64_t expiries;      /* workers declared dead by heartbeat expiry */
+    uint64_t workers_lost;  /* requests in flight whose worker died ("410" replies) */
+    uint64_t queue_full;    /* requests refused because their queue was full ("503") */
+    uint64_t bytes_full;    /* requests refused because the stored bytes hit their bound ("503") */
+    uint64_t queue_expired; /* requests that waited past the queue timeout ("504") */
+    uint64_t unknown_service;  /* requests for a service no worker announced ("404") */
+    uint64_t retries;          /* requests re-queued because their worker was gone at send time */
+    uint64_t auth_rejected;    /* CURVE handshakes refused by the ZAP handler */
+    uint64_t handshake_failed; /* handshakes that failed: a peer with another security mechanism,
+                                  or a broken greeting (rejected CURVE keys are auth_rejected) */
+    uint64_t workers;          /* workers connected now */
+    uint64_t queued;           /* requests waiting in queues now */
+    uint64_t stored_bytes;     /* bytes of the requests stored now (queued or held by a worker) */
 } zt_broker_stats_t;
 
 /**
@@ -79,9 +94,18 @@ ZT_EXPORT int zt_broker_set_heartbeat(zt_broker_t *self, double interval, int li
 ZT_EXPORT int zt_broker_set_queue_limit(zt_broker_t *self, size_t limit);
 
 /**
+ *  Bound the bytes of all the requests the broker stores at once, queued or held by a worker
+ * (default ZT_BROKER_QUEUE_BYTES, 256 MiB). A request that would pass it gets "503" (ZT_EFULL at a
+ * ztwist client), counted in stats.bytes_full; the broker goes on serving the others. Any time.
+ *  @return 0, or ZT_EINVAL for 0
+ */
+ZT_EXPORT int zt_broker_set_queue_bytes(zt_broker_t *self, size_t bytes);
+
+/**
  *  Let requests for a service no worker announced wait in a queue, instead of failing with "404",
  * for this long after the first bind: after a broker restart, workers need a moment to come back.
- * Default 0. A waiting request gets no deadline from the broker; its client's timeout ends it.
+ * Default 0. When the grace ends, every request still waiting for a service that no worker
+ * announced gets "404" at once (ZT_ENOTFOUND), as one arriving later does.
  *  @return 0, or ZT_EINVAL for a negative value
  */
 ZT_EXPORT int zt_broker_set_unknown_grace(zt_broker_t *self, double seconds);
@@ -96,7 +120,13 @@ ZT_EXPORT int zt_broker_set_unknown_grace(zt_broker_t *self, double seconds);
  */
 ZT_EXPORT int zt_broker_set_queue_timeout(zt_broker_t *self, double seconds);
 
-/** Bound a message's total size (default ZT_BROKER_MAX_MESSAGE). @return 0, or ZT_EINVAL for 0 */
+/**
+ *  Bound a message's total size (default ZT_BROKER_MAX_MESSAGE): a larger one is dropped, counted
+ * and logged. Set it before bind: it also bounds each frame on the wire (ZeroMQ's ZMQ_MAXMSGSIZE,
+ * fixed for an endpoint when it is bound), so a peer sending a larger frame has its connection
+ * closed before the frame is buffered.
+ *  @return 0, or ZT_EINVAL for 0
+ */
 ZT_EXPORT int zt_broker_set_max_message(zt_broker_t *self, size_t bytes);
 
 /**

@@ -66,6 +66,14 @@ ZT_EXPORT int zt_mdp_worker_set_reconnect(zt_mdp_worker_t *self, double initial,
 ZT_EXPORT int zt_mdp_worker_set_prefetch(zt_mdp_worker_t *self, unsigned n);
 
 /**
+ *  Bound a frame this worker accepts from the broker (default 16 MiB, the broker's default bound on
+ * a message; before run): ZeroMQ closes a connection that sends a larger one, unserved, and the
+ * worker connects again once the broker has been silent for interval x liveness.
+ *  @return 0, or ZT_EINVAL (0, or above INT64_MAX)
+ */
+ZT_EXPORT int zt_mdp_worker_set_max_message(zt_mdp_worker_t *self, size_t bytes);
+
+/**
  *  Use CURVE: the broker's public key and ours (40-character Z85 strings; before run).
  *  @return 0, or ZT_EINVAL (a key is not Z85 of 32 bytes)
  */
@@ -75,7 +83,12 @@ ZT_EXPORT int zt_mdp_worker_set_curve(zt_mdp_worker_t *self, const char *server_
 /**
  *  Serve on the calling thread until zt_mdp_worker_stop: start the I/O thread, connect, and call
  * the handler for each request. Returns once stopped, after telling the broker DISCONNECT.
- *  @return 0; ZT_ESTATE (running already); ZT_ESYS (a thread or ZeroMQ failed, logged)
+ *  A broker whose security mechanism is not this worker's (plaintext against CURVE, or CURVE
+ * against plaintext) will never take it: run then returns ZT_EACCES after the first handshake,
+ * having logged "security mechanism mismatch". A rejected CURVE key is logged and retried (the
+ * broker's list of keys may change).
+ *  @return 0; ZT_EACCES (the mechanisms differ); ZT_ESTATE (running already); ZT_ESYS (a thread or
+ * ZeroMQ failed, logged)
  */
 ZT_EXPORT int zt_mdp_worker_run(zt_mdp_worker_t *self);
 

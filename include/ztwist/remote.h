@@ -10,9 +10,11 @@
  * timeout while connected; a ZT_TIMEOUT_ERROR), ZT_ECONNLOST (the worker serving it died, or the
  * connection to the broker dropped, and the request was not safe to retry or its retries ran
  * out), ZT_ENOTFOUND (the broker knows no such service), ZT_EFULL (the service's queue at the
- * broker is full), ZT_EUNREACHABLE (the timeout passed with no connection to the broker),
- * ZT_EACCES (the broker rejected this client's CURVE key), ZT_ECANCELLED (zt_deferred_cancel, or
- * the client was destroyed), ZT_EPROTO (a malformed reply).
+ * broker is full, or the broker stores as many bytes as it may), ZT_EUNREACHABLE (the timeout
+ * passed with no connection to the broker), ZT_EACCES (the broker rejected this client's CURVE key,
+ * or its security mechanism is not this client's: plaintext against CURVE or the other way round;
+ * at once, not at the timeout), ZT_ECANCELLED (zt_deferred_cancel, or the client was destroyed),
+ * ZT_EPROTO (a malformed reply).
  *
  *  Many requests may be in flight on one client; each carries its own id in the MDP envelope, so
  * replies may come back in any order. A request marked safe_to_retry is sent again when the broker
@@ -21,55 +23,16 @@
  * ended is counted and dropped. The broker keeps no deadline: a request queued at a broker whose
  * workers are gone waits there even after its client gave up.
  *
- *  Threads: every function here is for the reactor thread only, except the zt_frames_* calls,
- * which touch no shared state (a zt_frames_t belongs to one thread at a time).  */
+ *  Threads: every function here is for the reactor thread only. (The zt_frames_* calls, declared
+ * in <ztwist/frames.h>, which this header includes, are for any thread.)  */
 #ifndef ZTWIST_REMOTE_H
 #define ZTWIST_REMOTE_H
 
 #include <ztwist/broker.h>
 #include <ztwist/common.h>
 #include <ztwist/deferred.h>
+#include <ztwist/frames.h>
 #include <ztwist/reactor.h>
-
-/* ------------------------------------------------------------------------------------------- */
-/* Frames: a multipart message's parts */
-
-/** An ordered list of byte frames: a request's or a reply's body. */
-typedef struct zt_frames zt_frames_t;
-
-/** Create an empty list. @return a list the caller owns, or NULL when out of memory */
-ZT_EXPORT zt_frames_t *zt_frames_new(void);
-
-/** Destroy a list and NULL the pointer. @param self_p  NULL or a NULL list does nothing */
-ZT_EXPORT void zt_frames_destroy(zt_frames_t **self_p);
-
-/** Destroy a list given as a plain pointer: the zt_free_fn of a Deferred's reply value. */
-ZT_EXPORT void zt_frames_free(void *frames);
-
-/**
- *  Append a copy of size bytes at data.
- *  @param data  NULL only when size is 0
- *  @return 0; ZT_EINVAL (data NULL with size > 0); ZT_ENOMEM
- */
-ZT_EXPORT int zt_frames_add(zt_frames_t *self, const void *data, size_t size);
-
-/** Append a copy of a string, without its NUL. @return as zt_frames_add */
-ZT_EXPORT int zt_frames_add_str(zt_frames_t *self, const char *s);
-
-/** A deep copy. @return a list the caller owns, or NULL when out of memory */
-ZT_EXPORT zt_frames_t *zt_frames_dup(const zt_frames_t *self);
-
-/** How many frames the list holds. */
-ZT_EXPORT size_t zt_frames_count(const zt_frames_t *self);
-
-/** Frame index's bytes, borrowed from the list (valid until it changes); NULL when out of range. */
-ZT_EXPORT const void *zt_frames_data(const zt_frames_t *self, size_t index);
-
-/** Frame index's size; 0 when out of range. */
-ZT_EXPORT size_t zt_frames_size(const zt_frames_t *self, size_t index);
-
-/** Whether frame index holds exactly the string s (without its NUL). */
-ZT_EXPORT bool zt_frames_equal_str(const zt_frames_t *self, size_t index, const char *s);
 
 /* ------------------------------------------------------------------------------------------- */
 /* The client connection */
@@ -92,16 +55,18 @@ typedef struct zt_remote_options {
 
 /** The client's counters, filled in by zt_remote_stats. */
 typedef struct zt_remote_stats {
-    uint64_t requests;  /* requests accepted by zt_defer_to_remote */
-    uint64_t replies;   /* requests that ended with a reply */
-    uint64_t failures;  /* requests that ended with a failure (timeouts included) */
-    uint64_t timeouts;  /* requests that failed on their timeout */
-    uint64_t retries;   /* re-sends after a lost worker */
-    uint64_t late;      /* replies for requests that had already ended, dropped */
-    uint64_t malformed; /* replies dropped as malformed */
-    uint64_t in_flight; /* requests waiting for their end now */
-    bool connected;     /* whether the connection to the broker is up (handshake done) */
-    bool auth_rejected; /* whether the broker rejected our CURVE key on the last handshake */
+    uint64_t requests;       /* requests accepted by zt_defer_to_remote */
+    uint64_t replies;        /* requests that ended with a reply */
+    uint64_t failures;       /* requests that ended with a failure (timeouts included) */
+    uint64_t timeouts;       /* requests that failed on their timeout */
+    uint64_t retries;        /* re-sends after a lost worker */
+    uint64_t late;           /* replies for requests that had already ended, dropped */
+    uint64_t malformed;      /* replies dropped as malformed */
+    uint64_t in_flight;      /* requests waiting for their end now */
+    bool connected;          /* whether the connection to the broker is up (handshake done) */
+    bool auth_rejected;      /* whether the broker rejected our CURVE key on the last handshake */
+    bool mechanism_mismatch; /* whether the last handshake failed: the broker's security mechanism
+                                (CURVE or plaintext) is not ours */
 } zt_remote_stats_t;
 
 /**
@@ -126,6 +91,15 @@ ZT_EXPORT void zt_remote_destroy(zt_remote_t **self_p);
  */
 ZT_EXPORT int zt_remote_set_curve(zt_remote_t *self, const char *server_public,
                                   const char *public_key, const char *secret_key);
+
+/**
+ *  Bound a frame this client accepts from the broker (default ZT_BROKER_MAX_MESSAGE, 16 MiB, the
+ * broker's own default bound on a whole message): ZeroMQ closes a connection that sends a larger
+ * one, for good (it does not reconnect after a protocol error): the requests in flight fail with
+ * ZT_ECONNLOST, later ones with ZT_EUNREACHABLE at their timeouts. Before connect.
+ *  @return 0; ZT_EINVAL (0, or above INT64_MAX); ZT_ESTATE (connected already)
+ */
+ZT_EXPORT int zt_remote_set_max_message(zt_remote_t *self, size_t bytes);
 
 /**
  *  Connect to a broker, e.g. "tcp://127.0.0.1:5555". ZeroMQ connects (and reconnects) in the

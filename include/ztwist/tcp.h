@@ -43,6 +43,7 @@
 #include <ztwist/deferred.h>
 #include <ztwist/protocol.h>
 #include <ztwist/reactor.h>
+#include <ztwist/resolve.h> /* zt_resolve_host, declared here before it had its own header */
 
 typedef struct zt_tcp_port zt_tcp_port_t;
 
@@ -146,19 +147,6 @@ ZT_EXPORT void zt_tcp_port_destroy(zt_tcp_port_t **self_p);
  */
 ZT_EXPORT zt_deferred_t *zt_connect_tcp(zt_reactor_t *reactor, const char *host, uint16_t port,
                                         zt_factory_t *factory, double timeout);
-
-/**
- *  Resolve a host name to an address without blocking the reactor (Twisted's reactor.resolve):
- * getaddrinfo runs on the reactor's thread pool and the Deferred fires on the reactor thread with
- * a zt_address_t * (port 0; read it with zt_result_ptr; the result owns it), the first IPv4 or IPv6
- * address of the name; connect to its host with zt_connect_tcp. It fails with ZT_ENOTFOUND (no such
- * name, or no address of that family; the message has the resolver's reason) or ZT_EINVAL (an
- * empty or over-long name, a bad family). Cancelling it fails it at once; the lookup itself runs
- * to its end on its worker and its answer is dropped.
- *  @param family  0 for either family, ZT_AF_INET or ZT_AF_INET6
- *  @return a Deferred the caller owns; NULL only when out of memory
- */
-ZT_EXPORT zt_deferred_t *zt_resolve_host(zt_reactor_t *reactor, const char *name, int family);
 
 /* ------------------------------------------------------------------------------------------- */
 /* The transport */

@@ -1,4 +1,4 @@
-/*  bridges/mdp_local.c - the link between a client and a broker in one reactor (mdp_local.h)
+/*  bridges/mdp/mdp_local.c - the link between a client and a broker in one reactor (mdp_local.h)
  *
  *  Design notes
  *  - A message is one allocation: the header, the frame array, then the bytes, like the broker's

@@ -1,4 +1,4 @@
-/*  bridges/mdp_client.c - remote workers, the reactor's side: Majordomo requests as Deferreds
+/*  bridges/mdp/remote.c - remote workers, the reactor's side: Majordomo requests as Deferreds
  *
  *  Design notes
  *  - Single-threaded: the DEALER socket, its monitor socket and every timer run on the reactor
@@ -10,8 +10,10 @@
  *    error reply), the call's timer, and the Deferred's canceller.
  *  - The Deferred holds a reference for its caller; the call holds one (the producer's) until it
  *    fires it.
- *  - Connection state comes from zmq_socket_monitor: a refused CURVE key fails every call in flight
- *    at once (ZT_EACCES) instead of letting each wait for its timeout. */
+ *  - Connection state comes from zmq_socket_monitor: a refused CURVE key, or a broker whose
+ *    security mechanism is not ours (plaintext against CURVE), fails every call in flight at once
+ *    (ZT_EACCES) instead of letting each wait for its timeout, and later calls fail at once too
+ *    until a handshake succeeds. */
 #include <ztwist/remote.h>
 #include <ztwist/log.h>
 
@@ -27,123 +29,6 @@
 #include <zmq.h>
 
 #define RECV_BATCH 256 /* replies read per readable callback */
-
-/* ------------------------------------------------------------------------------------------- */
-/* Frames */
-
-typedef struct s_part {
-    uint8_t *data; /* the bytes; Owned; NULL when size is 0 */
-    size_t size;   /* how many */
-} s_part_t;
-
-struct zt_frames {
-    s_part_t *parts; /* the frames; Owned array */
-    size_t count;    /* frames in use */
-    size_t cap;      /* frames allocated */
-};
-
-zt_frames_t *
-zt_frames_new(void)
-{
-    return calloc(1, sizeof(zt_frames_t));
-}
-
-void
-zt_frames_destroy(zt_frames_t **self_p)
-{
-    if (!self_p || !*self_p)
-        return;
-    zt_frames_t *self = *self_p;
-    for (size_t i = 0; i < self->count; i++)
-        free(self->parts[i].data);
-    free(self->parts);
-    free(self);
-    *self_p = NULL;
-}
-
-void
-zt_frames_free(void *frames)
-{
-    zt_frames_t *f = frames;
-    zt_frames_destroy(&f);
-}
-
-int
-zt_frames_add(zt_frames_t *self, const void *data, size_t size)
-{
-    ZT_ASSERT(self);
-    if (!data && size > 0)
-        return ZT_EINVAL;
-    if (self->count == self->cap) {
-        size_t cap = self->cap ? self->cap * 2 : 4;
-        s_part_t *grown = realloc(self->parts, cap * sizeof *grown);
-        if (!grown)
-            return ZT_ENOMEM;
-        self->parts = grown;
-        self->cap = cap;
-    }
-    uint8_t *copy = NULL;
-    if (size > 0) {
-        copy = malloc(size);
-        if (!copy)
-            return ZT_ENOMEM;
-        memcpy(copy, data, size);
-    }
-    self->parts[self->count++] = (s_part_t){copy, size};
-    return 0;
-}
-
-int
-zt_frames_add_str(zt_frames_t *self, const char *s)
-{
-    if (!s)
-        return ZT_EINVAL;
-    return zt_frames_add(self, s, strlen(s));
-}
-
-zt_frames_t *
-zt_frames_dup(const zt_frames_t *self)
-{
-    ZT_ASSERT(self);
-    zt_frames_t *copy = zt_frames_new();
-    for (size_t i = 0; copy && i < self->count; i++)
-        if (zt_frames_add(copy, self->parts[i].data, self->parts[i].size) != 0)
-            zt_frames_destroy(&copy);
-    return copy;
-}
-
-size_t
-zt_frames_count(const zt_frames_t *self)
-{
-    ZT_ASSERT(self);
-    return self->count;
-}
-
-const void *
-zt_frames_data(const zt_frames_t *self, size_t index)
-{
-    ZT_ASSERT(self);
-    if (index >= self->count)
-        return NULL;
-    return self->parts[index].data ? (const void *)self->parts[index].data : (const void *)"";
-}
-
-size_t
-zt_frames_size(const zt_frames_t *self, size_t index)
-{
-    ZT_ASSERT(self);
-    return index < self->count ? self->parts[index].size : 0;
-}
-
-bool
-zt_frames_equal_str(const zt_frames_t *self, size_t index, const char *s)
-{
-    ZT_ASSERT(self && s);
-    if (index >= self->count)
-        return false;
-    size_t n = strlen(s);
-    return self->parts[index].size == n && (n == 0 || memcmp(self->parts[index].data, s, n) == 0);
-}
 
 /* ------------------------------------------------------------------------------------------- */
 /* The client */
@@ -169,7 +54,9 @@ struct zt_remote {
     bool monitor_quiet;      /* the monitor PAIR was left drained */
     zt__mdp_link_t *link;    /* to a broker in this reactor (mdp_local.h), one reference; or NULL */
     char endpoint[256];      /* the broker's endpoint */
+    size_t max_message;      /* the largest frame accepted from the broker */
     bool connecting;         /* whether connect was called */
+    bool curve;              /* whether set_curve was called */
     bool ever_connected;     /* whether a handshake ever succeeded */
     uint64_t next_id;        /* the next call's id */
     s_call_t **slots;        /* open-addressing map id -> call; Owned array, calls Owned */
@@ -307,6 +194,24 @@ s_call_send(s_call_t *call)
     return zt__mdp_send(self->dealer, f, n);
 }
 
+/* Why the broker refused our handshakes, into why; false when it did not. */
+static bool
+s_refusal(const zt_remote_t *self, char *why, size_t size)
+{
+    if (self->stats.mechanism_mismatch)
+        snprintf(why, size,
+                 "broker at %s refused the handshake: security mechanism mismatch (this client "
+                 "uses %s, the broker %s)",
+                 self->endpoint, self->curve ? "CURVE" : "plaintext",
+                 self->curve ? "plaintext or another mechanism"
+                             : "CURVE or another mechanism: see zt_remote_set_curve");
+    else if (self->stats.auth_rejected)
+        snprintf(why, size, "broker at %s rejected our CURVE key", self->endpoint);
+    else
+        return false;
+    return true;
+}
+
 static void
 s_on_timeout(void *arg)
 {
@@ -315,8 +220,9 @@ s_on_timeout(void *arg)
     zt_delayed_call_release(&call->timer);
     self->stats.timeouts++;
     zt_failure_t *f;
-    if (self->stats.auth_rejected)
-        f = zt_failure_from_code(ZT_EACCES, "broker at %s rejected our CURVE key", self->endpoint);
+    char why[512];
+    if (s_refusal(self, why, sizeof why))
+        f = zt_failure_from_code(ZT_EACCES, "%s", why);
     else if (!self->stats.connected)
         f = zt_failure_from_code(ZT_EUNREACHABLE, "broker at %s unreachable within %g s%s",
                                  self->endpoint, call->options.timeout,
@@ -358,14 +264,15 @@ static void
 s_on_reply(s_call_t *call, const zt__mdp_frame_t *f, const zt__mdp_msg_t *m)
 {
     zt_remote_t *self = call->client;
-    if (zt__mdp_frame_is(&f[m->service], ZT__MDP_ERROR_SERVICE)) {
+    /* A broker's error reply: [ZT__MDP_ERROR_MARK][status][message], under our service's name. */
+    if (m->body_count >= 2 && zt__mdp_frame_is(&f[m->body_first], ZT__MDP_ERROR_MARK)) {
         char status[4] = "";
         char message[300] = "";
-        if (m->body_count >= 1 && f[m->body_first].size == 3)
-            memcpy(status, f[m->body_first].data, 3);
-        if (m->body_count >= 2)
-            snprintf(message, sizeof message, "%.*s", (int)f[m->body_first + 1].size,
-                     (const char *)f[m->body_first + 1].data);
+        if (f[m->body_first + 1].size == 3)
+            memcpy(status, f[m->body_first + 1].data, 3);
+        if (m->body_count >= 3)
+            snprintf(message, sizeof message, "%.*s", (int)f[m->body_first + 2].size,
+                     (const char *)f[m->body_first + 2].data);
         int code = ZT_EPROTO;
         if (strcmp(status, "404") == 0)
             code = ZT_ENOTFOUND;
@@ -517,13 +424,28 @@ s_on_monitor(zt_reactor_t *reactor, void *socket, void *arg)
             continue;
         uint16_t kind;
         memcpy(&kind, event, 2);
+        uint32_t value;
+        memcpy(&value, event + 2, 4);
         if (kind == ZMQ_EVENT_HANDSHAKE_SUCCEEDED) {
             self->stats.connected = true;
             self->ever_connected = true;
             self->stats.auth_rejected = false;
+            self->stats.mechanism_mismatch = false;
         } else if (kind == ZMQ_EVENT_DISCONNECTED) {
             self->stats.connected = false;
             s_connection_lost(self);
+        } else if (kind == ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL &&
+                   value == ZMQ_PROTOCOL_ERROR_ZMTP_MECHANISM_MISMATCH) {
+            /* A configuration error: ZeroMQ would retry for ever, and every call would wait for
+             * its timeout, or fail as a lost connection, with nothing said. */
+            bool first = !self->stats.mechanism_mismatch;
+            self->stats.connected = false;
+            self->stats.mechanism_mismatch = true;
+            char why[512];
+            s_refusal(self, why, sizeof why);
+            if (first)
+                ZT_LOG_ERROR("remote: %s", why);
+            s_fail_all(self, ZT_EACCES, why);
         } else if (kind == ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL ||
                    kind == ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL) {
             /* A broken or interrupted handshake (a peer going away): ZeroMQ retries by itself. */
@@ -535,8 +457,8 @@ s_on_monitor(zt_reactor_t *reactor, void *socket, void *arg)
             if (first)
                 ZT_LOG_ERROR("remote: broker at %s refused the handshake (CURVE key rejected?)",
                              self->endpoint);
-            char why[320];
-            snprintf(why, sizeof why, "broker at %s rejected our CURVE key", self->endpoint);
+            char why[512];
+            s_refusal(self, why, sizeof why);
             s_fail_all(self, ZT_EACCES, why);
         }
     }
@@ -551,6 +473,7 @@ zt_remote_new(zt_reactor_t *reactor)
         return NULL;
     self->reactor = reactor;
     self->next_id = 1;
+    self->max_message = ZT_BROKER_MAX_MESSAGE;
     self->ctx = zt__zmq_ctx_acquire();
     if (!self->ctx)
         goto failed;
@@ -626,6 +549,19 @@ zt_remote_set_curve(zt_remote_t *self, const char *server_public, const char *pu
         ZT_LOG_ERROR("remote: CURVE unavailable: %s", zmq_strerror(zmq_errno()));
         return ZT_ESYS;
     }
+    self->curve = true;
+    return 0;
+}
+
+int
+zt_remote_set_max_message(zt_remote_t *self, size_t bytes)
+{
+    ZT_ASSERT(self);
+    if (bytes == 0 || bytes > (size_t)INT64_MAX)
+        return ZT_EINVAL;
+    if (self->connecting)
+        return ZT_ESTATE;
+    self->max_message = bytes;
     return 0;
 }
 
@@ -643,6 +579,8 @@ zt_remote_connect(zt_remote_t *self, const char *endpoint)
                  ZMQ_EVENT_HANDSHAKE_FAILED_AUTH | ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL |
                  ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL;
     bool local = strncmp(endpoint, "inproc://", 9) == 0; /* no handshake, nothing to watch */
+    int64_t max_message = (int64_t)self->max_message;
+    zmq_setsockopt(self->dealer, ZMQ_MAXMSGSIZE, &max_message, sizeof max_message);
     if (!local && zmq_socket_monitor(self->dealer, monitor, events) == 0) {
         self->monitor = zmq_socket(self->ctx, ZMQ_PAIR);
         if (!self->monitor || zmq_connect(self->monitor, monitor) != 0 ||
@@ -740,9 +678,8 @@ zt_defer_to_remote(zt_reactor_t *reactor, zt_remote_t *client, const char *servi
         *request_p = NULL;
     call->d = zt_deferred_ref(d);
     client->stats.requests++;
-    if (client->stats.auth_rejected && !client->stats.connected) {
-        char why[320];
-        snprintf(why, sizeof why, "broker at %s rejected our CURVE key", client->endpoint);
+    char why[512];
+    if (!client->stats.connected && s_refusal(client, why, sizeof why)) {
         s_call_end(call, zt_err(zt_failure_from_code(ZT_EACCES, "%s", why)));
         return d;
     }

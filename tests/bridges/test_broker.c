@@ -1,4 +1,4 @@
-/*  tests/bridges/test_mdp_broker.c - the Majordomo broker in a reactor: routing, queues, MMI,
+/*  tests/bridges/test_broker.c - the Majordomo broker in a reactor: routing, queues, MMI,
  * malformed input, heartbeat expiry and CURVE, with workers on threads of this process and raw
  * ZeroMQ peers playing broken clients and workers.  */
 #include <stdarg.h>
@@ -9,6 +9,7 @@
 
 #include "bridges/mdp_harness.h"
 
+#include <stdatomic.h>
 #include <stdio.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -17,18 +18,22 @@
 #define HB 0.05 /* the heartbeat interval the tests use, seconds */
 
 typedef struct fixture {
-    zt_reactor_t *reactor; /* Owned */
-    zt_broker_t *broker;   /* Owned */
-    zt_remote_t *client;   /* Owned */
-    void *ctx;             /* a libzmq context for raw peers; Owned */
-    thread_worker_t tw[3]; /* workers on threads */
-    pthread_mutex_t lock;  /* guards gate_open */
-    pthread_cond_t cond;   /* signalled when the gate opens */
-    bool gate_open;        /* whether gated handlers may return */
-    double interval;       /* the heartbeat interval of the broker and the workers */
-    void *peers[150];      /* raw peers a test keeps open; teardown closes them (a failed
-                              assertion skips the test's own cleanup, and zmq_ctx_term would
-                              wait for them forever) */
+    zt_reactor_t *reactor;   /* Owned */
+    zt_broker_t *broker;     /* Owned */
+    zt_remote_t *client;     /* Owned */
+    void *ctx;               /* a libzmq context for raw peers; Owned */
+    thread_worker_t tw[3];   /* workers on threads */
+    pthread_mutex_t lock;    /* guards gate_open */
+    pthread_cond_t cond;     /* signalled when the gate opens */
+    bool gate_open;          /* whether gated handlers may return */
+    double interval;         /* the heartbeat interval of the broker and the workers */
+    zt_broker_t *broker2;    /* a second broker a test makes; Owned (teardown destroys it) */
+    zt_remote_t *client2;    /* a second client a test makes; Owned (ditto) */
+    atomic_bool worker_done; /* a worker run by worker_rc_main returned */
+    atomic_int worker_rc;    /* what it returned */
+    void *peers[150];        /* raw peers a test keeps open; teardown closes them (a failed
+                                assertion skips the test's own cleanup, and zmq_ctx_term would
+                                wait for them forever) */
 } fixture_t;
 
 static int
@@ -88,7 +93,9 @@ teardown(void **state)
     for (size_t i = 0; i < sizeof fx->tw / sizeof fx->tw[0]; i++)
         thread_worker_stop(&fx->tw[i]);
     zt_remote_destroy(&fx->client);
+    zt_remote_destroy(&fx->client2);
     zt_broker_destroy(&fx->broker);
+    zt_broker_destroy(&fx->broker2);
     zt_reactor_destroy(&fx->reactor);
     for (size_t i = 0; i < sizeof fx->peers / sizeof fx->peers[0]; i++)
         if (fx->peers[i])
@@ -582,7 +589,7 @@ test_broker_malformed_frames_dropped_counted_and_serving(void **state)
     zt_broker_set_max_message(fx->broker, 1024);
     start_echo(fx, 0, "echo");
     assert_true(run_until_workers(fx->reactor, fx->broker, 1, 5));
-    void *peer = raw_peer(fx);
+    void *peer = fx->peers[2] = raw_peer(fx);
     raw_send(peer, 3, F(""), F("MDPX01"), F("echo"));             /* wrong header */
     raw_send(peer, 2, F(""), F("MDPC01"));                        /* missing service */
     raw_send(peer, 1, F("no delimiter"));                         /* no empty frame */
@@ -599,7 +606,6 @@ test_broker_malformed_frames_dropped_counted_and_serving(void **state)
     assert_int_equal(o.code, 0);
     assert_true(zt_frames_equal_str(o.reply, 0, "still here"));
     zt_frames_destroy(&o.reply);
-    zmq_close(peer);
 }
 
 static void
@@ -1015,6 +1021,447 @@ test_broker_curve_listed_keys_served_other_key_rejected(void **state)
     zt_broker_destroy(&secure);
 }
 
+/* ------------------------------------------------------------------------------------------- */
+/* Issue #21: a clear answer at every edge */
+
+/* Iterate until the broker's counter at `field` (a zt_broker_stats_t member) reaches n. */
+static bool
+run_until_stat(fixture_t *fx, zt_broker_t *broker, size_t offset, uint64_t n, double seconds)
+{
+    double deadline = zt_time_now() + seconds;
+    zt_broker_stats_t st;
+    zt_broker_stats(broker, &st);
+    uint64_t value;
+    memcpy(&value, (const char *)&st + offset, sizeof value);
+    while (value < n && zt_time_now() < deadline) {
+        zt_reactor_iterate(fx->reactor, 0.02);
+        zt_broker_stats(broker, &st);
+        memcpy(&value, (const char *)&st + offset, sizeof value);
+    }
+    return value >= n;
+}
+
+#define STAT(field) offsetof(zt_broker_stats_t, field)
+
+static void
+test_broker_grace_end_fails_waiting_requests_not_found(void **state)
+{
+    fixture_t *fx = *state;
+    assert_int_equal(zt_broker_set_unknown_grace(fx->broker, 0.5), 0);
+    zt_remote_options_t opts = {.timeout = 8}; /* far beyond the grace: must not be what ends it */
+    outcome_t waiting = {0};
+    assert_int_equal(outcome_send(fx->reactor, fx->client, "nobody", "x", &opts, &waiting), 0);
+    /* The request reaches the broker and waits while the grace lasts... */
+    assert_true(run_until_stat(fx, fx->broker, STAT(requests), 1, 5));
+    zt_broker_stats_t st;
+    zt_broker_stats(fx->broker, &st);
+    if (st.unknown_service == 0) /* unless the grace is over already on a loaded machine */
+        assert_false(waiting.done);
+    /* ... and fails as unknown when it ends, well before the client's own timeout. */
+    assert_true(run_until(fx->reactor, &waiting.done, 20));
+    assert_int_equal(waiting.code, ZT_ENOTFOUND);
+    assert_non_null(strstr(waiting.message, "'nobody' unknown"));
+    /* A request after the grace fails the same way, at once. */
+    outcome_t later = {0};
+    assert_int_equal(outcome_send(fx->reactor, fx->client, "nobody", "y", &opts, &later), 0);
+    assert_true(run_until(fx->reactor, &later.done, 20));
+    assert_int_equal(later.code, ZT_ENOTFOUND);
+    zt_broker_stats(fx->broker, &st);
+    assert_int_equal(st.unknown_service, 2);
+    assert_int_equal(st.queued, 0);
+}
+
+/* A CURVE broker on its own port, with any client key allowed. */
+static zt_broker_t *
+curve_broker(fixture_t *fx, char server_pub[41])
+{
+    char server_sec[41];
+    assert_int_equal(zt_broker_curve_keypair(server_pub, server_sec), 0);
+    zt_broker_t *secure = zt_broker_new(fx->reactor);
+    zt_broker_set_heartbeat(secure, HB, 3);
+    assert_int_equal(zt_broker_set_curve(secure, server_sec), 0);
+    assert_int_equal(zt_broker_bind(secure, "tcp://127.0.0.1:0"), 0);
+    return secure;
+}
+
+static void
+test_broker_plaintext_client_at_curve_broker_fails_mechanism_mismatch(void **state)
+{
+    fixture_t *fx = *state;
+    char server_pub[41];
+    zt_broker_t *secure = fx->broker2 = curve_broker(fx, server_pub);
+    zt_remote_t *plain = fx->client2 = zt_remote_new(fx->reactor);
+    assert_int_equal(zt_remote_connect(plain, zt_broker_endpoint(secure)), 0);
+    outcome_t o = {0};
+    zt_remote_options_t opts = {.timeout = 15, .safe_to_retry = true};
+    assert_int_equal(outcome_send(fx->reactor, plain, "echo", "hello", &opts, &o), 0);
+    assert_true(run_until(fx->reactor, &o.done, 30));
+    assert_int_equal(o.code, ZT_EACCES);
+    assert_non_null(strstr(o.message, "security mechanism"));
+    assert_non_null(strstr(o.message, "plaintext"));
+    zt_remote_stats_t rs;
+    zt_remote_stats(plain, &rs);
+    assert_true(rs.mechanism_mismatch);
+    assert_int_equal(rs.timeouts, 0);
+    /* The next request fails at once, with the same reason. */
+    outcome_t again = {0};
+    assert_int_equal(outcome_send(fx->reactor, plain, "echo", "hello", &opts, &again), 0);
+    assert_true(again.done);
+    assert_int_equal(again.code, ZT_EACCES);
+    /* The broker saw the failed handshake and counted it. */
+    assert_true(run_until_stat(fx, secure, STAT(handshake_failed), 1, 20));
+}
+
+static void
+test_broker_curve_client_at_plaintext_broker_fails_mechanism_mismatch(void **state)
+{
+    fixture_t *fx = *state;
+    char server_pub[41], server_sec[41], pub[41], sec[41];
+    assert_int_equal(zt_broker_curve_keypair(server_pub, server_sec), 0);
+    assert_int_equal(zt_broker_curve_keypair(pub, sec), 0);
+    zt_remote_t *secure = fx->client2 = zt_remote_new(fx->reactor);
+    assert_int_equal(zt_remote_set_curve(secure, server_pub, pub, sec), 0);
+    assert_int_equal(zt_remote_connect(secure, zt_broker_endpoint(fx->broker)), 0);
+    outcome_t o = {0};
+    zt_remote_options_t opts = {.timeout = 15};
+    assert_int_equal(outcome_send(fx->reactor, secure, "echo", "hello", &opts, &o), 0);
+    assert_true(run_until(fx->reactor, &o.done, 30));
+    assert_int_equal(o.code, ZT_EACCES);
+    assert_non_null(strstr(o.message, "security mechanism"));
+    assert_non_null(strstr(o.message, "CURVE"));
+    assert_true(run_until_stat(fx, fx->broker, STAT(handshake_failed), 1, 20));
+}
+
+static void *
+worker_rc_main(void *arg)
+{
+    fixture_t *fx = arg;
+    atomic_store(&fx->worker_rc, zt_mdp_worker_run(fx->tw[0].worker));
+    atomic_store(&fx->worker_done, true);
+    return NULL;
+}
+
+/* Iterate until the worker run by worker_rc_main returned, or seconds pass. */
+static bool
+run_until_worker_done(fixture_t *fx, double seconds)
+{
+    double deadline = zt_time_now() + seconds;
+    while (!atomic_load(&fx->worker_done) && zt_time_now() < deadline)
+        zt_reactor_iterate(fx->reactor, 0.02);
+    return atomic_load(&fx->worker_done);
+}
+
+static void
+test_broker_plaintext_worker_at_curve_broker_run_fails_mechanism_mismatch(void **state)
+{
+    fixture_t *fx = *state;
+    char server_pub[41];
+    zt_broker_t *secure = fx->broker2 = curve_broker(fx, server_pub);
+    fx->tw[0].worker = zt_mdp_worker_new(zt_broker_endpoint(secure), "echo", echo_handler, NULL);
+    zt_mdp_worker_set_heartbeat(fx->tw[0].worker, HB, 3);
+    zt_mdp_worker_set_reconnect(fx->tw[0].worker, 0.05, 0.2);
+    assert_int_equal(pthread_create(&fx->tw[0].thread, NULL, worker_rc_main, fx), 0);
+    fx->tw[0].started = true;
+    assert_true(run_until_worker_done(fx, 30));
+    assert_int_equal(atomic_load(&fx->worker_rc), ZT_EACCES);
+    assert_true(run_until_stat(fx, secure, STAT(handshake_failed), 1, 20));
+    zt_broker_stats_t st;
+    zt_broker_stats(secure, &st);
+    assert_int_equal(st.workers, 0);
+}
+
+static void
+test_broker_curve_worker_at_plaintext_broker_run_fails_mechanism_mismatch(void **state)
+{
+    fixture_t *fx = *state;
+    char server_pub[41], server_sec[41], pub[41], sec[41];
+    assert_int_equal(zt_broker_curve_keypair(server_pub, server_sec), 0);
+    assert_int_equal(zt_broker_curve_keypair(pub, sec), 0);
+    fx->tw[0].worker =
+        zt_mdp_worker_new(zt_broker_endpoint(fx->broker), "echo", echo_handler, NULL);
+    zt_mdp_worker_set_heartbeat(fx->tw[0].worker, HB, 3);
+    zt_mdp_worker_set_reconnect(fx->tw[0].worker, 0.05, 0.2);
+    assert_int_equal(zt_mdp_worker_set_curve(fx->tw[0].worker, server_pub, pub, sec), 0);
+    assert_int_equal(pthread_create(&fx->tw[0].thread, NULL, worker_rc_main, fx), 0);
+    fx->tw[0].started = true;
+    assert_true(run_until_worker_done(fx, 30));
+    assert_int_equal(atomic_load(&fx->worker_rc), ZT_EACCES);
+    assert_true(run_until_stat(fx, fx->broker, STAT(handshake_failed), 1, 20));
+}
+
+static void
+test_broker_queue_timeout_reply_names_the_requested_service(void **state)
+{
+    fixture_t *fx = *state;
+    assert_int_equal(zt_broker_set_queue_timeout(fx->broker, 0.05), 0);
+    assert_int_equal(thread_worker_start(&fx->tw[0], zt_broker_endpoint(fx->broker), "slow",
+                                         gated_handler, fx, HB),
+                     0);
+    assert_true(run_until_workers(fx->reactor, fx->broker, 1, 5));
+    outcome_t busy = {0};
+    outcome_send(fx->reactor, fx->client, "slow", "1", NULL, &busy);
+    assert_true(run_until_stat(fx, fx->broker, STAT(requests), 1, 5));
+    /* A strict RFC 7 client: it matches the reply's service frame against its request's. */
+    void *peer = raw_peer(fx);
+    fx->peers[0] = peer;
+    raw_send(peer, 4, F(""), F("MDPC01"), F("slow"), F("2"));
+    assert_true(run_until_stat(fx, fx->broker, STAT(queue_expired), 1, 10));
+    char frames[5][128];
+    int sizes[5] = {0};
+    int n = 0, more = 1;
+    while (more && n < 5) {
+        zmq_pollitem_t item = {peer, 0, ZMQ_POLLIN, 0};
+        assert_int_equal(zmq_poll(&item, 1, 10000), 1);
+        sizes[n] = zmq_recv(peer, frames[n], sizeof frames[n] - 1, 0);
+        assert_true(sizes[n] >= 0);
+        frames[n][sizes[n] < 127 ? sizes[n] : 127] = '\0';
+        size_t more_size = sizeof more;
+        zmq_getsockopt(peer, ZMQ_RCVMORE, &more, &more_size);
+        n++;
+    }
+    assert_int_equal(n, 5);
+    assert_string_equal(frames[1], "MDPC01");
+    assert_string_equal(frames[2], "slow");
+    assert_string_equal(frames[3], "ztwist.error");
+    assert_string_equal(frames[4], "504");
+    /* The ztwist client still reads it as a timeout. */
+    outcome_t queued = {0};
+    outcome_send(fx->reactor, fx->client, "slow", "3", NULL, &queued);
+    assert_true(run_until(fx->reactor, &queued.done, 10));
+    assert_int_equal(queued.code, ZT_ETIMEDOUT);
+    assert_non_null(strstr(queued.message, "queue of service 'slow'"));
+    open_gate(fx);
+    assert_true(run_until(fx->reactor, &busy.done, 5));
+    assert_int_equal(busy.code, 0);
+    zt_frames_destroy(&busy.reply);
+}
+
+/* Send a request whose body is one frame of size bytes. */
+static void
+send_big(fixture_t *fx, const char *service, size_t size, outcome_t *o)
+{
+    char *data = calloc(1, size);
+    zt_frames_t *req = zt_frames_new();
+    assert_int_equal(zt_frames_add(req, data, size), 0);
+    free(data);
+    zt_deferred_t *d = zt_defer_to_remote(fx->reactor, fx->client, service, &req, NULL);
+    assert_non_null(d);
+    zt_deferred_add_both(d, outcome_record, o);
+    zt_deferred_unref(&d);
+}
+
+static void
+test_broker_stored_bytes_bound_refuses_queue_full_and_serves_others(void **state)
+{
+    fixture_t *fx = *state;
+    assert_int_equal(zt_broker_set_queue_bytes(fx->broker, 0), ZT_EINVAL);
+    /* Small frames, so that ZeroMQ hands them over inline: a frame larger than 33 bytes comes in
+     * a buffer libzmq's I/O thread wrote, and ThreadSanitizer cannot see libzmq's hand-off. The
+     * bound counts bytes whatever their size: each request stores its envelope (about 13 bytes)
+     * and its 30-byte body. */
+    assert_int_equal(zt_broker_set_queue_bytes(fx->broker, 110), 0);
+    assert_int_equal(thread_worker_start(&fx->tw[0], zt_broker_endpoint(fx->broker), "stuck",
+                                         gated_handler, fx, HB),
+                     0);
+    start_echo(fx, 1, "echo");
+    assert_true(run_until_workers(fx->reactor, fx->broker, 2, 5));
+    /* The worker holds the first, the second waits, the third would pass the bound. */
+    outcome_t held = {0}, queued = {0}, refused = {0};
+    send_big(fx, "stuck", 30, &held);
+    send_big(fx, "stuck", 30, &queued);
+    send_big(fx, "stuck", 30, &refused);
+    assert_true(run_until(fx->reactor, &refused.done, 10));
+    assert_int_equal(refused.code, ZT_EFULL);
+    assert_non_null(strstr(refused.message, "bytes"));
+    assert_false(held.done);
+    assert_false(queued.done);
+    zt_broker_stats_t st;
+    zt_broker_stats(fx->broker, &st);
+    assert_int_equal(st.bytes_full, 1);
+    assert_int_equal(st.queue_full, 0);
+    assert_true(st.stored_bytes >= 2 * 30 && st.stored_bytes <= 110);
+    /* Another service is still served. */
+    outcome_t other = {0};
+    outcome_send(fx->reactor, fx->client, "echo", "still here", NULL, &other);
+    assert_true(run_until(fx->reactor, &other.done, 10));
+    assert_int_equal(other.code, 0);
+    assert_true(zt_frames_equal_str(other.reply, 0, "still here"));
+    /* Once served, the stored bytes are given back. */
+    open_gate(fx);
+    assert_true(run_until(fx->reactor, &queued.done, 10));
+    assert_true(held.done);
+    assert_int_equal(held.code, 0);
+    assert_int_equal(queued.code, 0);
+    zt_broker_stats(fx->broker, &st);
+    assert_int_equal(st.stored_bytes, 0);
+    zt_frames_destroy(&held.reply);
+    zt_frames_destroy(&queued.reply);
+    zt_frames_destroy(&other.reply);
+}
+
+/* The client's receive side: a frame above its bound drops the connection, not the process. */
+static void
+test_broker_client_refuses_frame_above_its_max_message(void **state)
+{
+    fixture_t *fx = *state;
+    void *router = zmq_socket(fx->ctx, ZMQ_ROUTER); /* a broker that answers too big */
+    fx->peers[0] = router;
+    int linger = 0;
+    zmq_setsockopt(router, ZMQ_LINGER, &linger, sizeof linger);
+    assert_int_equal(zmq_bind(router, "tcp://127.0.0.1:*"), 0);
+    char endpoint[256];
+    size_t size = sizeof endpoint;
+    zmq_getsockopt(router, ZMQ_LAST_ENDPOINT, endpoint, &size);
+    zt_remote_t *client = fx->client2 = zt_remote_new(fx->reactor);
+    assert_int_equal(zt_remote_set_max_message(client, 0), ZT_EINVAL);
+    assert_int_equal(zt_remote_set_max_message(client, 1024), 0);
+    assert_int_equal(zt_remote_connect(client, endpoint), 0);
+    assert_int_equal(zt_remote_set_max_message(client, 1024), ZT_ESTATE);
+    outcome_t o = {0};
+    zt_remote_options_t opts = {.timeout = 15};
+    assert_int_equal(outcome_send(fx->reactor, client, "big", "x", &opts, &o), 0);
+    /* Read the request: [routing id][request id][""][MDPC01][big][x]. */
+    zmq_msg_t parts[6];
+    int n = 0, more = 1;
+    while (more && n < 6) {
+        zmq_msg_init(&parts[n]);
+        while (zmq_msg_recv(&parts[n], router, ZMQ_DONTWAIT) < 0)
+            zt_reactor_iterate(fx->reactor, 0.02);
+        more = zmq_msg_more(&parts[n]);
+        n++;
+    }
+    assert_int_equal(n, 6);
+    static char big[4096];
+    zmq_send(router, zmq_msg_data(&parts[0]), zmq_msg_size(&parts[0]), ZMQ_SNDMORE);
+    zmq_send(router, zmq_msg_data(&parts[1]), zmq_msg_size(&parts[1]), ZMQ_SNDMORE);
+    raw_send(router, 4, F(""), F("MDPC01"), F("big"), big, sizeof big);
+    for (int i = 0; i < n; i++)
+        zmq_msg_close(&parts[i]);
+    assert_true(run_until(fx->reactor, &o.done, 30));
+    assert_int_equal(o.code, ZT_ECONNLOST);
+}
+
+static void
+test_broker_grace_turned_off_fails_waiting_requests_not_found(void **state)
+{
+    fixture_t *fx = *state;
+    assert_int_equal(zt_broker_set_unknown_grace(fx->broker, 60), 0);
+    zt_remote_options_t opts = {.timeout = 8};
+    outcome_t waiting = {0};
+    assert_int_equal(outcome_send(fx->reactor, fx->client, "nobody", "x", &opts, &waiting), 0);
+    assert_true(run_until_stat(fx, fx->broker, STAT(requests), 1, 5));
+    assert_false(waiting.done);
+    assert_int_equal(zt_broker_set_unknown_grace(fx->broker, 0), 0);
+    assert_true(run_until(fx->reactor, &waiting.done, 20));
+    assert_int_equal(waiting.code, ZT_ENOTFOUND);
+}
+
+/* The worker's receive side: a frame above its bound drops the connection, unserved. */
+static void
+test_broker_worker_refuses_frame_above_its_max_message(void **state)
+{
+    fixture_t *fx = *state;
+    void *router = zmq_socket(fx->ctx, ZMQ_ROUTER); /* a broker that sends too big */
+    fx->peers[0] = router;
+    int linger = 0;
+    zmq_setsockopt(router, ZMQ_LINGER, &linger, sizeof linger);
+    assert_int_equal(zmq_bind(router, "tcp://127.0.0.1:*"), 0);
+    char endpoint[256];
+    size_t size = sizeof endpoint;
+    zmq_getsockopt(router, ZMQ_LAST_ENDPOINT, endpoint, &size);
+    fx->tw[0].worker = zt_mdp_worker_new(endpoint, "echo", echo_handler, NULL);
+    assert_int_equal(zt_mdp_worker_set_max_message(fx->tw[0].worker, 0), ZT_EINVAL);
+    assert_int_equal(zt_mdp_worker_set_max_message(fx->tw[0].worker, 1024), 0);
+    /* The raw broker never heartbeats: the worker gives it up after 3 s, on a new connection. */
+    zt_mdp_worker_set_heartbeat(fx->tw[0].worker, 1.0, 3);
+    assert_int_equal(pthread_create(&fx->tw[0].thread, NULL, thread_worker_main, &fx->tw[0]), 0);
+    fx->tw[0].started = true;
+    /* READY: [identity][""][MDPW01][0x01][echo]. */
+    char first[256], id[256];
+    int id_size = -1;
+    zmq_pollitem_t item = {router, 0, ZMQ_POLLIN, 0};
+    assert_int_equal(zmq_poll(&item, 1, 10000), 1);
+    id_size = zmq_recv(router, first, sizeof first, 0);
+    assert_true(id_size > 0);
+    memcpy(id, first, (size_t)id_size);
+    int more = 1;
+    size_t more_size = sizeof more;
+    for (zmq_getsockopt(router, ZMQ_RCVMORE, &more, &more_size); more;
+         zmq_getsockopt(router, ZMQ_RCVMORE, &more, &more_size))
+        (void)zmq_recv(router, first, sizeof first, 0);
+    /* REQUEST with a body of 4 KiB: [identity][""][MDPW01][0x02][client][""][body]. */
+    static char big[4096];
+    zmq_send(router, id, (size_t)id_size, ZMQ_SNDMORE);
+    raw_send(router, 6, F(""), F("MDPW01"), F("\x02"), F("client"), F(""), big, sizeof big);
+    /* ZeroMQ closes the connection for good at the big frame (no reconnect after a protocol
+     * error); the worker, hearing nothing more, connects again. Until then: never a REPLY. */
+    bool replied = false, reconnected = false;
+    double deadline = zt_time_now() + 20;
+    while (!reconnected && zt_time_now() < deadline) {
+        if (zmq_poll(&item, 1, 100) != 1)
+            continue;
+        char frames[5][64]; /* the first four, then the rest one over the other */
+        int n = 0, sizes[4] = {0};
+        more = 1;
+        while (more) {
+            int got = zmq_recv(router, frames[n < 4 ? n : 4], 64, 0);
+            if (n < 4)
+                sizes[n] = got;
+            n++;
+            zmq_getsockopt(router, ZMQ_RCVMORE, &more, &more_size);
+        }
+        if (sizes[0] != id_size || memcmp(frames[0], id, (size_t)id_size) != 0)
+            reconnected = true;
+        else if (n >= 4 && sizes[3] == 1 && frames[3][0] == 0x03)
+            replied = true;
+    }
+    assert_false(replied);
+    assert_true(reconnected);
+    assert_int_equal(zt_mdp_worker_served(fx->tw[0].worker), 0);
+}
+
+/* The broker's receive side: with the bound set before bind, a frame above it is not even
+ * buffered: ZeroMQ closes that peer's connection, and the broker serves the others. */
+static void
+test_broker_frame_above_max_message_closes_that_connection_only(void **state)
+{
+    fixture_t *fx = *state;
+    zt_broker_t *broker = fx->broker2 = zt_broker_new(fx->reactor);
+    assert_int_equal(zt_broker_set_max_message(broker, 1024), 0);
+    assert_int_equal(zt_broker_bind(broker, "tcp://127.0.0.1:0"), 0);
+    void *greedy = fx->peers[0] = zmq_socket(fx->ctx, ZMQ_DEALER);
+    int linger = 0;
+    zmq_setsockopt(greedy, ZMQ_LINGER, &linger, sizeof linger);
+    assert_int_equal(zmq_socket_monitor(greedy, "inproc://greedy-monitor", ZMQ_EVENT_DISCONNECTED),
+                     0);
+    void *monitor = fx->peers[1] = zmq_socket(fx->ctx, ZMQ_PAIR);
+    assert_int_equal(zmq_connect(monitor, "inproc://greedy-monitor"), 0);
+    assert_int_equal(zmq_connect(greedy, zt_broker_endpoint(broker)), 0);
+    static char huge[4096];
+    raw_send(greedy, 4, F(""), F("MDPC01"), F("echo"), huge, sizeof huge);
+    bool disconnected = false;
+    double deadline = zt_time_now() + 20;
+    while (!disconnected && zt_time_now() < deadline) {
+        zt_reactor_iterate(fx->reactor, 0.02);
+        uint8_t event[6];
+        disconnected = zmq_recv(monitor, event, sizeof event, ZMQ_DONTWAIT) >= 0;
+    }
+    assert_true(disconnected);
+    /* Another client is served. */
+    zt_remote_t *client = fx->client2 = zt_remote_new(fx->reactor);
+    assert_int_equal(zt_remote_connect(client, zt_broker_endpoint(broker)), 0);
+    outcome_t o = {0};
+    assert_int_equal(outcome_send(fx->reactor, client, "mmi.service", "echo", NULL, &o), 0);
+    assert_true(run_until(fx->reactor, &o.done, 10));
+    assert_int_equal(o.code, 0);
+    assert_true(zt_frames_equal_str(o.reply, 0, "404"));
+    zt_frames_destroy(&o.reply);
+    zt_broker_stats_t st;
+    zt_broker_stats(broker, &st);
+    assert_int_equal(st.drops, 0); /* the big frame never reached the codec */
+    assert_int_equal(st.requests, 1);
+}
+
 int
 main(void)
 {
@@ -1066,6 +1513,30 @@ main(void)
         cmocka_unit_test_setup_teardown(test_broker_options_reject_bad_values, setup, teardown),
         cmocka_unit_test_setup_teardown(test_broker_curve_listed_keys_served_other_key_rejected,
                                         setup, teardown),
+        cmocka_unit_test_setup_teardown(test_broker_grace_end_fails_waiting_requests_not_found,
+                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(
+            test_broker_plaintext_client_at_curve_broker_fails_mechanism_mismatch, setup, teardown),
+        cmocka_unit_test_setup_teardown(
+            test_broker_curve_client_at_plaintext_broker_fails_mechanism_mismatch, setup, teardown),
+        cmocka_unit_test_setup_teardown(
+            test_broker_plaintext_worker_at_curve_broker_run_fails_mechanism_mismatch, setup,
+            teardown),
+        cmocka_unit_test_setup_teardown(
+            test_broker_curve_worker_at_plaintext_broker_run_fails_mechanism_mismatch, setup,
+            teardown),
+        cmocka_unit_test_setup_teardown(test_broker_queue_timeout_reply_names_the_requested_service,
+                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(
+            test_broker_stored_bytes_bound_refuses_queue_full_and_serves_others, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_broker_client_refuses_frame_above_its_max_message,
+                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(
+            test_broker_grace_turned_off_fails_waiting_requests_not_found, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_broker_worker_refuses_frame_above_its_max_message,
+                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(
+            test_broker_frame_above_max_message_closes_that_connection_only, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

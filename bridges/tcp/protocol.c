@@ -1,4 +1,5 @@
-/*  bridges/protocol.c - Protocol and Factory: vtables with user data, and the connection failures
+/*  bridges/tcp/protocol.c - Protocol and Factory: vtables with user data, and the connection
+ * failures
  *
  *  Small objects that dispatch to the user's callbacks. A protocol remembers its transport between
  * make_connection and connection_lost, so that zt_protocol_transport answers NULL outside a

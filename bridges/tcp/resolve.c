@@ -1,4 +1,4 @@
-/*  bridges/resolve.c - host names to addresses without blocking the reactor (reactor.resolve)
+/*  bridges/tcp/resolve.c - host names to addresses without blocking the reactor (reactor.resolve)
  *
  *  Design notes
  *  - getaddrinfo blocks (a DNS query can take seconds), so it runs on the reactor's thread pool
@@ -9,7 +9,7 @@
  *    side frees it there. The caller's Deferred is a separate one without a canceller:
  *    cancelling it fails it at once with ZT_CANCELLED_ERROR, while the lookup on the worker runs
  *    to its end (getaddrinfo cannot be interrupted) and its answer is dropped. */
-#include <ztwist/tcp.h>
+#include <ztwist/resolve.h>
 #include <ztwist/threads.h>
 
 #include "base/base.h"

@@ -1,4 +1,4 @@
-/*  bridges/line_receiver.c - LineReceiver: lines (or raw bytes) out of a byte stream
+/*  bridges/tcp/line_receiver.c - LineReceiver: lines (or raw bytes) out of a byte stream
  *
  *  Twisted's basic.LineReceiver, with the same rules: split at the delimiter; a line longer than
  * max_length, or max_length + len(delimiter) bytes with no delimiter, calls line_length_exceeded

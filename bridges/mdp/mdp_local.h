@@ -1,4 +1,4 @@
-/*  bridges/mdp_local.h - a client and a broker in one reactor, joined without a socket
+/*  bridges/mdp/mdp_local.h - a client and a broker in one reactor, joined without a socket
  *
  *  zt_remote_connect_broker links a client to a broker on the same reactor. Messages between them
  * are the MDP frames they would exchange over a socket, copied into one block and handed over as
@@ -44,7 +44,7 @@ void zt__mdp_link_unref(zt__mdp_link_t **link_p);
  * are copied. 0; ZT_ENOMEM; ZT_ESHUTDOWN (the reactor takes no more calls). */
 int zt__mdp_link_send(zt__mdp_link_t *link, bool to_client, const zt__mdp_frame_t *f, size_t n);
 
-/* Broker side (mdp_broker.c). attach: the broker takes a reference and names the client; detach:
+/* Broker side (broker.c). attach: the broker takes a reference and names the client; detach:
  * the client is gone, the broker forgets it (replies for it are then dropped). on_local: a
  * message from the client, as the ROUTER would have read it without the routing id. */
 int zt__broker_attach(zt_broker_t *broker, zt__mdp_link_t *link);
@@ -52,7 +52,7 @@ void zt__broker_detach(zt_broker_t *broker, zt__mdp_link_t *link);
 void zt__broker_on_local(zt_broker_t *broker, zt__mdp_link_t *link, const zt__mdp_frame_t *f,
                          size_t n);
 
-/* Client side (mdp_client.c). on_local: a message from the broker, as the DEALER would have read
+/* Client side (remote.c). on_local: a message from the broker, as the DEALER would have read
  * it; broker_gone: the broker was destroyed, the calls in flight cannot come back. */
 void zt__remote_on_local(zt_remote_t *client, const zt__mdp_frame_t *f, size_t n);
 void zt__remote_broker_gone(zt_remote_t *client);

@@ -1,4 +1,4 @@
-/*  bridges/mdp_codec.h - Majordomo (RFC 7/MDP v0.1) frame layouts: decode and send
+/*  bridges/mdp/mdp_codec.h - Majordomo (RFC 7/MDP v0.1) frame layouts: decode and send
  *
  *  The pure part of the remote-worker bridge: a received multipart message is viewed as an array of
  * frames and decoded into indexes (envelope, service, command, body) without copying, or rejected
@@ -12,18 +12,18 @@
 #include <zmq.h>
 
 /* The protocol's constants (RFC 7). */
-#define ZT__MDPC "MDPC01"                    /* client header */
-#define ZT__MDPW "MDPW01"                    /* worker header */
-#define ZT__MDP_READY 0x01                   /* worker -> broker: Frame 3 is the service */
-#define ZT__MDP_REQUEST 0x02                 /* broker -> worker: envelope, empty, body */
-#define ZT__MDP_REPLY 0x03                   /* worker -> broker: envelope, empty, body */
-#define ZT__MDP_HEARTBEAT 0x04               /* either way, no more frames */
-#define ZT__MDP_DISCONNECT 0x05              /* either way, no more frames */
-#define ZT__MDP_MAX_FRAMES 64                /* a message with more frames is malformed */
-#define ZT__MDP_MAX_ENVELOPE 8               /* the deepest address stack accepted */
-#define ZT__MDP_MAX_SERVICE 255              /* the longest service name */
-#define ZT__MDP_ERROR_SERVICE "ztwist.error" /* the service frame of a broker's error reply */
-#define ZT__MDP_MAX_PREFETCH 1000            /* the most requests a worker may ask to hold */
+#define ZT__MDPC "MDPC01"                 /* client header */
+#define ZT__MDPW "MDPW01"                 /* worker header */
+#define ZT__MDP_READY 0x01                /* worker -> broker: Frame 3 is the service */
+#define ZT__MDP_REQUEST 0x02              /* broker -> worker: envelope, empty, body */
+#define ZT__MDP_REPLY 0x03                /* worker -> broker: envelope, empty, body */
+#define ZT__MDP_HEARTBEAT 0x04            /* either way, no more frames */
+#define ZT__MDP_DISCONNECT 0x05           /* either way, no more frames */
+#define ZT__MDP_MAX_FRAMES 64             /* a message with more frames is malformed */
+#define ZT__MDP_MAX_ENVELOPE 8            /* the deepest address stack accepted */
+#define ZT__MDP_MAX_SERVICE 255           /* the longest service name */
+#define ZT__MDP_ERROR_MARK "ztwist.error" /* the first body frame of a broker's error reply */
+#define ZT__MDP_MAX_PREFETCH 1000         /* the most requests a worker may ask to hold */
 
 /* One frame of a received message: a view, never owned. */
 typedef struct zt__mdp_frame {

@@ -1,4 +1,4 @@
-/*  bridges/mdp_codec.c - Majordomo (RFC 7/MDP v0.1) frame layouts: decode and send
+/*  bridges/mdp/mdp_codec.c - Majordomo (RFC 7/MDP v0.1) frame layouts: decode and send
  *
  *  The layouts, as frames on the wire (an envelope is an address stack of one or more frames that
  * ends at the first empty frame; ztwist's client puts its request id there, which RFC 7 allows):

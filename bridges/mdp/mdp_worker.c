@@ -1,4 +1,4 @@
-/*  bridges/mdp_worker.c - a Majordomo worker: a handler thread and a heartbeat keeper
+/*  bridges/mdp/mdp_worker.c - a Majordomo worker: a handler thread and a heartbeat keeper
  *
  *  Design notes
  *  - The thread that calls zt_mdp_worker_run (the handler thread) owns the DEALER connected to the
@@ -50,6 +50,7 @@ struct zt_mdp_worker {
     double reconnect_initial;              /* first back-off delay, seconds */
     double reconnect_max;                  /* longest back-off delay, seconds */
     unsigned prefetch;                     /* requests taken at once (READY's extension); 1 */
+    size_t max_message;                    /* the largest frame accepted from the broker */
     bool curve;                            /* whether to use CURVE */
     uint8_t keys[3][32];                   /* server public, our public, our secret */
     void *ctx;                             /* the shared context while running; one reference */
@@ -62,7 +63,8 @@ struct zt_mdp_worker {
     double reconnect_at;    /* when to connect again, while dealer is NULL */
     double backoff;         /* the next back-off delay */
     uint64_t malformed;     /* messages from the broker dropped as malformed */
-    void *monitor;          /* PAIR told of CURVE handshake failures; Owned or NULL */
+    void *monitor;          /* PAIR told of handshake failures; Owned or NULL */
+    bool mismatch;          /* the broker's security mechanism is not ours: run returns */
     unsigned connections;   /* connections made, to name each monitor endpoint */
     /* The loan. */
     pthread_mutex_t lock;        /* guards busy, keeper_stop, disconnected */
@@ -93,6 +95,7 @@ zt_mdp_worker_new(const char *endpoint, const char *service, zt_mdp_handler_fn *
     self->reconnect_initial = 0.1;
     self->reconnect_max = 2.5;
     self->prefetch = 1;
+    self->max_message = ZT_BROKER_MAX_MESSAGE;
     if (pipe(self->wake) != 0) {
         free(self);
         return NULL;
@@ -167,6 +170,16 @@ zt_mdp_worker_set_prefetch(zt_mdp_worker_t *self, unsigned n)
 }
 
 int
+zt_mdp_worker_set_max_message(zt_mdp_worker_t *self, size_t bytes)
+{
+    ZT_ASSERT(self);
+    if (bytes == 0 || bytes > (size_t)INT64_MAX)
+        return ZT_EINVAL;
+    self->max_message = bytes;
+    return 0;
+}
+
+int
 zt_mdp_worker_set_curve(zt_mdp_worker_t *self, const char *server_public, const char *public_key,
                         const char *secret_key)
 {
@@ -229,21 +242,39 @@ s_close(zt_mdp_worker_t *self)
     self->quiet = false;
 }
 
-/* A handshake failure from the monitor: the broker refused our CURVE key. */
+/* A handshake failure from the monitor: the broker refused our CURVE key (ZeroMQ retries: the
+ * broker's list may change), or its security mechanism is not ours (a configuration error that
+ * no retry mends: run returns ZT_EACCES). */
 static void
 s_on_monitor(zt_mdp_worker_t *self)
 {
     uint8_t event[6];
-    while (zmq_recv(self->monitor, event, sizeof event, ZMQ_DONTWAIT) >= 0) {
+    int size;
+    while ((size = zmq_recv(self->monitor, event, sizeof event, ZMQ_DONTWAIT)) >= 0) {
         char address[256];
         int more = 0;
         size_t more_size = sizeof more;
         zmq_getsockopt(self->monitor, ZMQ_RCVMORE, &more, &more_size);
         if (more)
             (void)zmq_recv(self->monitor, address, sizeof address, 0);
-        ZT_LOG_ERROR("worker '%s': the broker at %s rejected our CURVE key (ZeroMQ retries; "
-                     "is our public key on the broker's list?)",
-                     self->service, self->endpoint);
+        if (size < 6)
+            continue;
+        uint16_t kind;
+        uint32_t value;
+        memcpy(&kind, event, 2);
+        memcpy(&value, event + 2, 4);
+        if (kind == ZMQ_EVENT_HANDSHAKE_FAILED_AUTH) {
+            ZT_LOG_ERROR("worker '%s': the broker at %s rejected our CURVE key (ZeroMQ retries; "
+                         "is our public key on the broker's list?)",
+                         self->service, self->endpoint);
+        } else if (value == ZMQ_PROTOCOL_ERROR_ZMTP_MECHANISM_MISMATCH && !self->mismatch) {
+            self->mismatch = true;
+            ZT_LOG_ERROR("worker '%s': the broker at %s refused the handshake: security mechanism "
+                         "mismatch (this worker uses %s, the broker %s); stopping",
+                         self->service, self->endpoint, self->curve ? "CURVE" : "plaintext",
+                         self->curve ? "plaintext or another mechanism"
+                                     : "CURVE or another mechanism: see zt_mdp_worker_set_curve");
+        }
     }
 }
 
@@ -257,18 +288,22 @@ s_connect(zt_mdp_worker_t *self)
         return;
     }
     int linger = 0;
+    int64_t max_message = (int64_t)self->max_message;
     zmq_setsockopt(self->dealer, ZMQ_LINGER, &linger, sizeof linger);
+    zmq_setsockopt(self->dealer, ZMQ_MAXMSGSIZE, &max_message, sizeof max_message);
     if (self->curve) {
         zmq_setsockopt(self->dealer, ZMQ_CURVE_SERVERKEY, self->keys[0], 32);
         zmq_setsockopt(self->dealer, ZMQ_CURVE_PUBLICKEY, self->keys[1], 32);
         zmq_setsockopt(self->dealer, ZMQ_CURVE_SECRETKEY, self->keys[2], 32);
     }
-    if (self->curve) {
-        /* A rejected key shows only as a handshake failure: watch for it, to say so. */
+    if (strncmp(self->endpoint, "inproc://", 9) != 0) {
+        /* A rejected key or another security mechanism shows only as a failed handshake: watch
+         * for it, to say so. */
         char name[96];
         snprintf(name, sizeof name, "inproc://zt-mdp-worker-monitor-%p-%u", (void *)self,
                  ++self->connections);
-        if (zmq_socket_monitor(self->dealer, name, ZMQ_EVENT_HANDSHAKE_FAILED_AUTH) == 0) {
+        int events = ZMQ_EVENT_HANDSHAKE_FAILED_AUTH | ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL;
+        if (zmq_socket_monitor(self->dealer, name, events) == 0) {
             self->monitor = zmq_socket(self->ctx, ZMQ_PAIR);
             if (self->monitor && zmq_connect(self->monitor, name) != 0) {
                 zmq_close(self->monitor);
@@ -432,6 +467,33 @@ s_keeper(void *arg)
 /* ------------------------------------------------------------------------------------------- */
 /* The handler thread */
 
+/* How long the handler thread may wait, in ms: until the next heartbeat, the broker's deadline or
+ * the next connect, and never more than an interval. */
+static long
+s_poll_timeout(const zt_mdp_worker_t *self, double now)
+{
+    double due = self->dealer ? self->next_heartbeat : self->reconnect_at;
+    if (self->dealer && self->broker_deadline < due)
+        due = self->broker_deadline;
+    long timeout = (long)((due - now) * 1000.0) + 1;
+    long cap = (long)(self->interval * 1000.0) + 1;
+    return timeout < 0 ? 0 : timeout > cap ? cap : timeout;
+}
+
+/* Heartbeat the broker when due; give it up when it has been silent too long. */
+static void
+s_keep_alive(zt_mdp_worker_t *self)
+{
+    double now = zt_time_now();
+    if (self->dealer && now >= self->next_heartbeat) {
+        s_send_command(self, ZT__MDP_HEARTBEAT, NULL);
+        self->quiet = false;
+        self->next_heartbeat = now + self->interval;
+    }
+    if (self->dealer && now > self->broker_deadline)
+        s_disconnect(self, "the broker is silent");
+}
+
 int
 zt_mdp_worker_run(zt_mdp_worker_t *self)
 {
@@ -442,7 +504,7 @@ zt_mdp_worker_run(zt_mdp_worker_t *self)
     int rc = ZT_ESYS;
     pthread_t keeper;
     bool keeper_started = false;
-    self->busy = self->keeper_stop = self->disconnected = false;
+    self->busy = self->keeper_stop = self->disconnected = self->mismatch = false;
     self->backoff = self->reconnect_initial;
     self->ctx = zt__zmq_ctx_acquire();
     if (!self->ctx)
@@ -458,12 +520,7 @@ zt_mdp_worker_run(zt_mdp_worker_t *self)
         double now = zt_time_now();
         if (!self->dealer && now >= self->reconnect_at)
             s_connect(self);
-        double due = self->dealer ? self->next_heartbeat : self->reconnect_at;
-        if (self->dealer && self->broker_deadline < due)
-            due = self->broker_deadline;
-        long timeout = (long)((due - now) * 1000.0) + 1;
-        long cap = (long)(self->interval * 1000.0) + 1;
-        timeout = timeout < 0 ? 0 : timeout > cap ? cap : timeout;
+        long timeout = s_poll_timeout(self, now);
         short dealer_events = (short)(ZMQ_POLLIN | (self->quiet ? ZT__ZPOLL_QUIET : 0));
         self->quiet = false;
         zmq_pollitem_t items[3] = {{NULL, self->wake[0], ZMQ_POLLIN, 0},
@@ -482,18 +539,15 @@ zt_mdp_worker_run(zt_mdp_worker_t *self)
             break;
         if (count == 3 && (items[2].revents & ZMQ_POLLIN))
             s_on_monitor(self);
+        if (self->mismatch) {
+            rc = ZT_EACCES;
+            break;
+        }
         if (self->dealer && !(items[1].revents & ZMQ_POLLIN))
             self->quiet = true; /* asked, or its ZMQ_FD stayed silent: not readable */
         else if (self->dealer && !s_read_broker(self, true))
             s_disconnect(self, "the broker sent DISCONNECT");
-        now = zt_time_now();
-        if (self->dealer && now >= self->next_heartbeat) {
-            s_send_command(self, ZT__MDP_HEARTBEAT, NULL);
-            self->quiet = false;
-            self->next_heartbeat = now + self->interval;
-        }
-        if (self->dealer && now > self->broker_deadline)
-            s_disconnect(self, "the broker is silent");
+        s_keep_alive(self);
     }
 done:
     if (keeper_started) {
