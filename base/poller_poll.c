@@ -10,6 +10,7 @@
 #include "base/base.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <poll.h>
 #include <stdlib.h>
@@ -95,6 +96,8 @@ zt__poller_set(zt__poller_t *self, int fd, unsigned was, unsigned events)
         return 0;
     }
     if (i < 0) {
+        if (fcntl(fd, F_GETFD) < 0)
+            return ZT_EINVAL; /* as epoll says of an fd that is not open */
         int rc = s_reserve(self, fd);
         if (rc != 0)
             return rc;
