@@ -31,10 +31,14 @@
 #define _DEFAULT_SOURCE /* syscall() for sched_setattr, which glibc does not wrap */
 #include "bench_util.h"
 
+#include <arpa/inet.h>
 #include <dirent.h>
 #include <errno.h>
+#include <netinet/in.h>
+#include <poll.h>
 #include <signal.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/types.h>
 
@@ -224,13 +228,28 @@ typedef struct config {
 
 static const config_t configs[] = {{1, 1}, {10, 1}, {100, 1}, {1, 32}, {10, 32}, {100, 32}};
 
-/* Run every configuration against the server pid on port; suffix "" for ztwist. */
+/* The configurations run again while idle connections are held. */
+static const config_t idle_configs[] = {{10, 1}, {10, 32}};
+
+/* The medians one server got, for the targets that compare two figures. */
+typedef struct figures {
+    double c10_k1;       /* tcp.ack_c10_k1_per_s */
+    double c10_k32;      /* tcp.ack_c10_k32_per_s */
+    double idle_c10_k1;  /* tcp.ack_c10_k1_idle<N>_per_s, or 0 when not measured */
+    double idle_c10_k32; /* tcp.ack_c10_k32_idle<N>_per_s, or 0 */
+    double accept;       /* tcp.accept_per_s, or 0 */
+} figures_t;
+
+/* Run the n configurations cf against the server pid on port; suffix "" for ztwist; infix names
+ * the idle connections held ("" or "_idle10k"). Keeps the C=10 medians in *fig. */
 static bool
-measure(pid_t server, long port, const char *suffix, long scale_down)
+measure(pid_t server, long port, const char *suffix, long scale_down, const config_t *cfs,
+        size_t ncfs, const char *infix, figures_t *fig)
 {
     bool quick = bench_quick();
-    for (size_t c = 0; c < sizeof configs / sizeof configs[0]; c++) {
-        const config_t *cf = &configs[c];
+    bool idle = *infix != '\0';
+    for (size_t c = 0; c < ncfs; c++) {
+        const config_t *cf = &cfs[c];
         long total = cf->window > 1 ? 200000 : 20000;
         total /= scale_down * (quick ? 10 : 1);
         long lines = total / cf->connections;
@@ -249,35 +268,257 @@ measure(pid_t server, long port, const char *suffix, long scale_down)
             have_sched = have_sched && out[3] >= 0;
         }
         char name[128];
-        printf("# C=%ld K=%ld: %ld connections x %ld lines per run\n", cf->connections, cf->window,
-               cf->connections, lines);
-        snprintf(name, sizeof name, "tcp.ack_c%ld_k%ld_per_s%s", cf->connections, cf->window,
-                 suffix);
+        printf("# C=%ld K=%ld%s: %ld connections x %ld lines per run\n", cf->connections,
+               cf->window, infix, cf->connections, lines);
+        snprintf(name, sizeof name, "tcp.ack_c%ld_k%ld%s_per_s%s", cf->connections, cf->window,
+                 infix, suffix);
         double m = bench_report(name, per_s, BENCH_REPS, "req/s");
-        if (!*suffix && cf->connections == 100)
+        if (cf->connections == 10)
+            *(cf->window > 1 ? (idle ? &fig->idle_c10_k32 : &fig->c10_k32)
+                             : (idle ? &fig->idle_c10_k1 : &fig->c10_k1)) = m;
+        if (!*suffix && !idle && cf->connections == 100)
             printf("#   target: %s >= %d req/s: %s\n", name, cf->window > 1 ? 300000 : 30000,
                    m >= (cf->window > 1 ? 300000 : 30000) ? "met" : "MISSED");
-        snprintf(name, sizeof name, "tcp.ack_c%ld_k%ld_p50_us%s", cf->connections, cf->window,
-                 suffix);
+        if (!*suffix && idle) {
+            double base = cf->window > 1 ? fig->c10_k32 : fig->c10_k1;
+            printf("#   target: %s >= 80%% of tcp.ack_c10_k%ld_per_s (%.0f): %.0f%%, %s\n", name,
+                   cf->window, base, 100 * m / base, m >= 0.8 * base ? "met" : "MISSED");
+        }
+        snprintf(name, sizeof name, "tcp.ack_c%ld_k%ld%s_p50_us%s", cf->connections, cf->window,
+                 infix, suffix);
         bench_report(name, p50, BENCH_REPS, "us");
-        snprintf(name, sizeof name, "tcp.ack_c%ld_k%ld_p99_us%s", cf->connections, cf->window,
-                 suffix);
+        snprintf(name, sizeof name, "tcp.ack_c%ld_k%ld%s_p99_us%s", cf->connections, cf->window,
+                 infix, suffix);
         m = bench_report(name, p99, BENCH_REPS, "us");
-        if (!*suffix && cf->connections == 10 && cf->window == 1)
+        if (!*suffix && !idle && cf->connections == 10 && cf->window == 1)
             printf("#   target: %s <= 1000 us: %s\n", name, m <= 1000 ? "met" : "MISSED");
         if (!have_sched) {
-            printf("# skipped: tcp.ack_c%ld_k%ld_cpu_us and _runq_us (no per-thread schedstat)\n",
-                   cf->connections, cf->window);
+            printf("# skipped: tcp.ack_c%ld_k%ld%s_cpu_us and _runq_us (no per-thread "
+                   "schedstat)\n",
+                   cf->connections, cf->window, infix);
             continue;
         }
-        snprintf(name, sizeof name, "tcp.ack_c%ld_k%ld_cpu_us%s", cf->connections, cf->window,
-                 suffix);
+        snprintf(name, sizeof name, "tcp.ack_c%ld_k%ld%s_cpu_us%s", cf->connections, cf->window,
+                 infix, suffix);
         bench_report(name, cpu, BENCH_REPS, "us");
-        snprintf(name, sizeof name, "tcp.ack_c%ld_k%ld_runq_us%s", cf->connections, cf->window,
-                 suffix);
+        snprintf(name, sizeof name, "tcp.ack_c%ld_k%ld%s_runq_us%s", cf->connections, cf->window,
+                 infix, suffix);
         bench_report(name, runq, BENCH_REPS, "us");
     }
     return true;
+}
+
+/* --- connections accepted and closed ------------------------------------------------------- */
+
+#define ACCEPT_PARALLEL 10 /* connections in progress at once */
+
+/* Start one connection to 127.0.0.1:port: non-blocking; POLLOUT tells when it is made. */
+static bool
+accept_start(struct pollfd *p, long port)
+{
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return false;
+    struct sockaddr_in sin = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+    sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (connect(fd, (struct sockaddr *)&sin, sizeof sin) != 0 && errno != EINPROGRESS) {
+        close(fd);
+        return false;
+    }
+    *p = (struct pollfd){.fd = fd, .events = POLLOUT};
+    return true;
+}
+
+/* One run: total connections, ACCEPT_PARALLEL at a time, each made, shut down for writing at once
+ * and closed when the server has closed its end (end of stream). Returns connections per second,
+ * or -1 when one failed. */
+static double
+accept_run(long port, long total)
+{
+    struct pollfd p[ACCEPT_PARALLEL];
+    long started = 0, done = 0;
+    uint64_t t0 = bench_now_ns();
+    for (int i = 0; i < ACCEPT_PARALLEL; i++) {
+        p[i] = (struct pollfd){.fd = -1};
+        if (started < total && !accept_start(&p[i], port))
+            return -1;
+        started += p[i].fd >= 0;
+    }
+    while (done < total) {
+        int n = poll(p, ACCEPT_PARALLEL, 30000);
+        if (n <= 0)
+            return -1;
+        for (int i = 0; i < ACCEPT_PARALLEL; i++) {
+            if (!p[i].revents)
+                continue;
+            if (p[i].events == POLLOUT) {
+                int err = 0;
+                socklen_t len = sizeof err;
+                if (getsockopt(p[i].fd, SOL_SOCKET, SO_ERROR, &err, &len) != 0 || err != 0 ||
+                    shutdown(p[i].fd, SHUT_WR) != 0)
+                    return -1;
+                p[i].events = POLLIN;
+                continue;
+            }
+            char buf[64];
+            ssize_t r = recv(p[i].fd, buf, sizeof buf, 0);
+            if (r > 0)
+                continue; /* a server may say something first */
+            if (r < 0 && errno != ECONNRESET)
+                return -1;
+            close(p[i].fd);
+            p[i] = (struct pollfd){.fd = -1};
+            done++;
+            if (started < total) {
+                if (!accept_start(&p[i], port))
+                    return -1;
+                started++;
+            }
+        }
+    }
+    return (double)total / ((double)(bench_now_ns() - t0) / 1e9);
+}
+
+/* tcp.accept_per_s against the server on port. */
+static bool
+measure_accept(long port, const char *suffix, long scale_down, figures_t *fig)
+{
+    long total = (bench_quick() ? 2000 : 10000) / scale_down;
+    double per_s[BENCH_REPS];
+    for (int r = 0; r < BENCH_REPS; r++)
+        if ((per_s[r] = accept_run(port, total)) < 0) {
+            fprintf(stderr, "bench_tcp: a connection failed: %s\n", strerror(errno));
+            return false;
+        }
+    printf("# accept: %ld connections per run, %d at a time: connect, shut down writing, read "
+           "the server's close\n",
+           total, ACCEPT_PARALLEL);
+    char name[64];
+    snprintf(name, sizeof name, "tcp.accept_per_s%s", suffix);
+    fig->accept = bench_report(name, per_s, BENCH_REPS, "conn/s");
+    return true;
+}
+
+/* --- idle connections ---------------------------------------------------------------------- */
+
+#define IDLE_BATCH 100 /* connections opened at once: under the servers' listen backlog (128) */
+
+/* Idle connections held open while the load runs. */
+typedef struct idle {
+    int *fds; /* Owned: the connections */
+    size_t n; /* how many are open */
+} idle_t;
+
+static void
+idle_close(idle_t *idle)
+{
+    for (size_t i = 0; i < idle->n; i++)
+        close(idle->fds[i]);
+    free(idle->fds);
+    *idle = (idle_t){0};
+}
+
+/* Open count connections to the server on port, IDLE_BATCH at a time, each answered once
+ * ("idle\r\n" -> "ack:idle\r\n") so that the server has accepted it; then they say nothing. */
+static bool
+idle_open(idle_t *idle, long port, size_t count)
+{
+    idle->fds = calloc(count, sizeof *idle->fds);
+    if (!idle->fds)
+        return false;
+    struct sockaddr_in sin = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+    sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    struct timeval tv = {.tv_sec = 60};
+    while (idle->n < count) {
+        size_t first = idle->n, batch = count - first < IDLE_BATCH ? count - first : IDLE_BATCH;
+        for (size_t i = 0; i < batch; i++) {
+            int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+            if (fd < 0)
+                return false;
+            idle->fds[idle->n++] = fd;
+            if (setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv) != 0 ||
+                connect(fd, (struct sockaddr *)&sin, sizeof sin) != 0 ||
+                send(fd, "idle\r\n", 6, MSG_NOSIGNAL) != 6)
+                return false;
+        }
+        for (size_t i = first; i < idle->n; i++) {
+            char buf[16];
+            size_t got = 0;
+            while (got < 10) {
+                ssize_t r = recv(idle->fds[i], buf + got, sizeof buf - got, 0);
+                if (r <= 0)
+                    return false;
+                got += (size_t)r;
+            }
+            if (got != 10 || memcmp(buf, "ack:idle\r\n", 10) != 0)
+                return false;
+        }
+    }
+    return true;
+}
+
+/* How many idle connections this run holds: 10,000 (1,000 quick), or 0 when the open-file limit
+ * is too low for them (the soft limit is raised to the hard one first; children inherit it). */
+static size_t
+idle_count(void)
+{
+    size_t want = bench_quick() ? 1000 : 10000;
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
+        return 0;
+    rl.rlim_cur = rl.rlim_max;
+    (void)setrlimit(RLIMIT_NOFILE, &rl);
+    getrlimit(RLIMIT_NOFILE, &rl);
+    if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < want + 512) {
+        printf("# skipped: the idle-connection figures (%zu connections need an open-file limit "
+               "over %zu; it is %llu)\n",
+               want, want + 512, (unsigned long long)rl.rlim_cur);
+        return 0;
+    }
+    return want;
+}
+
+/* Everything against one server: the configurations, accept, then the idle configurations. */
+static bool
+measure_server(pid_t pid, long port, const char *suffix, long scale_down, size_t idle_n,
+               figures_t *fig)
+{
+    if (!measure(pid, port, suffix, scale_down, configs, sizeof configs / sizeof configs[0], "",
+                 fig))
+        return false;
+    if (!measure_accept(port, suffix, scale_down, fig))
+        return false;
+    if (idle_n == 0)
+        return true;
+    idle_t idle = {0};
+    uint64_t t0 = bench_now_ns();
+    if (!idle_open(&idle, port, idle_n)) {
+        fprintf(stderr, "bench_tcp: cannot open idle connection %zu: %s\n", idle.n,
+                strerror(errno));
+        idle_close(&idle);
+        return false;
+    }
+    printf("# %zu idle connections opened and answered once in %.1f s\n", idle_n,
+           (double)(bench_now_ns() - t0) / 1e9);
+    char infix[32];
+    snprintf(infix, sizeof infix, "_idle%zuk", idle_n / 1000);
+    bool ok = measure(pid, port, suffix, scale_down, idle_configs,
+                      sizeof idle_configs / sizeof idle_configs[0], infix, fig);
+    idle_close(&idle);
+    return ok;
+}
+
+/* The targets that compare ztwist with Twisted, from the same run. */
+static void
+print_peer_targets(const figures_t *zt, const figures_t *tw, size_t idle_n)
+{
+    if (tw->accept > 0)
+        printf("#   target: tcp.accept_per_s >= 3x Twisted's (%.0f): %.1fx, %s\n", tw->accept,
+               zt->accept / tw->accept, zt->accept >= 3 * tw->accept ? "met" : "MISSED");
+    if (idle_n > 0 && tw->idle_c10_k1 > 0)
+        printf("#   target: tcp.ack_c10_k1_idle%zuk_per_s >= 3x Twisted's (%.0f): %.1fx, %s\n",
+               idle_n / 1000, tw->idle_c10_k1, zt->idle_c10_k1 / tw->idle_c10_k1,
+               zt->idle_c10_k1 >= 3 * tw->idle_c10_k1 ? "met" : "MISSED");
 }
 
 int
@@ -291,6 +532,7 @@ main(void)
     if (slice_us > 0)
         printf("# scheduler slice asked for every process: %ld us (BENCH_TCP_SLICE_US)\n",
                slice_us);
+    size_t idle_n = idle_count(); /* before the servers start: they inherit the limit */
     char *const zt_argv[] = {ZT_ACK_SERVER, "--host", "127.0.0.1", "--port", "0",
                              "--mode",      "defer",  "--threads", "4",      NULL};
     server_t zt = start_server(zt_argv);
@@ -298,7 +540,8 @@ main(void)
         fprintf(stderr, "bench_tcp: cannot start %s\n", ZT_ACK_SERVER);
         return 1;
     }
-    bool ok = measure(zt.pid, zt.port, "", 1);
+    figures_t zt_fig = {0}, tw_fig = {0};
+    bool ok = measure_server(zt.pid, zt.port, "", 1, idle_n, &zt_fig);
     stop_server(&zt);
     if (!ok)
         return 1;
@@ -309,8 +552,9 @@ main(void)
         printf("# skipped: twisted_ack_server (Twisted did not start under %s)\n", PYTHON);
         return 0;
     }
-    if (!measure(tw.pid, tw.port, ".peer.twisted", 5))
-        printf("# skipped: the rest of the Twisted peer's runs (ack_load failed against it)\n");
+    if (!measure_server(tw.pid, tw.port, ".peer.twisted", 5, idle_n, &tw_fig))
+        printf("# skipped: the rest of the Twisted peer's runs (a run failed against it)\n");
     stop_server(&tw);
+    print_peer_targets(&zt_fig, &tw_fig, idle_n);
     return 0;
 }
