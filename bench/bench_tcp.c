@@ -312,26 +312,28 @@ measure(pid_t server, long port, const char *suffix, long scale_down, const conf
 
 #define ACCEPT_PARALLEL 10 /* connections in progress at once */
 
-/* Start one connection to 127.0.0.1:port: non-blocking; POLLOUT tells when it is made. */
+/* Start one connection to 127.0.0.1:port and shut its sending side down: a blocking connect,
+ * which on loopback returns once the kernel has put the connection in the server's backlog. The
+ * server's close then makes it readable (end of stream). */
 static bool
 accept_start(struct pollfd *p, long port)
 {
-    int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (fd < 0)
         return false;
     struct sockaddr_in sin = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
     sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (connect(fd, (struct sockaddr *)&sin, sizeof sin) != 0 && errno != EINPROGRESS) {
+    if (connect(fd, (struct sockaddr *)&sin, sizeof sin) != 0 || shutdown(fd, SHUT_WR) != 0) {
         close(fd);
         return false;
     }
-    *p = (struct pollfd){.fd = fd, .events = POLLOUT};
+    *p = (struct pollfd){.fd = fd, .events = POLLIN};
     return true;
 }
 
 /* One run: total connections, ACCEPT_PARALLEL at a time, each made, shut down for writing at once
- * and closed when the server has closed its end (end of stream). Returns connections per second,
- * or -1 when one failed. */
+ * and closed when the server has closed its end. Returns connections per second, or -1 when one
+ * failed. */
 static double
 accept_run(long port, long total)
 {
@@ -345,21 +347,11 @@ accept_run(long port, long total)
         started += p[i].fd >= 0;
     }
     while (done < total) {
-        int n = poll(p, ACCEPT_PARALLEL, 30000);
-        if (n <= 0)
+        if (poll(p, ACCEPT_PARALLEL, 30000) <= 0)
             return -1;
         for (int i = 0; i < ACCEPT_PARALLEL; i++) {
             if (!p[i].revents)
                 continue;
-            if (p[i].events == POLLOUT) {
-                int err = 0;
-                socklen_t len = sizeof err;
-                if (getsockopt(p[i].fd, SOL_SOCKET, SO_ERROR, &err, &len) != 0 || err != 0 ||
-                    shutdown(p[i].fd, SHUT_WR) != 0)
-                    return -1;
-                p[i].events = POLLIN;
-                continue;
-            }
             char buf[64];
             ssize_t r = recv(p[i].fd, buf, sizeof buf, 0);
             if (r > 0)
@@ -381,21 +373,29 @@ accept_run(long port, long total)
 
 /* tcp.accept_per_s against the server on port. */
 static bool
-measure_accept(long port, const char *suffix, long scale_down, figures_t *fig)
+measure_accept(pid_t server, long port, const char *suffix, long scale_down, figures_t *fig)
 {
     long total = (bench_quick() ? 2000 : 10000) / scale_down;
-    double per_s[BENCH_REPS];
-    for (int r = 0; r < BENCH_REPS; r++)
+    double per_s[BENCH_REPS], cpu[BENCH_REPS];
+    bool have_sched = true;
+    for (int r = 0; r < BENCH_REPS; r++) {
+        int64_t cpu0 = 0, cpu1 = 0, wait = 0;
+        have_sched = have_sched && sched_totals(server, &cpu0, &wait);
         if ((per_s[r] = accept_run(port, total)) < 0) {
             fprintf(stderr, "bench_tcp: a connection failed: %s\n", strerror(errno));
             return false;
         }
-    printf("# accept: %ld connections per run, %d at a time: connect, shut down writing, read "
+        have_sched = have_sched && sched_totals(server, &cpu1, &wait);
+        cpu[r] = (double)(cpu1 - cpu0) / 1e3 / (double)total;
+    }
+    printf("# accept: %ld connections per run, %d at a time: connect, shut down sending, read "
            "the server's close\n",
            total, ACCEPT_PARALLEL);
     char name[64];
     snprintf(name, sizeof name, "tcp.accept_per_s%s", suffix);
     fig->accept = bench_report(name, per_s, BENCH_REPS, "conn/s");
+    if (have_sched)
+        bench_note(name, "server CPU time per connection", cpu, BENCH_REPS, "us");
     return true;
 }
 
@@ -478,17 +478,27 @@ idle_count(void)
     return want;
 }
 
-/* Everything against one server: the configurations, accept, then the idle configurations. */
+/* What a run measures: everything, or one group (for A/B runs: `bench_tcp c10`, `bench_tcp
+ * accept`). */
+typedef enum part { PART_ALL, PART_C10, PART_ACCEPT } part_t;
+
+/* Against one server: the configurations, accept, then the idle configurations. */
 static bool
 measure_server(pid_t pid, long port, const char *suffix, long scale_down, size_t idle_n,
-               figures_t *fig)
+               part_t part, figures_t *fig)
 {
-    if (!measure(pid, port, suffix, scale_down, configs, sizeof configs / sizeof configs[0], "",
-                 fig))
+    bool ok = true;
+    if (part == PART_ALL)
+        ok = measure(pid, port, suffix, scale_down, configs, sizeof configs / sizeof configs[0], "",
+                     fig);
+    else if (part == PART_C10)
+        ok = measure(pid, port, suffix, scale_down, idle_configs,
+                     sizeof idle_configs / sizeof idle_configs[0], "", fig);
+    if (!ok)
         return false;
-    if (!measure_accept(port, suffix, scale_down, fig))
+    if (part != PART_C10 && !measure_accept(pid, port, suffix, scale_down, fig))
         return false;
-    if (idle_n == 0)
+    if (idle_n == 0 || part == PART_ACCEPT)
         return true;
     idle_t idle = {0};
     uint64_t t0 = bench_now_ns();
@@ -502,8 +512,8 @@ measure_server(pid_t pid, long port, const char *suffix, long scale_down, size_t
            (double)(bench_now_ns() - t0) / 1e9);
     char infix[32];
     snprintf(infix, sizeof infix, "_idle%zuk", idle_n / 1000);
-    bool ok = measure(pid, port, suffix, scale_down, idle_configs,
-                      sizeof idle_configs / sizeof idle_configs[0], infix, fig);
+    ok = measure(pid, port, suffix, scale_down, idle_configs,
+                 sizeof idle_configs / sizeof idle_configs[0], infix, fig);
     idle_close(&idle);
     return ok;
 }
@@ -522,8 +532,17 @@ print_peer_targets(const figures_t *zt, const figures_t *tw, size_t idle_n)
 }
 
 int
-main(void)
+main(int argc, char **argv)
 {
+    part_t part = PART_ALL;
+    if (argc > 1 && strcmp(argv[1], "c10") == 0)
+        part = PART_C10;
+    else if (argc > 1 && strcmp(argv[1], "accept") == 0)
+        part = PART_ACCEPT;
+    else if (argc > 1) {
+        fprintf(stderr, "usage: bench_tcp [c10 | accept]\n");
+        return 2;
+    }
     signal(SIGPIPE, SIG_IGN);
     printf("# ack_server --mode defer --threads 4 and Twisted's LineReceiver + deferToThread (pool "
            "4), both under examples/ack_load on 127.0.0.1\n");
@@ -541,18 +560,23 @@ main(void)
         return 1;
     }
     figures_t zt_fig = {0}, tw_fig = {0};
-    bool ok = measure_server(zt.pid, zt.port, "", 1, idle_n, &zt_fig);
+    bool ok = measure_server(zt.pid, zt.port, "", 1, idle_n, part, &zt_fig);
     stop_server(&zt);
     if (!ok)
         return 1;
 
+    const char *no_peer = getenv("BENCH_TCP_NO_PEER");
+    if (no_peer && strcmp(no_peer, "1") == 0) {
+        printf("# skipped: twisted_ack_server (BENCH_TCP_NO_PEER=1)\n");
+        return 0;
+    }
     char *const tw_argv[] = {PYTHON, ZT_TWISTED_ACK_SERVER, "--port", "0", "--threads", "4", NULL};
     server_t tw = start_server(tw_argv);
     if (tw.pid < 0) {
         printf("# skipped: twisted_ack_server (Twisted did not start under %s)\n", PYTHON);
         return 0;
     }
-    if (!measure_server(tw.pid, tw.port, ".peer.twisted", 5, idle_n, &tw_fig))
+    if (!measure_server(tw.pid, tw.port, ".peer.twisted", 5, idle_n, part, &tw_fig))
         printf("# skipped: the rest of the Twisted peer's runs (a run failed against it)\n");
     stop_server(&tw);
     print_peer_targets(&zt_fig, &tw_fig, idle_n);
