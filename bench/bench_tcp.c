@@ -233,77 +233,70 @@ static const config_t idle_configs[] = {{10, 1}, {10, 32}};
 
 /* The medians one server got, for the targets that compare two figures. */
 typedef struct figures {
-    double c10_k1;       /* tcp.ack_c10_k1_per_s */
-    double c10_k32;      /* tcp.ack_c10_k32_per_s */
+    double c10_k1;       /* tcp.ack_c10_k1_per_s, in the repetitions paired with idle ones */
+    double c10_k32;      /* tcp.ack_c10_k32_per_s, the same */
     double idle_c10_k1;  /* tcp.ack_c10_k1_idle<N>_per_s, or 0 when not measured */
     double idle_c10_k32; /* tcp.ack_c10_k32_idle<N>_per_s, or 0 */
     double accept;       /* tcp.accept_per_s, or 0 */
 } figures_t;
 
-/* Run the n configurations cf against the server pid on port; suffix "" for ztwist; infix names
- * the idle connections held ("" or "_idle10k"). Keeps the C=10 medians in *fig. */
+/* The lines per run of configuration cf. */
+static long
+lines_for(const config_t *cf, long scale_down)
+{
+    long total = cf->window > 1 ? 200000 : 20000;
+    total /= scale_down * (bench_quick() ? 10 : 1);
+    return total / cf->connections;
+}
+
+/* Print the figures of BENCH_REPS runs of cf (runs[r]: per_s, p50, p99, cpu, runq; cpu -1 when
+ * unknown); suffix "" for ztwist; infix names the idle connections held ("" or "_idle10k").
+ * Returns the median requests/s. */
+static double
+report_config(const config_t *cf, long scale_down, const char *infix, const char *suffix,
+              double runs[BENCH_REPS][5])
+{
+    static const char *const what[] = {"per_s", "p50_us", "p99_us", "cpu_us", "runq_us"};
+    static const char *const unit[] = {"req/s", "us", "us", "us", "us"};
+    bool have_sched = true;
+    for (int r = 0; r < BENCH_REPS; r++)
+        have_sched = have_sched && runs[r][3] >= 0;
+    printf("# C=%ld K=%ld%s: %ld connections x %ld lines per run\n", cf->connections, cf->window,
+           infix, cf->connections, lines_for(cf, scale_down));
+    double medians[5] = {0};
+    for (int k = 0; k < (have_sched ? 5 : 3); k++) {
+        double v[BENCH_REPS];
+        for (int r = 0; r < BENCH_REPS; r++)
+            v[r] = runs[r][k];
+        char name[128];
+        snprintf(name, sizeof name, "tcp.ack_c%ld_k%ld%s_%s%s", cf->connections, cf->window, infix,
+                 what[k], suffix);
+        medians[k] = bench_report(name, v, BENCH_REPS, unit[k]);
+        if (!*suffix && !*infix && k == 0 && cf->connections == 100)
+            printf("#   target: %s >= %d req/s: %s\n", name, cf->window > 1 ? 300000 : 30000,
+                   medians[0] >= (cf->window > 1 ? 300000 : 30000) ? "met" : "MISSED");
+        if (!*suffix && !*infix && k == 2 && cf->connections == 10 && cf->window == 1)
+            printf("#   target: %s <= 1000 us: %s\n", name, medians[2] <= 1000 ? "met" : "MISSED");
+    }
+    if (!have_sched)
+        printf("# skipped: tcp.ack_c%ld_k%ld%s_cpu_us and _runq_us (no per-thread schedstat)\n",
+               cf->connections, cf->window, infix);
+    return medians[0];
+}
+
+/* Run the n configurations cfs against the server pid on port, each BENCH_REPS times, and print
+ * their figures; suffix "" for ztwist. */
 static bool
 measure(pid_t server, long port, const char *suffix, long scale_down, const config_t *cfs,
-        size_t ncfs, const char *infix, figures_t *fig)
+        size_t ncfs)
 {
-    bool quick = bench_quick();
-    bool idle = *infix != '\0';
     for (size_t c = 0; c < ncfs; c++) {
-        const config_t *cf = &cfs[c];
-        long total = cf->window > 1 ? 200000 : 20000;
-        total /= scale_down * (quick ? 10 : 1);
-        long lines = total / cf->connections;
-        double per_s[BENCH_REPS], p50[BENCH_REPS], p99[BENCH_REPS], cpu[BENCH_REPS],
-            runq[BENCH_REPS];
-        bool have_sched = true;
-        for (int r = 0; r < BENCH_REPS; r++) {
-            double out[5];
-            if (!run_load(server, port, cf->connections, lines, cf->window, out))
+        double runs[BENCH_REPS][5];
+        for (int r = 0; r < BENCH_REPS; r++)
+            if (!run_load(server, port, cfs[c].connections, lines_for(&cfs[c], scale_down),
+                          cfs[c].window, runs[r]))
                 return false;
-            per_s[r] = out[0];
-            p50[r] = out[1];
-            p99[r] = out[2];
-            cpu[r] = out[3];
-            runq[r] = out[4];
-            have_sched = have_sched && out[3] >= 0;
-        }
-        char name[128];
-        printf("# C=%ld K=%ld%s: %ld connections x %ld lines per run\n", cf->connections,
-               cf->window, infix, cf->connections, lines);
-        snprintf(name, sizeof name, "tcp.ack_c%ld_k%ld%s_per_s%s", cf->connections, cf->window,
-                 infix, suffix);
-        double m = bench_report(name, per_s, BENCH_REPS, "req/s");
-        if (cf->connections == 10)
-            *(cf->window > 1 ? (idle ? &fig->idle_c10_k32 : &fig->c10_k32)
-                             : (idle ? &fig->idle_c10_k1 : &fig->c10_k1)) = m;
-        if (!*suffix && !idle && cf->connections == 100)
-            printf("#   target: %s >= %d req/s: %s\n", name, cf->window > 1 ? 300000 : 30000,
-                   m >= (cf->window > 1 ? 300000 : 30000) ? "met" : "MISSED");
-        if (!*suffix && idle) {
-            double base = cf->window > 1 ? fig->c10_k32 : fig->c10_k1;
-            printf("#   target: %s >= 80%% of tcp.ack_c10_k%ld_per_s (%.0f): %.0f%%, %s\n", name,
-                   cf->window, base, 100 * m / base, m >= 0.8 * base ? "met" : "MISSED");
-        }
-        snprintf(name, sizeof name, "tcp.ack_c%ld_k%ld%s_p50_us%s", cf->connections, cf->window,
-                 infix, suffix);
-        bench_report(name, p50, BENCH_REPS, "us");
-        snprintf(name, sizeof name, "tcp.ack_c%ld_k%ld%s_p99_us%s", cf->connections, cf->window,
-                 infix, suffix);
-        m = bench_report(name, p99, BENCH_REPS, "us");
-        if (!*suffix && !idle && cf->connections == 10 && cf->window == 1)
-            printf("#   target: %s <= 1000 us: %s\n", name, m <= 1000 ? "met" : "MISSED");
-        if (!have_sched) {
-            printf("# skipped: tcp.ack_c%ld_k%ld%s_cpu_us and _runq_us (no per-thread "
-                   "schedstat)\n",
-                   cf->connections, cf->window, infix);
-            continue;
-        }
-        snprintf(name, sizeof name, "tcp.ack_c%ld_k%ld%s_cpu_us%s", cf->connections, cf->window,
-                 infix, suffix);
-        bench_report(name, cpu, BENCH_REPS, "us");
-        snprintf(name, sizeof name, "tcp.ack_c%ld_k%ld%s_runq_us%s", cf->connections, cf->window,
-                 infix, suffix);
-        bench_report(name, runq, BENCH_REPS, "us");
+        report_config(&cfs[c], scale_down, "", suffix, runs);
     }
     return true;
 }
@@ -409,11 +402,15 @@ typedef struct idle {
     size_t n; /* how many are open */
 } idle_t;
 
+/* Close them with a reset (linger 0): no TIME_WAIT, so repetitions do not run out of ports. */
 static void
 idle_close(idle_t *idle)
 {
-    for (size_t i = 0; i < idle->n; i++)
+    struct linger reset = {.l_onoff = 1, .l_linger = 0};
+    for (size_t i = 0; i < idle->n; i++) {
+        (void)setsockopt(idle->fds[i], SOL_SOCKET, SO_LINGER, &reset, sizeof reset);
         close(idle->fds[i]);
+    }
     free(idle->fds);
     *idle = (idle_t){0};
 }
@@ -478,44 +475,93 @@ idle_count(void)
     return want;
 }
 
+/* The idle_configs without and with idle_n idle connections, paired: each repetition runs both
+ * configurations without, opens the idle connections, runs both with them and closes them, so
+ * that the two sides of each ratio are measured minutes apart at most. */
+static bool
+measure_idle(pid_t pid, long port, const char *suffix, long scale_down, size_t idle_n,
+             bool print_plain, figures_t *fig)
+{
+    enum { NCF = sizeof idle_configs / sizeof idle_configs[0] };
+    double plain[NCF][BENCH_REPS][5], idle_runs[NCF][BENCH_REPS][5];
+    double open_s[BENCH_REPS];
+    for (int r = 0; r < BENCH_REPS; r++) {
+        for (int c = 0; c < NCF; c++)
+            if (!run_load(pid, port, idle_configs[c].connections,
+                          lines_for(&idle_configs[c], scale_down), idle_configs[c].window,
+                          plain[c][r]))
+                return false;
+        idle_t idle = {0};
+        uint64_t t0 = bench_now_ns();
+        if (!idle_open(&idle, port, idle_n)) {
+            fprintf(stderr, "bench_tcp: cannot open idle connection %zu: %s\n", idle.n,
+                    strerror(errno));
+            idle_close(&idle);
+            return false;
+        }
+        open_s[r] = (double)(bench_now_ns() - t0) / 1e9;
+        bool ok = true;
+        for (int c = 0; c < NCF && ok; c++)
+            ok = run_load(pid, port, idle_configs[c].connections,
+                          lines_for(&idle_configs[c], scale_down), idle_configs[c].window,
+                          idle_runs[c][r]);
+        idle_close(&idle);
+        if (!ok)
+            return false;
+        /* The server handles the resets of the idle connections before the next run. */
+        struct timespec settle = {.tv_nsec = 500000000};
+        nanosleep(&settle, NULL);
+    }
+    printf("# %zu idle connections, opened (and answered once each) in %.2f s (median)\n", idle_n,
+           bench_median(open_s, BENCH_REPS));
+    char infix[32];
+    snprintf(infix, sizeof infix, "_idle%zuk", idle_n / 1000);
+    for (int c = 0; c < NCF; c++) {
+        const config_t *cf = &idle_configs[c];
+        double base;
+        if (print_plain) {
+            base = report_config(cf, scale_down, "", suffix, plain[c]);
+        } else {
+            double v[BENCH_REPS];
+            for (int r = 0; r < BENCH_REPS; r++)
+                v[r] = plain[c][r][0];
+            base = bench_median(v, BENCH_REPS);
+            printf("#   tcp.ack_c%ld_k%ld_per_s%s in the same repetitions, without idle "
+                   "connections: %.0f req/s\n",
+                   cf->connections, cf->window, suffix, base);
+        }
+        double m = report_config(cf, scale_down, infix, suffix, idle_runs[c]);
+        *(cf->window > 1 ? &fig->idle_c10_k32 : &fig->idle_c10_k1) = m;
+        *(cf->window > 1 ? &fig->c10_k32 : &fig->c10_k1) = base;
+        if (!*suffix)
+            printf("#   target: tcp.ack_c%ld_k%ld%s_per_s >= 80%% of tcp.ack_c%ld_k%ld_per_s "
+                   "(%.0f, same repetitions): %.0f%%, %s\n",
+                   cf->connections, cf->window, infix, cf->connections, cf->window, base,
+                   100 * m / base, m >= 0.8 * base ? "met" : "MISSED");
+    }
+    return true;
+}
+
 /* What a run measures: everything, or one group (for A/B runs: `bench_tcp c10`, `bench_tcp
  * accept`). */
 typedef enum part { PART_ALL, PART_C10, PART_ACCEPT } part_t;
 
-/* Against one server: the configurations, accept, then the idle configurations. */
+/* Against one server: the configurations, accept, then the C=10 ones with idle connections. */
 static bool
 measure_server(pid_t pid, long port, const char *suffix, long scale_down, size_t idle_n,
                part_t part, figures_t *fig)
 {
-    bool ok = true;
-    if (part == PART_ALL)
-        ok = measure(pid, port, suffix, scale_down, configs, sizeof configs / sizeof configs[0], "",
-                     fig);
-    else if (part == PART_C10)
-        ok = measure(pid, port, suffix, scale_down, idle_configs,
-                     sizeof idle_configs / sizeof idle_configs[0], "", fig);
-    if (!ok)
+    if (part == PART_ALL &&
+        !measure(pid, port, suffix, scale_down, configs, sizeof configs / sizeof configs[0]))
         return false;
     if (part != PART_C10 && !measure_accept(pid, port, suffix, scale_down, fig))
         return false;
-    if (idle_n == 0 || part == PART_ACCEPT)
+    if (part == PART_ACCEPT)
         return true;
-    idle_t idle = {0};
-    uint64_t t0 = bench_now_ns();
-    if (!idle_open(&idle, port, idle_n)) {
-        fprintf(stderr, "bench_tcp: cannot open idle connection %zu: %s\n", idle.n,
-                strerror(errno));
-        idle_close(&idle);
-        return false;
-    }
-    printf("# %zu idle connections opened and answered once in %.1f s\n", idle_n,
-           (double)(bench_now_ns() - t0) / 1e9);
-    char infix[32];
-    snprintf(infix, sizeof infix, "_idle%zuk", idle_n / 1000);
-    ok = measure(pid, port, suffix, scale_down, idle_configs,
-                 sizeof idle_configs / sizeof idle_configs[0], infix, fig);
-    idle_close(&idle);
-    return ok;
+    if (idle_n == 0)
+        return part == PART_ALL || measure(pid, port, suffix, scale_down, idle_configs,
+                                           sizeof idle_configs / sizeof idle_configs[0]);
+    return measure_idle(pid, port, suffix, scale_down, idle_n, part == PART_C10, fig);
 }
 
 /* The targets that compare ztwist with Twisted, from the same run. */
