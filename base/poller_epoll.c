@@ -7,9 +7,16 @@
  *    so a DEL that finds nothing is success, and a MOD that finds nothing becomes an ADD.
  *  - epoll refuses regular files and directories (EPERM), which poll(2) reports always ready. Those
  *    few fds are kept in a small list of their own and reported by every wait, which then does not
- *    sleep, so a program that watched a file with poll(2) behaves the same here.  */
+ *    sleep, so a program that watched a file with poll(2) behaves the same here.
+ *  - Small sets wait in poll(2). A thread woken from epoll_wait costs a little more than one woken
+ *    from poll(2) (the wake-up goes through epoll's ready list, and the fd is polled again before
+ *    it is reported), which shows in a round trip between two threads. So the set is also kept as
+ *    a pollset (pollset.h, O(1) a change), and while it holds at most ZT__POLLER_SMALL fds a wait
+ * is one poll(2) over them; above that, epoll_wait. The epoll set is kept current all along, so the
+ * switch is only a choice of call.  */
 #include "base/poller.h"
 #include "base/base.h"
+#include "base/pollset.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -17,6 +24,8 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <unistd.h>
+
+#define ZT__POLLER_SMALL 8 /* fds up to which a wait is one poll(2) */
 
 /* An fd epoll will not take, and what it was asked for. */
 typedef struct s_always {
@@ -30,6 +39,8 @@ struct zt__poller {
     size_t nalways;          /* entries in always */
     struct epoll_event *buf; /* Owned: the kernel's output for a wait */
     int capbuf;              /* entries in buf */
+    zt__pollset_t small;     /* the same set as a poll(2) array, for the waits of a small set */
+    bool small_broken;       /* small could not follow a change (memory): epoll only from then on */
 };
 
 zt__poller_t *
@@ -54,6 +65,7 @@ zt__poller_destroy(zt__poller_t **self_p)
         return;
     zt__poller_t *self = *self_p;
     close(self->epfd);
+    zt__pollset_fini(&self->small);
     free(self->always);
     free(self->buf);
     free(self);
@@ -112,10 +124,10 @@ s_ctl_error(int err, int fd)
     return ZT_EINVAL; /* EBADF: not open; EINVAL, ELOOP: not something epoll can watch */
 }
 
-int
-zt__poller_set(zt__poller_t *self, int fd, unsigned was, unsigned events)
+/* Change fd's entry in the epoll set (or the always-ready list). */
+static int
+s_epoll_set(zt__poller_t *self, int fd, unsigned was, unsigned events)
 {
-    ZT_ASSERT(self && fd >= 0);
     if (was != 0 && self->nalways > 0 && s_always_find(self, fd) >= 0)
         return s_always_set(self, fd, events);
     struct epoll_event ev = {.events = s_epoll_events(events), .data.fd = fd};
@@ -141,6 +153,16 @@ zt__poller_set(zt__poller_t *self, int fd, unsigned was, unsigned events)
     return s_ctl_error(errno, fd);
 }
 
+int
+zt__poller_set(zt__poller_t *self, int fd, unsigned was, unsigned events)
+{
+    ZT_ASSERT(self && fd >= 0);
+    int rc = s_epoll_set(self, fd, was, events);
+    if (rc == 0 && !self->small_broken && zt__pollset_set(&self->small, fd, events) != 0)
+        self->small_broken = true;
+    return rc;
+}
+
 static unsigned
 s_events(uint32_t e)
 {
@@ -153,6 +175,8 @@ int
 zt__poller_wait(zt__poller_t *self, zt__poller_event_t *events, int max, long timeout_ms)
 {
     ZT_ASSERT(self && events && max > 0);
+    if (!self->small_broken && self->small.n <= ZT__POLLER_SMALL)
+        return zt__pollset_wait(&self->small, events, max, timeout_ms);
     int n = 0;
     for (size_t i = 0; i < self->nalways && n < max; i++)
         events[n++] =

@@ -1,7 +1,9 @@
 /*  tests/base/test_poller.c - zt__poller, the kernel's set of watched fds
  *
  *  Built twice (tests/CMakeLists.txt): against poller_epoll.c and against poller_poll.c, so both
- * backends keep one contract. Where an event must be reported each wait has a long timeout, which
+ * backends keep one contract. Every case runs twice: on a small set, and with PAD idle pipes
+ * watched too, so the epoll backend is tested both in its poll(2) mode for small sets and in
+ * epoll_wait. Where an event must be reported each wait has a long timeout, which
  * only a broken poller sits out.  */
 #include "base/poller.h"
 #include "base/base.h"
@@ -25,12 +27,16 @@ zt__assert_fail(const char *expr, const char *file, int line, const char *func)
 
 #define LONG_MS 5000 /* a wait that only a broken poller sits out */
 #define MAX_EVENTS 8
+#define PAD 16 /* idle pipes watched by the padded runs: more than the epoll backend's small set   \
+                */
 
 typedef struct {
     zt__poller_t *poller;                  /* the set under test */
     int a[2];                              /* a pipe: [0] read end, [1] write end */
     int b[2];                              /* another */
     zt__poller_event_t events[MAX_EVENTS]; /* a wait's output */
+    int pad[PAD][2];                       /* idle pipes, watched for reading, when padded */
+    bool padded;                           /* the pad is in use */
 } fixture_t;
 
 static int
@@ -46,9 +52,27 @@ setup(void **state)
 }
 
 static int
+setup_padded(void **state)
+{
+    setup(state);
+    fixture_t *fx = *state;
+    fx->padded = true;
+    for (int i = 0; i < PAD; i++) {
+        assert_int_equal(pipe(fx->pad[i]), 0);
+        assert_int_equal(zt__poller_set(fx->poller, fx->pad[i][0], 0, ZT__POLLER_IN), 0);
+    }
+    return 0;
+}
+
+static int
 teardown(void **state)
 {
     fixture_t *fx = *state;
+    for (int i = 0; fx->padded && i < PAD; i++) {
+        assert_int_equal(zt__poller_set(fx->poller, fx->pad[i][0], ZT__POLLER_IN, 0), 0);
+        close(fx->pad[i][0]);
+        close(fx->pad[i][1]);
+    }
     zt__poller_destroy(&fx->poller);
     assert_null(fx->poller);
     zt__poller_destroy(NULL);
@@ -208,6 +232,17 @@ main(void)
         T(test_poller_closed_fd_is_einval),
         T(test_poller_fd_closed_while_watched_can_be_watched_again_under_its_number),
 #undef T
+#define P(name) {#name " (padded)", name, setup_padded, teardown, NULL}
+        P(test_poller_reports_only_the_ready_fd),
+        P(test_poller_fd_left_readable_is_reported_again),
+        P(test_poller_set_changes_what_is_watched_and_zero_removes),
+        P(test_poller_hangup_is_reported_to_a_writer_and_a_reader),
+        P(test_poller_more_ready_than_max_are_reported_by_the_next_wait),
+        P(test_poller_timeout_returns_zero),
+        P(test_poller_regular_file_is_always_ready),
+        P(test_poller_closed_fd_is_einval),
+        P(test_poller_fd_closed_while_watched_can_be_watched_again_under_its_number),
+#undef P
     };
     char name[32];
     snprintf(name, sizeof name, "poller (%s)", zt__poller_backend());
