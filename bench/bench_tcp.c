@@ -500,6 +500,9 @@ measure_idle(pid_t pid, long port, const char *suffix, long scale_down, size_t i
             return false;
         }
         open_s[r] = (double)(bench_now_ns() - t0) / 1e9;
+        /* Let the kernel send the delayed ACKs of the 10,000 answers before the clock starts. */
+        struct timespec settle = {.tv_nsec = 500000000};
+        nanosleep(&settle, NULL);
         bool ok = true;
         for (int c = 0; c < NCF && ok; c++)
             ok = run_load(pid, port, idle_configs[c].connections,
@@ -509,7 +512,6 @@ measure_idle(pid_t pid, long port, const char *suffix, long scale_down, size_t i
         if (!ok)
             return false;
         /* The server handles the resets of the idle connections before the next run. */
-        struct timespec settle = {.tv_nsec = 500000000};
         nanosleep(&settle, NULL);
     }
     printf("# %zu idle connections, opened (and answered once each) in %.2f s (median)\n", idle_n,
