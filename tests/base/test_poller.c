@@ -27,8 +27,7 @@ zt__assert_fail(const char *expr, const char *file, int line, const char *func)
 
 #define LONG_MS 5000 /* a wait that only a broken poller sits out */
 #define MAX_EVENTS 8
-#define PAD 16 /* idle pipes watched by the padded runs: more than the epoll backend's small set   \
-                */
+#define PAD 16 /* idle pipes in the padded runs: over the epoll backend's small set */
 
 typedef struct {
     zt__poller_t *poller;                  /* the set under test */
