@@ -29,6 +29,7 @@ typedef struct {
     int warnings;            /* warnings logged */
     char last_warning[1024]; /* the last warning */
     bool shutdown_ran;       /* a shutdown trigger ran */
+    int pad[16][2];          /* idle pipes watched by the padded tests, or -1 */
 } fixture_t;
 
 static void
@@ -51,6 +52,8 @@ setup(void **state)
     fx->reactor = zt_reactor_new();
     assert_non_null(fx->reactor);
     assert_int_equal(pipe(fx->fds), 0);
+    for (int i = 0; i < 16; i++)
+        fx->pad[i][0] = fx->pad[i][1] = -1;
     *state = fx;
     return 0;
 }
@@ -63,6 +66,10 @@ teardown(void **state)
     zt_log_set_handler(NULL, NULL);
     close(fx->fds[0]);
     close(fx->fds[1]);
+    for (int i = 0; i < 16 && fx->pad[i][0] >= 0; i++) {
+        close(fx->pad[i][0]);
+        close(fx->pad[i][1]);
+    }
     free(fx);
     return 0;
 }
@@ -664,6 +671,68 @@ test_reactor_reader_of_a_regular_file_is_always_ready(void **state)
     fclose(f);
 }
 
+/* Never called: the padding pipes are never written. */
+static void
+s_never(zt_reactor_t *r, int fd, void *arg)
+{
+    (void)r, (void)fd, (void)arg;
+    fail_msg("a padding pipe was reported ready");
+}
+
+/* Watch 16 idle pipes, so the reactor's set is past the size the epoll backend waits on with
+ * poll(2) (base/poller_epoll.c): the tests that call this run on epoll_wait. */
+static void
+s_pad(fixture_t *fx)
+{
+    for (int i = 0; i < 16; i++) {
+        assert_int_equal(pipe(fx->pad[i]), 0);
+        assert_int_equal(zt_reactor_add_reader(fx->reactor, fx->pad[i][0], s_never, NULL), 0);
+    }
+}
+
+static void
+test_reactor_socket_readable_after_its_callback_used_it_is_served_next_pass_in_a_large_set(
+    void **state)
+{
+    s_pad(*state);
+    test_reactor_socket_readable_after_its_callback_used_it_is_served_next_pass(state);
+}
+
+static void
+test_reactor_socket_left_with_messages_is_called_again_in_a_large_set(void **state)
+{
+    s_pad(*state);
+    test_reactor_socket_left_with_messages_is_called_again(state);
+}
+
+static void
+test_reactor_reader_left_with_data_is_called_again_in_a_large_set(void **state)
+{
+    s_pad(*state);
+    test_reactor_reader_left_with_data_is_called_again(state);
+}
+
+static void
+test_reactor_reader_and_writer_of_one_fd_are_watched_apart_in_a_large_set(void **state)
+{
+    s_pad(*state);
+    test_reactor_reader_and_writer_of_one_fd_are_watched_apart(state);
+}
+
+static void
+test_reactor_event_of_a_replaced_fd_does_not_reach_its_new_reader_in_a_large_set(void **state)
+{
+    s_pad(*state);
+    test_reactor_event_of_a_replaced_fd_does_not_reach_its_new_reader_in_that_pass(state);
+}
+
+static void
+test_reactor_reader_of_a_regular_file_is_always_ready_in_a_large_set(void **state)
+{
+    s_pad(*state);
+    test_reactor_reader_of_a_regular_file_is_always_ready(state);
+}
+
 /* --- signals ---------------------------------------------------------------------------- */
 
 static bool
@@ -871,6 +940,12 @@ main(void)
         T(test_reactor_event_of_a_replaced_fd_does_not_reach_its_new_reader_in_that_pass),
         T(test_reactor_add_reader_of_a_closed_fd_fails_without_calling),
         T(test_reactor_reader_of_a_regular_file_is_always_ready),
+        T(test_reactor_socket_readable_after_its_callback_used_it_is_served_next_pass_in_a_large_set),
+        T(test_reactor_socket_left_with_messages_is_called_again_in_a_large_set),
+        T(test_reactor_reader_left_with_data_is_called_again_in_a_large_set),
+        T(test_reactor_reader_and_writer_of_one_fd_are_watched_apart_in_a_large_set),
+        T(test_reactor_event_of_a_replaced_fd_does_not_reach_its_new_reader_in_a_large_set),
+        T(test_reactor_reader_of_a_regular_file_is_always_ready_in_a_large_set),
         T(test_reactor_installs_no_signal_handler_by_default),
         T(test_reactor_handle_signals_sigterm_stops_gracefully),
         T(test_reactor_handle_signals_is_one_reactor_at_a_time),
