@@ -18,6 +18,12 @@
  *                                  once (echo_worker --prefetch 25, ztwist's extension to RFC 7):
  *                                  the requests of a connection share its TCP segments
  *
+ *      remote.req_per_s_1000_workers  remote.throughput_1w_per_s with 1,000 more workers registered
+ *                                  (another service, idle but heartbeating: 4 echo_worker
+ *                                  processes of 250 connections): the broker's cost should not
+ *                                  grow with the workers it holds (100 quick)
+ *      remote.latency_median_us_1000_workers  remote.latency_median_us with those workers
+ *
  *  The peer is bench/peers/zmq_tcp_echo.c: a raw DEALER client and a ROUTER echo process over
  * loopback TCP, with no broker in between (target: latency within 2x of it). Sizes: 5,000 latency
  * samples and 50,000 throughput requests per run (500 and 5,000 quick).  */
@@ -52,6 +58,7 @@ typedef struct bench {
     double started;        /* send time of the one request in flight (latency runs) */
     double *samples;       /* latency samples, us; Borrowed */
     uint8_t *seen;         /* per request of the run: its echo came back; Owned */
+    char endpoint[256];    /* the broker's TCP endpoint */
 } bench_t;
 
 static void s_send(bench_t *b);
@@ -146,6 +153,7 @@ s_start(bench_t *b, int workers, int connections, int prefetch)
     if (zt_broker_bind(b->broker, "tcp://127.0.0.1:0") != 0)
         exit(1);
     const char *endpoint = zt_broker_endpoint(b->broker);
+    snprintf(b->endpoint, sizeof b->endpoint, "%s", endpoint);
     for (int i = 0; i < workers; i++) {
         char *argv[] = {ZT_ECHO_WORKER, "--broker", (char *)endpoint, "--service", "echo",
                         "--threads",    threads,    "--prefetch",     ahead,       NULL};
@@ -178,6 +186,51 @@ s_start(bench_t *b, int workers, int connections, int prefetch)
     s_run(b, 100, 1, NULL);
     s_use = b->client;
     s_run(b, 100, 1, NULL);
+}
+
+#define IDLE_PROCS 4 /* processes holding the idle workers */
+
+static void s_stop(bench_t *b);
+
+static void
+s_stop_idle(pid_t *pids)
+{
+    for (int i = 0; i < IDLE_PROCS; i++) {
+        kill(pids[i], SIGTERM);
+        waitpid(pids[i], NULL, 0);
+    }
+}
+
+/* Start IDLE_PROCS echo_worker processes with n workers in all, on service "idle" (never asked),
+ * into pids; wait until the broker has registered them. */
+static void
+s_start_idle(bench_t *b, int n, pid_t *pids)
+{
+    char threads[16];
+    snprintf(threads, sizeof threads, "%d", n / IDLE_PROCS);
+    zt_broker_stats_t st = {0};
+    zt_broker_stats(b->broker, &st);
+    uint64_t want = st.workers + (uint64_t)(n / IDLE_PROCS * IDLE_PROCS);
+    for (int i = 0; i < IDLE_PROCS; i++) {
+        char *argv[] = {ZT_ECHO_WORKER, "--broker",  b->endpoint, "--service",
+                        "idle",         "--threads", threads,     NULL};
+        if (posix_spawn(&pids[i], ZT_ECHO_WORKER, NULL, NULL, argv, environ) != 0) {
+            fprintf(stderr, "bench_remote: cannot start %s\n", ZT_ECHO_WORKER);
+            exit(1);
+        }
+    }
+    double deadline = zt_time_now() + 120;
+    while (st.workers < want && zt_time_now() < deadline) {
+        zt_reactor_iterate(b->reactor, 0.05);
+        zt_broker_stats(b->broker, &st);
+    }
+    if (st.workers < want) {
+        fprintf(stderr, "bench_remote: %llu of %llu workers registered\n",
+                (unsigned long long)st.workers, (unsigned long long)want);
+        s_stop_idle(pids);
+        s_stop(b);
+        exit(1);
+    }
 }
 
 static void
@@ -226,6 +279,19 @@ main(void)
         t1[r] = tput_n / s_run(&b, tput_n, 100, NULL);
     s_stop(&b);
 
+    int idle_n = quick ? 100 : 1000;
+    double t1k[BENCH_REPS], med1k[BENCH_REPS];
+    pid_t idle_pids[IDLE_PROCS];
+    s_start(&b, 1, 1, 1);
+    s_start_idle(&b, idle_n, idle_pids);
+    for (int r = 0; r < BENCH_REPS; r++) {
+        s_run(&b, lat_n, 1, samples);
+        med1k[r] = bench_quantile(samples, (size_t)lat_n, 0.5);
+        t1k[r] = tput_n / s_run(&b, tput_n, 100, NULL);
+    }
+    s_stop_idle(idle_pids);
+    s_stop(&b);
+
     s_start(&b, 4, 1, 1);
     for (int r = 0; r < BENCH_REPS; r++)
         t4[r] = tput_n / s_run(&b, tput_n, 100, NULL);
@@ -245,7 +311,17 @@ main(void)
     bench_report("remote.latency_p99_us", p99, BENCH_REPS, "us");
     bench_report("remote.latency_inproc_client_median_us", inproc, BENCH_REPS, "us");
     bench_report("remote.latency_tcp_client_median_us", tcp, BENCH_REPS, "us");
-    bench_report("remote.throughput_1w_per_s", t1, BENCH_REPS, "req/s");
+    double one = bench_report("remote.throughput_1w_per_s", t1, BENCH_REPS, "req/s");
+    printf("# %d more workers registered (service \"idle\", heartbeating), 1 echo worker:\n",
+           idle_n);
+    char name[64];
+    snprintf(name, sizeof name, "remote.req_per_s_%d_workers", idle_n);
+    double many = bench_report(name, t1k, BENCH_REPS, "req/s");
+    printf("#   target: %s at the usual rate (>= 80%% of remote.throughput_1w_per_s): %.0f%%, "
+           "%s\n",
+           name, 100 * many / one, many >= 0.8 * one ? "met" : "MISSED");
+    snprintf(name, sizeof name, "remote.latency_median_us_%d_workers", idle_n);
+    bench_report(name, med1k, BENCH_REPS, "us");
     double four = bench_report("remote.throughput_4w_per_s", t4, BENCH_REPS, "req/s");
     double four8 = bench_report("remote.throughput_4w8c_per_s", t4c, BENCH_REPS, "req/s");
     double fourp = bench_report("remote.throughput_4w_prefetch_per_s", t4p, BENCH_REPS, "req/s");

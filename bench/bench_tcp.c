@@ -31,10 +31,14 @@
 #define _DEFAULT_SOURCE /* syscall() for sched_setattr, which glibc does not wrap */
 #include "bench_util.h"
 
+#include <arpa/inet.h>
 #include <dirent.h>
 #include <errno.h>
+#include <netinet/in.h>
+#include <poll.h>
 #include <signal.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/types.h>
 
@@ -224,65 +228,374 @@ typedef struct config {
 
 static const config_t configs[] = {{1, 1}, {10, 1}, {100, 1}, {1, 32}, {10, 32}, {100, 32}};
 
-/* Run every configuration against the server pid on port; suffix "" for ztwist. */
-static bool
-measure(pid_t server, long port, const char *suffix, long scale_down)
+/* The configurations run again while idle connections are held. */
+static const config_t idle_configs[] = {{10, 1}, {10, 32}};
+
+/* The medians one server got, for the targets that compare two figures. */
+typedef struct figures {
+    double c10_k1;       /* tcp.ack_c10_k1_per_s, in the repetitions paired with idle ones */
+    double c10_k32;      /* tcp.ack_c10_k32_per_s, the same */
+    double idle_c10_k1;  /* tcp.ack_c10_k1_idle<N>_per_s, or 0 when not measured */
+    double idle_c10_k32; /* tcp.ack_c10_k32_idle<N>_per_s, or 0 */
+    double accept;       /* tcp.accept_per_s, or 0 */
+} figures_t;
+
+/* The lines per run of configuration cf. */
+static long
+lines_for(const config_t *cf, long scale_down)
 {
-    bool quick = bench_quick();
-    for (size_t c = 0; c < sizeof configs / sizeof configs[0]; c++) {
-        const config_t *cf = &configs[c];
-        long total = cf->window > 1 ? 200000 : 20000;
-        total /= scale_down * (quick ? 10 : 1);
-        long lines = total / cf->connections;
-        double per_s[BENCH_REPS], p50[BENCH_REPS], p99[BENCH_REPS], cpu[BENCH_REPS],
-            runq[BENCH_REPS];
-        bool have_sched = true;
-        for (int r = 0; r < BENCH_REPS; r++) {
-            double out[5];
-            if (!run_load(server, port, cf->connections, lines, cf->window, out))
-                return false;
-            per_s[r] = out[0];
-            p50[r] = out[1];
-            p99[r] = out[2];
-            cpu[r] = out[3];
-            runq[r] = out[4];
-            have_sched = have_sched && out[3] >= 0;
-        }
+    long total = cf->window > 1 ? 200000 : 20000;
+    total /= scale_down * (bench_quick() ? 10 : 1);
+    return total / cf->connections;
+}
+
+/* Print the figures of BENCH_REPS runs of cf (runs[r]: per_s, p50, p99, cpu, runq; cpu -1 when
+ * unknown); suffix "" for ztwist; infix names the idle connections held ("" or "_idle10k").
+ * Returns the median requests/s. */
+static double
+report_config(const config_t *cf, long scale_down, const char *infix, const char *suffix,
+              double runs[BENCH_REPS][5])
+{
+    static const char *const what[] = {"per_s", "p50_us", "p99_us", "cpu_us", "runq_us"};
+    static const char *const unit[] = {"req/s", "us", "us", "us", "us"};
+    bool have_sched = true;
+    for (int r = 0; r < BENCH_REPS; r++)
+        have_sched = have_sched && runs[r][3] >= 0;
+    printf("# C=%ld K=%ld%s: %ld connections x %ld lines per run\n", cf->connections, cf->window,
+           infix, cf->connections, lines_for(cf, scale_down));
+    double medians[5] = {0};
+    for (int k = 0; k < (have_sched ? 5 : 3); k++) {
+        double v[BENCH_REPS];
+        for (int r = 0; r < BENCH_REPS; r++)
+            v[r] = runs[r][k];
         char name[128];
-        printf("# C=%ld K=%ld: %ld connections x %ld lines per run\n", cf->connections, cf->window,
-               cf->connections, lines);
-        snprintf(name, sizeof name, "tcp.ack_c%ld_k%ld_per_s%s", cf->connections, cf->window,
-                 suffix);
-        double m = bench_report(name, per_s, BENCH_REPS, "req/s");
-        if (!*suffix && cf->connections == 100)
+        snprintf(name, sizeof name, "tcp.ack_c%ld_k%ld%s_%s%s", cf->connections, cf->window, infix,
+                 what[k], suffix);
+        medians[k] = bench_report(name, v, BENCH_REPS, unit[k]);
+        if (!*suffix && !*infix && k == 0 && cf->connections == 100)
             printf("#   target: %s >= %d req/s: %s\n", name, cf->window > 1 ? 300000 : 30000,
-                   m >= (cf->window > 1 ? 300000 : 30000) ? "met" : "MISSED");
-        snprintf(name, sizeof name, "tcp.ack_c%ld_k%ld_p50_us%s", cf->connections, cf->window,
-                 suffix);
-        bench_report(name, p50, BENCH_REPS, "us");
-        snprintf(name, sizeof name, "tcp.ack_c%ld_k%ld_p99_us%s", cf->connections, cf->window,
-                 suffix);
-        m = bench_report(name, p99, BENCH_REPS, "us");
-        if (!*suffix && cf->connections == 10 && cf->window == 1)
-            printf("#   target: %s <= 1000 us: %s\n", name, m <= 1000 ? "met" : "MISSED");
-        if (!have_sched) {
-            printf("# skipped: tcp.ack_c%ld_k%ld_cpu_us and _runq_us (no per-thread schedstat)\n",
-                   cf->connections, cf->window);
-            continue;
-        }
-        snprintf(name, sizeof name, "tcp.ack_c%ld_k%ld_cpu_us%s", cf->connections, cf->window,
-                 suffix);
-        bench_report(name, cpu, BENCH_REPS, "us");
-        snprintf(name, sizeof name, "tcp.ack_c%ld_k%ld_runq_us%s", cf->connections, cf->window,
-                 suffix);
-        bench_report(name, runq, BENCH_REPS, "us");
+                   medians[0] >= (cf->window > 1 ? 300000 : 30000) ? "met" : "MISSED");
+        if (!*suffix && !*infix && k == 2 && cf->connections == 10 && cf->window == 1)
+            printf("#   target: %s <= 1000 us: %s\n", name, medians[2] <= 1000 ? "met" : "MISSED");
+    }
+    if (!have_sched)
+        printf("# skipped: tcp.ack_c%ld_k%ld%s_cpu_us and _runq_us (no per-thread schedstat)\n",
+               cf->connections, cf->window, infix);
+    return medians[0];
+}
+
+/* Run the n configurations cfs against the server pid on port, each BENCH_REPS times, and print
+ * their figures; suffix "" for ztwist. */
+static bool
+measure(pid_t server, long port, const char *suffix, long scale_down, const config_t *cfs,
+        size_t ncfs)
+{
+    for (size_t c = 0; c < ncfs; c++) {
+        double runs[BENCH_REPS][5];
+        for (int r = 0; r < BENCH_REPS; r++)
+            if (!run_load(server, port, cfs[c].connections, lines_for(&cfs[c], scale_down),
+                          cfs[c].window, runs[r]))
+                return false;
+        report_config(&cfs[c], scale_down, "", suffix, runs);
     }
     return true;
 }
 
-int
-main(void)
+/* --- connections accepted and closed ------------------------------------------------------- */
+
+#define ACCEPT_PARALLEL 10 /* connections in progress at once */
+
+/* Start one connection to 127.0.0.1:port and shut its sending side down: a blocking connect,
+ * which on loopback returns once the kernel has put the connection in the server's backlog. The
+ * server's close then makes it readable (end of stream). */
+static bool
+accept_start(struct pollfd *p, long port)
 {
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return false;
+    struct sockaddr_in sin = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+    sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (connect(fd, (struct sockaddr *)&sin, sizeof sin) != 0 || shutdown(fd, SHUT_WR) != 0) {
+        close(fd);
+        return false;
+    }
+    *p = (struct pollfd){.fd = fd, .events = POLLIN};
+    return true;
+}
+
+/* One run: total connections, ACCEPT_PARALLEL at a time, each made, shut down for writing at once
+ * and closed when the server has closed its end. Returns connections per second, or -1 when one
+ * failed. */
+static double
+accept_run(long port, long total)
+{
+    struct pollfd p[ACCEPT_PARALLEL];
+    long started = 0, done = 0;
+    uint64_t t0 = bench_now_ns();
+    for (int i = 0; i < ACCEPT_PARALLEL; i++) {
+        p[i] = (struct pollfd){.fd = -1};
+        if (started < total && !accept_start(&p[i], port))
+            return -1;
+        started += p[i].fd >= 0;
+    }
+    while (done < total) {
+        if (poll(p, ACCEPT_PARALLEL, 30000) <= 0)
+            return -1;
+        for (int i = 0; i < ACCEPT_PARALLEL; i++) {
+            if (!p[i].revents)
+                continue;
+            char buf[64];
+            ssize_t r = recv(p[i].fd, buf, sizeof buf, 0);
+            if (r > 0)
+                continue; /* a server may say something first */
+            if (r < 0 && errno != ECONNRESET)
+                return -1;
+            close(p[i].fd);
+            p[i] = (struct pollfd){.fd = -1};
+            done++;
+            if (started < total) {
+                if (!accept_start(&p[i], port))
+                    return -1;
+                started++;
+            }
+        }
+    }
+    return (double)total / ((double)(bench_now_ns() - t0) / 1e9);
+}
+
+/* tcp.accept_per_s against the server on port. */
+static bool
+measure_accept(pid_t server, long port, const char *suffix, long scale_down, figures_t *fig)
+{
+    long total = (bench_quick() ? 2000 : 10000) / scale_down;
+    double per_s[BENCH_REPS], cpu[BENCH_REPS], client_cpu[BENCH_REPS];
+    bool have_sched = true;
+    for (int r = 0; r < BENCH_REPS; r++) {
+        int64_t cpu0 = 0, cpu1 = 0, wait = 0;
+        have_sched = have_sched && sched_totals(server, &cpu0, &wait);
+        uint64_t c0 = bench_cpu_ns();
+        if ((per_s[r] = accept_run(port, total)) < 0) {
+            fprintf(stderr, "bench_tcp: a connection failed: %s\n", strerror(errno));
+            return false;
+        }
+        client_cpu[r] = (double)(bench_cpu_ns() - c0) / 1e3 / (double)total;
+        have_sched = have_sched && sched_totals(server, &cpu1, &wait);
+        cpu[r] = (double)(cpu1 - cpu0) / 1e3 / (double)total;
+    }
+    printf("# accept: %ld connections per run, %d at a time: connect, shut down sending, read "
+           "the server's close\n",
+           total, ACCEPT_PARALLEL);
+    char name[64];
+    snprintf(name, sizeof name, "tcp.accept_per_s%s", suffix);
+    fig->accept = bench_report(name, per_s, BENCH_REPS, "conn/s");
+    if (have_sched)
+        bench_note(name, "server CPU time per connection", cpu, BENCH_REPS, "us");
+    bench_note(name,
+               "client CPU time per connection (this process; the same client for both servers)",
+               client_cpu, BENCH_REPS, "us");
+    return true;
+}
+
+/* --- idle connections ---------------------------------------------------------------------- */
+
+#define IDLE_BATCH 100 /* connections opened at once: under the servers' listen backlog (128) */
+
+/* Idle connections held open while the load runs. */
+typedef struct idle {
+    int *fds; /* Owned: the connections */
+    size_t n; /* how many are open */
+} idle_t;
+
+/* Close them with a reset (linger 0): no TIME_WAIT, so repetitions do not run out of ports. */
+static void
+idle_close(idle_t *idle)
+{
+    struct linger reset = {.l_onoff = 1, .l_linger = 0};
+    for (size_t i = 0; i < idle->n; i++) {
+        (void)setsockopt(idle->fds[i], SOL_SOCKET, SO_LINGER, &reset, sizeof reset);
+        close(idle->fds[i]);
+    }
+    free(idle->fds);
+    *idle = (idle_t){0};
+}
+
+/* Open count connections to the server on port, IDLE_BATCH at a time, each answered once
+ * ("idle\r\n" -> "ack:idle\r\n") so that the server has accepted it; then they say nothing. */
+static bool
+idle_open(idle_t *idle, long port, size_t count)
+{
+    idle->fds = calloc(count, sizeof *idle->fds);
+    if (!idle->fds)
+        return false;
+    struct sockaddr_in sin = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+    sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    struct timeval tv = {.tv_sec = 60};
+    while (idle->n < count) {
+        size_t first = idle->n, batch = count - first < IDLE_BATCH ? count - first : IDLE_BATCH;
+        for (size_t i = 0; i < batch; i++) {
+            int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+            if (fd < 0)
+                return false;
+            idle->fds[idle->n++] = fd;
+            if (setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv) != 0 ||
+                connect(fd, (struct sockaddr *)&sin, sizeof sin) != 0 ||
+                send(fd, "idle\r\n", 6, MSG_NOSIGNAL) != 6)
+                return false;
+        }
+        for (size_t i = first; i < idle->n; i++) {
+            char buf[16];
+            size_t got = 0;
+            while (got < 10) {
+                ssize_t r = recv(idle->fds[i], buf + got, sizeof buf - got, 0);
+                if (r <= 0)
+                    return false;
+                got += (size_t)r;
+            }
+            if (got != 10 || memcmp(buf, "ack:idle\r\n", 10) != 0)
+                return false;
+        }
+    }
+    return true;
+}
+
+/* How many idle connections this run holds: 10,000 (1,000 quick), or 0 when the open-file limit
+ * is too low for them (the soft limit is raised to the hard one first; children inherit it). */
+static size_t
+idle_count(void)
+{
+    size_t want = bench_quick() ? 1000 : 10000;
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
+        return 0;
+    rl.rlim_cur = rl.rlim_max;
+    (void)setrlimit(RLIMIT_NOFILE, &rl);
+    getrlimit(RLIMIT_NOFILE, &rl);
+    if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < want + 512) {
+        printf("# skipped: the idle-connection figures (%zu connections need an open-file limit "
+               "over %zu; it is %llu)\n",
+               want, want + 512, (unsigned long long)rl.rlim_cur);
+        return 0;
+    }
+    return want;
+}
+
+/* The idle_configs without and with idle_n idle connections, paired: each repetition runs both
+ * configurations without, opens the idle connections, runs both with them and closes them, so
+ * that the two sides of each ratio are measured minutes apart at most. */
+static bool
+measure_idle(pid_t pid, long port, const char *suffix, long scale_down, size_t idle_n,
+             bool print_plain, figures_t *fig)
+{
+    enum { NCF = sizeof idle_configs / sizeof idle_configs[0] };
+    double plain[NCF][BENCH_REPS][5], idle_runs[NCF][BENCH_REPS][5];
+    double open_s[BENCH_REPS];
+    for (int r = 0; r < BENCH_REPS; r++) {
+        for (int c = 0; c < NCF; c++)
+            if (!run_load(pid, port, idle_configs[c].connections,
+                          lines_for(&idle_configs[c], scale_down), idle_configs[c].window,
+                          plain[c][r]))
+                return false;
+        idle_t idle = {0};
+        uint64_t t0 = bench_now_ns();
+        if (!idle_open(&idle, port, idle_n)) {
+            fprintf(stderr, "bench_tcp: cannot open idle connection %zu: %s\n", idle.n,
+                    strerror(errno));
+            idle_close(&idle);
+            return false;
+        }
+        open_s[r] = (double)(bench_now_ns() - t0) / 1e9;
+        /* Let the kernel send the delayed ACKs of the 10,000 answers before the clock starts. */
+        struct timespec settle = {.tv_nsec = 500000000};
+        nanosleep(&settle, NULL);
+        bool ok = true;
+        for (int c = 0; c < NCF && ok; c++)
+            ok = run_load(pid, port, idle_configs[c].connections,
+                          lines_for(&idle_configs[c], scale_down), idle_configs[c].window,
+                          idle_runs[c][r]);
+        idle_close(&idle);
+        if (!ok)
+            return false;
+        /* The server handles the resets of the idle connections before the next run. */
+        nanosleep(&settle, NULL);
+    }
+    printf("# %zu idle connections, opened (and answered once each) in %.2f s (median)\n", idle_n,
+           bench_median(open_s, BENCH_REPS));
+    char infix[32];
+    snprintf(infix, sizeof infix, "_idle%zuk", idle_n / 1000);
+    for (int c = 0; c < NCF; c++) {
+        const config_t *cf = &idle_configs[c];
+        double base;
+        if (print_plain) {
+            base = report_config(cf, scale_down, "", suffix, plain[c]);
+        } else {
+            double v[BENCH_REPS];
+            for (int r = 0; r < BENCH_REPS; r++)
+                v[r] = plain[c][r][0];
+            base = bench_median(v, BENCH_REPS);
+            printf("#   tcp.ack_c%ld_k%ld_per_s%s in the same repetitions, without idle "
+                   "connections: %.0f req/s\n",
+                   cf->connections, cf->window, suffix, base);
+        }
+        double m = report_config(cf, scale_down, infix, suffix, idle_runs[c]);
+        *(cf->window > 1 ? &fig->idle_c10_k32 : &fig->idle_c10_k1) = m;
+        *(cf->window > 1 ? &fig->c10_k32 : &fig->c10_k1) = base;
+        if (!*suffix)
+            printf("#   target: tcp.ack_c%ld_k%ld%s_per_s >= 80%% of tcp.ack_c%ld_k%ld_per_s "
+                   "(%.0f, same repetitions): %.0f%%, %s\n",
+                   cf->connections, cf->window, infix, cf->connections, cf->window, base,
+                   100 * m / base, m >= 0.8 * base ? "met" : "MISSED");
+    }
+    return true;
+}
+
+/* What a run measures: everything, or one group (for A/B runs: `bench_tcp c10`, `bench_tcp
+ * accept`). */
+typedef enum part { PART_ALL, PART_C10, PART_ACCEPT } part_t;
+
+/* Against one server: the configurations, accept, then the C=10 ones with idle connections. */
+static bool
+measure_server(pid_t pid, long port, const char *suffix, long scale_down, size_t idle_n,
+               part_t part, figures_t *fig)
+{
+    if (part == PART_ALL &&
+        !measure(pid, port, suffix, scale_down, configs, sizeof configs / sizeof configs[0]))
+        return false;
+    if (part != PART_C10 && !measure_accept(pid, port, suffix, scale_down, fig))
+        return false;
+    if (part == PART_ACCEPT)
+        return true;
+    if (idle_n == 0)
+        return part == PART_ALL || measure(pid, port, suffix, scale_down, idle_configs,
+                                           sizeof idle_configs / sizeof idle_configs[0]);
+    return measure_idle(pid, port, suffix, scale_down, idle_n, part == PART_C10, fig);
+}
+
+/* The targets that compare ztwist with Twisted, from the same run. */
+static void
+print_peer_targets(const figures_t *zt, const figures_t *tw, size_t idle_n)
+{
+    if (tw->accept > 0)
+        printf("#   target: tcp.accept_per_s >= 3x Twisted's (%.0f): %.1fx, %s\n", tw->accept,
+               zt->accept / tw->accept, zt->accept >= 3 * tw->accept ? "met" : "MISSED");
+    if (idle_n > 0 && tw->idle_c10_k1 > 0)
+        printf("#   target: tcp.ack_c10_k1_idle%zuk_per_s >= 3x Twisted's (%.0f): %.1fx, %s\n",
+               idle_n / 1000, tw->idle_c10_k1, zt->idle_c10_k1 / tw->idle_c10_k1,
+               zt->idle_c10_k1 >= 3 * tw->idle_c10_k1 ? "met" : "MISSED");
+}
+
+int
+main(int argc, char **argv)
+{
+    part_t part = PART_ALL;
+    if (argc > 1 && strcmp(argv[1], "c10") == 0)
+        part = PART_C10;
+    else if (argc > 1 && strcmp(argv[1], "accept") == 0)
+        part = PART_ACCEPT;
+    else if (argc > 1) {
+        fprintf(stderr, "usage: bench_tcp [c10 | accept]\n");
+        return 2;
+    }
     signal(SIGPIPE, SIG_IGN);
     printf("# ack_server --mode defer --threads 4 and Twisted's LineReceiver + deferToThread (pool "
            "4), both under examples/ack_load on 127.0.0.1\n");
@@ -291,6 +604,7 @@ main(void)
     if (slice_us > 0)
         printf("# scheduler slice asked for every process: %ld us (BENCH_TCP_SLICE_US)\n",
                slice_us);
+    size_t idle_n = idle_count(); /* before the servers start: they inherit the limit */
     char *const zt_argv[] = {ZT_ACK_SERVER, "--host", "127.0.0.1", "--port", "0",
                              "--mode",      "defer",  "--threads", "4",      NULL};
     server_t zt = start_server(zt_argv);
@@ -298,19 +612,26 @@ main(void)
         fprintf(stderr, "bench_tcp: cannot start %s\n", ZT_ACK_SERVER);
         return 1;
     }
-    bool ok = measure(zt.pid, zt.port, "", 1);
+    figures_t zt_fig = {0}, tw_fig = {0};
+    bool ok = measure_server(zt.pid, zt.port, "", 1, idle_n, part, &zt_fig);
     stop_server(&zt);
     if (!ok)
         return 1;
 
+    const char *no_peer = getenv("BENCH_TCP_NO_PEER");
+    if (no_peer && strcmp(no_peer, "1") == 0) {
+        printf("# skipped: twisted_ack_server (BENCH_TCP_NO_PEER=1)\n");
+        return 0;
+    }
     char *const tw_argv[] = {PYTHON, ZT_TWISTED_ACK_SERVER, "--port", "0", "--threads", "4", NULL};
     server_t tw = start_server(tw_argv);
     if (tw.pid < 0) {
         printf("# skipped: twisted_ack_server (Twisted did not start under %s)\n", PYTHON);
         return 0;
     }
-    if (!measure(tw.pid, tw.port, ".peer.twisted", 5))
-        printf("# skipped: the rest of the Twisted peer's runs (ack_load failed against it)\n");
+    if (!measure_server(tw.pid, tw.port, ".peer.twisted", 5, idle_n, part, &tw_fig))
+        printf("# skipped: the rest of the Twisted peer's runs (a run failed against it)\n");
     stop_server(&tw);
+    print_peer_targets(&zt_fig, &tw_fig, idle_n);
     return 0;
 }

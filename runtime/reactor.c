@@ -2,25 +2,17 @@
  *
  *  Design notes.
  *
- *  One poll. The loop sleeps in one poll over a zmq_pollitem_t array: slot 0 is the mailbox (a PULL
- * socket), then registered ZeroMQ sockets and raw fds (a reader and a writer on one fd are two
- * slots). zt__zpoll (base/zpoll.c) keeps zmq_poll's contract, the stable API's one way to wait on
- * ZeroMQ sockets and plain fds together (zmq_poller is a draft API in libzmq 4.3), with about half
- * its system calls per wake-up; its timeout bounds the wait by the nearest timer. It rebuilds its
- * pollfd array each call, O(registrations), which is cheap at the tens of registrations a reactor
- * has; timeouts are whole milliseconds, rounded up, so the loop
- * never wakes early and spins.
+ *  One wait. The loop sleeps in the kernel on every registered fd, ZeroMQ socket and the mailbox at
+ * once (io.c: epoll on Linux, poll(2) elsewhere, a set kept between waits so a pass costs what is
+ * ready, not what is registered); the wait's timeout is the nearest timer, whole milliseconds
+ * rounded up, so the loop never wakes early and spins.
  *
- *  A pass: the poll (bounded by the nearest timer, not sleeping when calls are queued or due), the
- * ready I/O callbacks with up to ZT__MAILBOX_BATCH mailbox calls, the reactor thread's own queued
- * calls, then the due timers. Twisted's mainLoop runs timers before the poll; polling first means
- * one iterate(-1) waits for the next event and runs it, whatever it is. What a pass schedules runs
- * on the next pass.
- *
- *  Removal during a pass. Removing a registration marks its slot removed (the callback is not
- * called again, not even later in this pass) and the slots are swept after the dispatch, so the
- * indices the dispatch walks stay valid; slots added during a pass are appended and first polled
- * on the next pass.
+ *  A pass: the wait (bounded by the nearest timer, not sleeping when calls are queued or due), the
+ * ready I/O callbacks with a batch of mailbox calls, the reactor thread's own queued calls, then
+ * the due timers. Twisted's mainLoop runs timers before the poll; waiting first means one
+ * iterate(-1) waits for the next event and runs it, whatever it is. What a pass schedules runs on
+ * the next pass; a registration removed during a pass is not called again, one added during a
+ * pass is first watched in the next (io.c).
  *
  *  Lifecycle. A reactor runs once: run fires "startup", loops until the shutdown event is over
  * (or stop's deadline cut it short), then stops accepting calls from threads and runs those it had
@@ -32,8 +24,6 @@
  * mutex.  */
 #include "runtime.h"
 #include "base/zmq_ctx.h"
-#include "base/zpoll.h"
-#include "runtime/socket_quiet.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -44,9 +34,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-#include <zmq.h>
-
-#define ZT__MAILBOX_BATCH 4096 /* mailbox calls per pass, so timers and I/O are not starved */
 
 /* --- accounting ------------------------------------------------------------------------ */
 
@@ -82,8 +69,6 @@ zt__reactor_account(zt_reactor_t *r, int64_t elapsed_ns, void (*fn)(void))
 
 /* --- lifecycle -------------------------------------------------------------------------- */
 
-static int s_reg_add(zt_reactor_t *r, zt__reg_kind_t kind, void *socket, int fd, short events,
-                     zt_reactor_fd_fn *fd_fn, zt_reactor_socket_fn *socket_fn, void *arg);
 static void s_signals_release(zt_reactor_t *r);
 
 zt_reactor_t *
@@ -103,7 +88,7 @@ zt_reactor_new(void)
         goto failed;
     if (zt__mailbox_open(self) != 0)
         goto failed;
-    if (s_reg_add(self, ZT__REG_MAILBOX, self->mailbox, 0, ZMQ_POLLIN, NULL, NULL, NULL) != 0)
+    if (zt__io_init(self) != 0)
         goto failed;
     return self;
 failed:
@@ -128,9 +113,7 @@ zt_reactor_destroy(zt_reactor_t **self_p)
     zt__timers_fini(&self->timers);
     free(self->local.items);
     free(self->local_run.items);
-    free(self->items);
-    free(self->pollfds);
-    free(self->regs);
+    zt__io_fini(self);
     for (size_t i = 0; i < self->nnames; i++)
         free(self->names[i].name);
     free(self->names);
@@ -170,168 +153,12 @@ zt_reactor_clock(zt_reactor_t *self)
     return self->ext_clock ? self->ext_clock : &self->clock;
 }
 
-/* --- registrations ---------------------------------------------------------------------- */
-
-static zmq_pollitem_t *
-s_items(zt_reactor_t *r)
-{
-    return r->items;
-}
-
-static int
-s_reg_add(zt_reactor_t *r, zt__reg_kind_t kind, void *socket, int fd, short events,
-          zt_reactor_fd_fn *fd_fn, zt_reactor_socket_fn *socket_fn, void *arg)
-{
-    if (r->nregs == r->capregs) {
-        size_t cap = r->capregs ? r->capregs * 2 : 8;
-        zmq_pollitem_t *items = realloc(r->items, cap * sizeof *items);
-        if (!items)
-            return ZT_ENOMEM;
-        r->items = items;
-        zt__reg_t *regs = realloc(r->regs, cap * sizeof *regs);
-        if (!regs)
-            return ZT_ENOMEM;
-        r->regs = regs;
-        struct pollfd *pollfds = realloc(r->pollfds, cap * sizeof *pollfds);
-        if (!pollfds)
-            return ZT_ENOMEM;
-        r->pollfds = pollfds;
-        r->capregs = cap;
-    }
-    s_items(r)[r->nregs] = (zmq_pollitem_t){.socket = socket, .fd = fd, .events = events};
-    r->regs[r->nregs] = (zt__reg_t){.kind = kind,
-                                    .fd_fn = fd_fn,
-                                    .socket_fn = socket_fn,
-                                    .arg = arg,
-                                    .quiet = kind == ZT__REG_MAILBOX ? &r->mailbox_quiet : NULL};
-    r->nregs++;
-    return 0;
-}
-
-/* The live slot of that kind for fd or socket, or -1. */
-static long
-s_reg_find(const zt_reactor_t *r, zt__reg_kind_t kind, int fd, const void *socket)
-{
-    const zmq_pollitem_t *items = r->items;
-    for (size_t i = 0; i < r->nregs; i++) {
-        if (r->regs[i].kind != kind || r->regs[i].removed)
-            continue;
-        if (kind == ZT__REG_SOCKET ? items[i].socket == socket : items[i].fd == fd)
-            return (long)i;
-    }
-    return -1;
-}
-
-static void
-s_reg_sweep(zt_reactor_t *r)
-{
-    zmq_pollitem_t *items = r->items;
-    size_t kept = 0;
-    for (size_t i = 0; i < r->nregs; i++) {
-        if (r->regs[i].removed)
-            continue;
-        items[kept] = items[i];
-        r->regs[kept] = r->regs[i];
-        kept++;
-    }
-    r->nregs = kept;
-    r->regs_dirty = false;
-}
-
-static int
-s_reg_remove(zt_reactor_t *r, zt__reg_kind_t kind, int fd, const void *socket)
-{
-    long i = s_reg_find(r, kind, fd, socket);
-    if (i < 0)
-        return ZT_ENOTFOUND;
-    r->regs[i].removed = true;
-    r->regs_dirty = true;
-    if (!r->in_pass)
-        s_reg_sweep(r);
-    return 0;
-}
-
-static int
-s_add_fd(zt_reactor_t *r, zt__reg_kind_t kind, int fd, zt_reactor_fd_fn *fn, void *arg)
-{
-    if (fd < 0 || !fn)
-        return ZT_EINVAL;
-    if (s_reg_find(r, kind, fd, NULL) >= 0)
-        return ZT_EALREADY;
-    short events = kind == ZT__REG_READER ? ZMQ_POLLIN : ZMQ_POLLOUT;
-    return s_reg_add(r, kind, NULL, fd, events, fn, NULL, arg);
-}
-
-int
-zt_reactor_add_reader(zt_reactor_t *self, int fd, zt_reactor_fd_fn *fn, void *arg)
-{
-    ZT_ASSERT(self);
-    ZT__ASSERT_REACTOR_THREAD(self);
-    return s_add_fd(self, ZT__REG_READER, fd, fn, arg);
-}
-
-int
-zt_reactor_add_writer(zt_reactor_t *self, int fd, zt_reactor_fd_fn *fn, void *arg)
-{
-    ZT_ASSERT(self);
-    ZT__ASSERT_REACTOR_THREAD(self);
-    return s_add_fd(self, ZT__REG_WRITER, fd, fn, arg);
-}
-
-int
-zt_reactor_remove_reader(zt_reactor_t *self, int fd)
-{
-    ZT_ASSERT(self);
-    ZT__ASSERT_REACTOR_THREAD(self);
-    return s_reg_remove(self, ZT__REG_READER, fd, NULL);
-}
-
-int
-zt_reactor_remove_writer(zt_reactor_t *self, int fd)
-{
-    ZT_ASSERT(self);
-    ZT__ASSERT_REACTOR_THREAD(self);
-    return s_reg_remove(self, ZT__REG_WRITER, fd, NULL);
-}
-
-int
-zt_reactor_add_socket(zt_reactor_t *self, void *socket, zt_reactor_socket_fn *fn, void *arg)
-{
-    ZT_ASSERT(self);
-    ZT__ASSERT_REACTOR_THREAD(self);
-    if (!socket || !fn)
-        return ZT_EINVAL;
-    if (s_reg_find(self, ZT__REG_SOCKET, 0, socket) >= 0)
-        return ZT_EALREADY;
-    return s_reg_add(self, ZT__REG_SOCKET, socket, 0, ZMQ_POLLIN, NULL, fn, arg);
-}
-
-int
-zt__reactor_add_socket_quiet(zt_reactor_t *self, void *socket, zt_reactor_socket_fn *fn, void *arg,
-                             bool *quiet)
-{
-    ZT_ASSERT(quiet);
-    int rc = zt_reactor_add_socket(self, socket, fn, arg);
-    if (rc == 0) {
-        *quiet = false;
-        self->regs[self->nregs - 1].quiet = quiet;
-    }
-    return rc;
-}
-
-int
-zt_reactor_remove_socket(zt_reactor_t *self, void *socket)
-{
-    ZT_ASSERT(self);
-    ZT__ASSERT_REACTOR_THREAD(self);
-    return s_reg_remove(self, ZT__REG_SOCKET, 0, socket);
-}
-
 /* --- the loop --------------------------------------------------------------------------- */
 
-/* Poll for at most timeout_ms (-1: no bound) and run what is ready. */
-static int
-s_poll_and_dispatch(zt_reactor_t *r, long timeout_ms)
+/* The wait's bound: timeout_ms (-1: none), shortened by the nearest timer; 0 when something is
+ * due now. */
+static long
+s_wait_ms(zt_reactor_t *r, long timeout_ms)
 {
     int64_t delay = zt__timers_next_delay_ns(r, zt_time_now_ns());
     if (delay >= 0) {
@@ -342,45 +169,7 @@ s_poll_and_dispatch(zt_reactor_t *r, long timeout_ms)
     if (r->local.len > 0 || (atomic_load(&r->stop_requested) && !r->shutdown_started) ||
         r->loop_exit)
         timeout_ms = 0;
-    size_t n = r->nregs;
-    /* A socket its owner left drained (the mailbox: only the drain below receives on it) can only
-     * become readable through its ZMQ_FD; one the wait finds not readable is left drained too. */
-    for (size_t i = 0; i < n; i++)
-        if (r->regs[i].quiet)
-            s_items(r)[i].events = (short)(ZMQ_POLLIN | (*r->regs[i].quiet ? ZT__ZPOLL_QUIET : 0));
-    int rc = zt__zpoll(r->items, (int)n, timeout_ms, r->pollfds);
-    for (size_t i = 0; i < n && rc >= 0; i++)
-        if (r->regs[i].quiet && s_items(r)[i].revents == 0)
-            *r->regs[i].quiet = true;
-    if (rc < 0) {
-        if (zmq_errno() == EINTR)
-            return 0;
-        ZT_LOG_ERROR("poll failed: %s", zmq_strerror(zmq_errno()));
-        return ZT_ESYS;
-    }
-    for (size_t i = 0; i < n && rc > 0; i++) {
-        /* Re-read each slot: a callback may have grown (moved) the arrays or removed a slot. */
-        short revents = s_items(r)[i].revents;
-        if (revents == 0 || r->regs[i].removed)
-            continue;
-        zt__reg_t reg = r->regs[i];
-        int64_t t0 = zt_time_now_ns();
-        switch (reg.kind) {
-        case ZT__REG_MAILBOX:
-            r->mailbox_quiet = zt__mailbox_drain(r, ZT__MAILBOX_BATCH) < ZT__MAILBOX_BATCH;
-            break;
-        case ZT__REG_READER:
-        case ZT__REG_WRITER:
-            reg.fd_fn(r, s_items(r)[i].fd, reg.arg);
-            zt__reactor_account(r, zt_time_now_ns() - t0, ZT__FN(reg.fd_fn));
-            break;
-        case ZT__REG_SOCKET:
-            reg.socket_fn(r, s_items(r)[i].socket, reg.arg);
-            zt__reactor_account(r, zt_time_now_ns() - t0, ZT__FN(reg.socket_fn));
-            break;
-        }
-    }
-    return 0;
+    return timeout_ms;
 }
 
 static int
@@ -389,11 +178,11 @@ s_pass(zt_reactor_t *r, long timeout_ms)
     ZT_ASSERT_MSG(!r->in_pass, "zt_reactor_iterate called from inside a reactor callback");
     r->in_pass = true;
     r->stats.passes++;
-    int rc = s_poll_and_dispatch(r, timeout_ms);
+    r->pass_seq++;
+    int rc = zt__io_poll(r, s_wait_ms(r, timeout_ms));
     zt__local_run(r);
     zt__timers_run_due(r);
-    if (r->regs_dirty)
-        s_reg_sweep(r);
+    zt__io_sweep(r);
     r->in_pass = false;
     return rc;
 }
@@ -524,12 +313,7 @@ zt_reactor_stats(const zt_reactor_t *self, zt_reactor_stats_t *stats)
     *stats = self->stats;
     stats->timers_pending = self->ext_clock ? zt_clock_delayed_calls(self->ext_clock, NULL, 0)
                                             : zt__timers_pending(&self->timers);
-    size_t regs = 0;
-    for (size_t i = 0; i < self->nregs; i++)
-        regs += self->regs[i].kind != ZT__REG_MAILBOX && !self->regs[i].removed &&
-                !(self->signal_fd >= 0 && self->regs[i].kind == ZT__REG_READER &&
-                  ((zmq_pollitem_t *)self->items)[i].fd == self->signal_fd);
-    stats->registrations = regs;
+    stats->registrations = zt__io_registrations(self);
 }
 
 int
@@ -636,8 +420,7 @@ zt_reactor_handle_signals(zt_reactor_t *self)
         ZT_LOG_ERROR("cannot make the signal pipe: %s", strerror(errno));
         goto failed;
     }
-    rc = s_reg_add(self, ZT__REG_READER, NULL, s_sig_pipe[0], ZMQ_POLLIN, s_sig_readable, NULL,
-                   NULL);
+    rc = zt_reactor_add_reader(self, s_sig_pipe[0], s_sig_readable, NULL);
     if (rc != 0)
         goto failed;
     s_sig_write_fd = s_sig_pipe[1];

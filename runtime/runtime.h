@@ -28,23 +28,32 @@ typedef struct zt__call_queue {
     size_t cap;            /* allocated */
 } zt__call_queue_t;
 
-/* What a poll slot is. */
-typedef enum zt__reg_kind {
-    ZT__REG_MAILBOX = 0, /* the mailbox PULL socket (slot 0) */
-    ZT__REG_READER = 1,  /* a raw fd, for reading */
-    ZT__REG_WRITER = 2,  /* a raw fd, for writing */
-    ZT__REG_SOCKET = 3   /* a ZeroMQ socket, for reading */
-} zt__reg_kind_t;
+/* A raw fd's reader or writer (io.c). */
+typedef struct zt__fd_watch {
+    zt_reactor_fd_fn *fn; /* the callback, or NULL when nothing watches */
+    void *arg;            /* Borrowed: the caller's */
+    uint64_t pass;        /* the pass it was added in: that pass's events are not for it */
+} zt__fd_watch_t;
 
-/* A registration; regs[i] describes items[i] of the poll array. */
-typedef struct zt__reg {
-    zt__reg_kind_t kind;             /* what it is */
-    bool removed;                    /* removed during a pass; swept after the pass */
-    zt_reactor_fd_fn *fd_fn;         /* the callback for a reader or writer */
-    zt_reactor_socket_fn *socket_fn; /* the callback for a socket */
-    void *arg;                       /* Borrowed: the caller's */
-    bool *quiet; /* Borrowed: the owner's "left drained" flag (socket_quiet.h), or NULL */
-} zt__reg_t;
+/* What the reactor watches on one fd; r->fds is indexed by fd (io.c). */
+typedef struct zt__fd_reg {
+    zt__fd_watch_t reader; /* add_reader's */
+    zt__fd_watch_t writer; /* add_writer's */
+    size_t socket;    /* 1 + the index in r->sockets of the socket whose ZMQ_FD this is, or 0 */
+    unsigned watched; /* the ZT__POLLER_* bits the poller watches on it */
+} zt__fd_reg_t;
+
+/* A registered ZeroMQ socket; r->sockets[0] is the mailbox (io.c). */
+typedef struct zt__socket_reg {
+    void *socket;             /* Borrowed: the libzmq socket */
+    int fd;                   /* its ZMQ_FD, which the poller watches */
+    zt_reactor_socket_fn *fn; /* the callback; NULL for the mailbox, which is drained */
+    void *arg;                /* Borrowed: the caller's */
+    bool *quiet;   /* Borrowed: the owner's "left drained" flag (socket_quiet.h) or NULL */
+    uint64_t pass; /* the pass it was added in: that pass does not call it */
+    bool ready;    /* ZMQ_EVENTS said ZMQ_POLLIN in this pass */
+    bool removed;  /* removed during a pass; swept after the pass */
+} zt__socket_reg_t;
 
 /* A name given to a callback for the slow-callback warning. */
 typedef struct zt__cb_name {
@@ -76,22 +85,27 @@ struct zt_reactor {
     zt__call_queue_t local;     /* calls from the reactor thread for the next pass */
     zt__call_queue_t local_run; /* the batch of local calls the current pass runs */
     zt__timers_t timers;        /* timed calls */
-    void *items;                /* Owned: zmq_pollitem_t array, parallel to regs */
-    void *pollfds;              /* Owned: struct pollfd scratch for zt__zpoll, capregs long */
-    zt__reg_t *regs;            /* Owned: what each poll slot is */
-    size_t nregs;               /* slots in use, including removed ones not yet swept */
-    size_t capregs;             /* slots allocated */
-    bool regs_dirty;            /* some slot is marked removed */
-    bool in_pass;               /* a pass is running (iterate is not reentrant) */
-    bool mailbox_quiet;         /* the mailbox was left drained (slot 0's quiet flag) */
-    bool ran;                   /* run returned after a stop: it cannot run again */
-    bool in_run;                /* run is inside its loop */
-    bool running;               /* Twisted's `running`: from during-startup to during-shutdown */
-    atomic_bool stop_requested; /* stop was called */
-    bool shutdown_started;      /* the shutdown event has been fired */
-    bool loop_exit;             /* the loop ends after this pass */
-    bool crashed;               /* the loop ends because of zt_reactor_crash */
-    double shutdown_timeout;    /* seconds before the shutdown event is cut short */
+    struct zt__poller *poller;  /* Owned: the kernel's set of watched fds (base/poller.h) */
+    zt__fd_reg_t *fds;          /* Owned: raw fds' registrations, indexed by fd, capfds long */
+    size_t capfds;              /* entries in fds */
+    size_t nwatches;            /* readers and writers registered */
+    zt__socket_reg_t
+        *sockets;       /* Owned: ZeroMQ sockets, [0] the mailbox; removed ones until swept */
+    size_t nsockets;    /* entries in use */
+    size_t capsockets;  /* entries allocated */
+    bool sockets_dirty; /* some socket is marked removed */
+    void *ready;        /* Owned: the wait's output, ZT__IO_EVENTS zt__poller_event_t */
+    uint64_t pass_seq;  /* passes started; stamps registrations (zt__fd_watch_t.pass) */
+    bool in_pass;       /* a pass is running (iterate is not reentrant) */
+    bool mailbox_quiet; /* the mailbox was left drained (sockets[0]'s quiet flag) */
+    bool ran;           /* run returned after a stop: it cannot run again */
+    bool in_run;        /* run is inside its loop */
+    bool running;       /* Twisted's `running`: from during-startup to during-shutdown */
+    atomic_bool stop_requested;           /* stop was called */
+    bool shutdown_started;                /* the shutdown event has been fired */
+    bool loop_exit;                       /* the loop ends after this pass */
+    bool crashed;                         /* the loop ends because of zt_reactor_crash */
+    double shutdown_timeout;              /* seconds before the shutdown event is cut short */
     zt_delayed_call_t *shutdown_deadline; /* Borrowed: the internal deadline timer, or NULL */
     zt__event_t *events;                  /* Owned: the system events by name */
     zt_trigger_id_t next_trigger_id;      /* the next trigger id */
@@ -149,6 +163,16 @@ size_t zt__local_run(zt_reactor_t *r);
 void zt__slots_fini(zt_reactor_t *r);
 /* coro.c: resume or cancel every suspended coroutine and free their state; first in destroy. */
 void zt__coro_reactor_fini(zt_reactor_t *r);
+/* io.c: the I/O registrations and the wait */
+int zt__io_init(zt_reactor_t *r);
+void zt__io_fini(zt_reactor_t *r);
+/* Wait up to timeout_ms (-1: no bound) for I/O and run the ready callbacks; ZT_ESYS when the wait
+ * failed (logged). */
+int zt__io_poll(zt_reactor_t *r, long timeout_ms);
+/* After a pass: drop the sockets removed during it. */
+void zt__io_sweep(zt_reactor_t *r);
+/* Readers, writers and sockets registered, not counting the reactor's own. */
+size_t zt__io_registrations(const zt_reactor_t *r);
 
 /* events.c */
 int zt__events_fire(zt_reactor_t *r, const char *name, zt_reactor_fn *on_done);

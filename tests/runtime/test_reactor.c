@@ -5,11 +5,13 @@
 #include "support/support.h"
 
 #include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
 #include <sys/time.h>
 #include <sys/wait.h>
 #include <pthread.h>
@@ -28,6 +30,7 @@ typedef struct {
     int other_calls;       /* a second counter */
     support_log_t log;     /* what was logged */
     bool shutdown_ran;     /* a shutdown trigger ran */
+    int pad[16][2];        /* idle pipes watched by the padded tests, or -1 */
 } fixture_t;
 
 static int
@@ -38,6 +41,8 @@ setup(void **state)
     fx->reactor = zt_reactor_new();
     assert_non_null(fx->reactor);
     assert_int_equal(pipe(fx->fds), 0);
+    for (int i = 0; i < 16; i++)
+        fx->pad[i][0] = fx->pad[i][1] = -1;
     *state = fx;
     return 0;
 }
@@ -50,6 +55,10 @@ teardown(void **state)
     support_log_remove(&fx->log);
     close(fx->fds[0]);
     close(fx->fds[1]);
+    for (int i = 0; i < 16 && fx->pad[i][0] >= 0; i++) {
+        close(fx->pad[i][0]);
+        close(fx->pad[i][1]);
+    }
     free(fx);
     return 0;
 }
@@ -393,6 +402,326 @@ test_reactor_socket_called_when_a_message_arrives(void **state)
     zmq_ctx_term(ctx);
 }
 
+/* A PAIR socket registered with the reactor and its peer, for the readiness tests. */
+typedef struct {
+    void *ctx; /* its own context */
+    void *rx;  /* registered with the reactor */
+    void *tx;  /* the peer, used by the test */
+} pair_t;
+
+static void
+s_pair_open(pair_t *p, const char *endpoint)
+{
+    p->ctx = zmq_ctx_new();
+    p->rx = zmq_socket(p->ctx, ZMQ_PAIR);
+    p->tx = zmq_socket(p->ctx, ZMQ_PAIR);
+    assert_int_equal(zmq_bind(p->rx, endpoint), 0);
+    assert_int_equal(zmq_connect(p->tx, endpoint), 0);
+}
+
+static void
+s_pair_close(pair_t *p)
+{
+    int linger = 0;
+    zmq_setsockopt(p->tx, ZMQ_LINGER, &linger, sizeof linger);
+    zmq_setsockopt(p->rx, ZMQ_LINGER, &linger, sizeof linger);
+    zmq_close(p->tx);
+    zmq_close(p->rx);
+    zmq_ctx_term(p->ctx);
+}
+
+/* A wait that must be cut short by an event: a reactor that missed the event sits it out. */
+#define MUST_WAKE_S 5.0
+
+typedef struct {
+    fixture_t *fx; /* the fixture (fx->calls counts messages read) */
+    pair_t pair;   /* the sockets */
+} edge_t;
+
+/* Reads everything there is, then, on its first call, makes a message arrive while it runs and
+ * asks ZMQ_EVENTS before sending (as code checking ZMQ_POLLOUT does): that processes the socket's
+ * commands, consuming the ZMQ_FD signal of the late message, which now waits unannounced. */
+static void
+s_read_then_poke(zt_reactor_t *r, void *socket, void *arg)
+{
+    edge_t *e = arg;
+    (void)r;
+    char buf[16];
+    while (zmq_recv(socket, buf, sizeof buf, ZMQ_DONTWAIT) >= 0)
+        e->fx->calls++;
+    if (e->fx->other_calls++ > 0)
+        return;
+    assert_int_equal(zmq_send(e->pair.tx, "late", 4, 0), 4);
+    int events = 0;
+    size_t size = sizeof events;
+    assert_int_equal(zmq_getsockopt(socket, ZMQ_EVENTS, &events, &size), 0);
+    assert_true(events & ZMQ_POLLIN);
+    int fd = -1;
+    size = sizeof fd;
+    assert_int_equal(zmq_getsockopt(socket, ZMQ_FD, &fd, &size), 0);
+    struct pollfd pfd = {.fd = fd, .events = POLLIN};
+    assert_int_equal(poll(&pfd, 1, 0), 0); /* the edge is gone: only ZMQ_EVENTS can tell */
+    assert_int_equal(zmq_send(socket, "ack", 3, 0), 3);
+}
+
+static void
+test_reactor_socket_readable_after_its_callback_used_it_is_served_next_pass(void **state)
+{
+    fixture_t *fx = *state;
+    edge_t e = {.fx = fx};
+    s_pair_open(&e.pair, "inproc://test-reactor-edge");
+    assert_int_equal(zt_reactor_add_socket(fx->reactor, e.pair.rx, s_read_then_poke, &e), 0);
+    assert_int_equal(zmq_send(e.pair.tx, "first", 5, 0), 5);
+    assert_int_equal(zt_reactor_iterate(fx->reactor, MUST_WAKE_S), 0);
+    assert_int_equal(fx->calls, 1);
+    assert_int_equal(fx->other_calls, 1);
+    assert_int_equal(zt_reactor_iterate(fx->reactor, MUST_WAKE_S), 0);
+    assert_int_equal(fx->calls, 2); /* "late", though its ZMQ_FD signal was consumed */
+    char buf[16];
+    assert_int_equal(zmq_recv(e.pair.tx, buf, sizeof buf, ZMQ_DONTWAIT), 3);
+    assert_int_equal(zt_reactor_remove_socket(fx->reactor, e.pair.rx), 0);
+    s_pair_close(&e.pair);
+}
+
+/* Reads one message per call, leaving the rest. */
+static void
+s_read_one(zt_reactor_t *r, void *socket, void *arg)
+{
+    fixture_t *fx = arg;
+    (void)r;
+    char buf[16];
+    assert_true(zmq_recv(socket, buf, sizeof buf, ZMQ_DONTWAIT) >= 0);
+    fx->calls++;
+}
+
+static void
+test_reactor_socket_left_with_messages_is_called_again(void **state)
+{
+    fixture_t *fx = *state;
+    pair_t p;
+    s_pair_open(&p, "inproc://test-reactor-partial");
+    assert_int_equal(zt_reactor_add_socket(fx->reactor, p.rx, s_read_one, fx), 0);
+    for (int i = 0; i < 3; i++)
+        assert_int_equal(zmq_send(p.tx, "m", 1, 0), 1);
+    for (int i = 1; i <= 3; i++) {
+        assert_int_equal(zt_reactor_iterate(fx->reactor, MUST_WAKE_S), 0);
+        assert_int_equal(fx->calls, i); /* one ZMQ_FD signal for three messages */
+    }
+    assert_int_equal(zt_reactor_remove_socket(fx->reactor, p.rx), 0);
+    s_pair_close(&p);
+}
+
+/* Reads one byte per call, leaving the rest. */
+static void
+s_read_one_byte(zt_reactor_t *r, int fd, void *arg)
+{
+    fixture_t *fx = arg;
+    (void)r;
+    char c;
+    assert_int_equal(read(fd, &c, 1), 1);
+    fx->calls++;
+}
+
+static void
+test_reactor_reader_left_with_data_is_called_again(void **state)
+{
+    fixture_t *fx = *state;
+    assert_int_equal(zt_reactor_add_reader(fx->reactor, fx->fds[0], s_read_one_byte, fx), 0);
+    assert_int_equal(write(fx->fds[1], "abc", 3), 3);
+    for (int i = 1; i <= 3; i++) {
+        assert_int_equal(zt_reactor_iterate(fx->reactor, MUST_WAKE_S), 0);
+        assert_int_equal(fx->calls, i); /* level-triggered: data left is reported again */
+    }
+    assert_int_equal(zt_reactor_iterate(fx->reactor, 0), 0);
+    assert_int_equal(fx->calls, 3);
+    assert_int_equal(zt_reactor_remove_reader(fx->reactor, fx->fds[0]), 0);
+}
+
+static void
+s_count_fd(zt_reactor_t *r, int fd, void *arg)
+{
+    (void)r, (void)fd;
+    (*(int *)arg)++;
+}
+
+static void
+test_reactor_reader_and_writer_of_one_fd_are_watched_apart(void **state)
+{
+    fixture_t *fx = *state;
+    int sv[2];
+    assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+    assert_int_equal(zt_reactor_add_writer(fx->reactor, sv[0], s_count_fd, &fx->other_calls), 0);
+    assert_int_equal(zt_reactor_add_reader(fx->reactor, sv[0], s_read_one_byte, fx), 0);
+    assert_int_equal(zt_reactor_iterate(fx->reactor, 0), 0);
+    assert_int_equal(fx->calls, 0);
+    assert_int_equal(fx->other_calls, 1); /* writable, not readable */
+    assert_int_equal(write(sv[1], "x", 1), 1);
+    assert_int_equal(zt_reactor_iterate(fx->reactor, MUST_WAKE_S), 0);
+    assert_int_equal(fx->calls, 1);
+    assert_int_equal(fx->other_calls, 2);
+    assert_int_equal(zt_reactor_remove_writer(fx->reactor, sv[0]), 0);
+    assert_int_equal(write(sv[1], "y", 1), 1);
+    assert_int_equal(zt_reactor_iterate(fx->reactor, MUST_WAKE_S), 0);
+    assert_int_equal(fx->calls, 2); /* the reader stays */
+    assert_int_equal(fx->other_calls, 2);
+    assert_int_equal(zt_reactor_remove_reader(fx->reactor, sv[0]), 0);
+    assert_int_equal(zt_reactor_add_writer(fx->reactor, sv[0], s_count_fd, &fx->other_calls), 0);
+    assert_int_equal(zt_reactor_iterate(fx->reactor, MUST_WAKE_S), 0);
+    assert_int_equal(fx->other_calls, 3);
+    assert_int_equal(zt_reactor_remove_writer(fx->reactor, sv[0]), 0);
+    close(sv[0]);
+    close(sv[1]);
+}
+
+/* Two pipes readable in one pass; whichever reader runs first closes the other pipe's read end
+ * and puts a new readable pipe under the same fd number, with a new reader. */
+typedef struct {
+    fixture_t *fx; /* the fixture */
+    int rd[2];     /* the two read ends */
+    int wr[2];     /* the two write ends */
+    int new_calls; /* calls of the new reader */
+    bool swapped;  /* the swap happened */
+} reuse_t;
+
+static void
+s_swap_other(zt_reactor_t *r, int fd, void *arg)
+{
+    reuse_t *u = arg;
+    u->fx->calls++;
+    if (u->swapped)
+        return;
+    u->swapped = true;
+    int other = fd == u->rd[0] ? 1 : 0;
+    assert_int_equal(zt_reactor_remove_reader(r, u->rd[other]), 0);
+    int p[2];
+    assert_int_equal(pipe(p), 0);
+    assert_int_equal(write(p[1], "n", 1), 1);
+    assert_int_equal(dup2(p[0], u->rd[other]), u->rd[other]); /* same number, new pipe */
+    close(p[0]);
+    close(u->wr[other]);
+    u->wr[other] = p[1];
+    assert_int_equal(zt_reactor_add_reader(r, u->rd[other], s_count_fd, &u->new_calls), 0);
+}
+
+static void
+test_reactor_event_of_a_replaced_fd_does_not_reach_its_new_reader_in_that_pass(void **state)
+{
+    fixture_t *fx = *state;
+    reuse_t u = {.fx = fx};
+    for (int i = 0; i < 2; i++) {
+        int p[2];
+        assert_int_equal(pipe(p), 0);
+        u.rd[i] = p[0];
+        u.wr[i] = p[1];
+        assert_int_equal(write(p[1], "x", 1), 1);
+        assert_int_equal(zt_reactor_add_reader(fx->reactor, u.rd[i], s_swap_other, &u), 0);
+    }
+    assert_int_equal(zt_reactor_iterate(fx->reactor, MUST_WAKE_S), 0);
+    assert_int_equal(fx->calls, 1);
+    assert_int_equal(u.new_calls, 0); /* the old pipe's event, if any, was not the new reader's */
+    assert_int_equal(zt_reactor_iterate(fx->reactor, MUST_WAKE_S), 0);
+    assert_int_equal(u.new_calls, 1);
+    for (int i = 0; i < 2; i++) {
+        assert_int_equal(zt_reactor_remove_reader(fx->reactor, u.rd[i]), 0);
+        close(u.rd[i]);
+        close(u.wr[i]);
+    }
+}
+
+static void
+test_reactor_add_reader_of_a_closed_fd_fails_without_calling(void **state)
+{
+    fixture_t *fx = *state;
+    int fd = dup(fx->fds[0]);
+    assert_true(fd >= 0);
+    close(fd);
+    assert_int_equal(zt_reactor_add_reader(fx->reactor, fd, s_count_fd, &fx->calls), ZT_EINVAL);
+    assert_int_equal(zt_reactor_iterate(fx->reactor, 0), 0);
+    assert_int_equal(fx->calls, 0);
+    assert_int_equal(zt_reactor_remove_reader(fx->reactor, fd), ZT_ENOTFOUND);
+    zt_reactor_stats_t stats;
+    zt_reactor_stats(fx->reactor, &stats);
+    assert_int_equal(stats.registrations, 0);
+}
+
+static void
+test_reactor_reader_of_a_regular_file_is_always_ready(void **state)
+{
+    fixture_t *fx = *state;
+    FILE *f = tmpfile();
+    assert_non_null(f);
+    int fd = fileno(f);
+    assert_int_equal(zt_reactor_add_reader(fx->reactor, fd, s_count_fd, &fx->calls), 0);
+    assert_int_equal(zt_reactor_iterate(fx->reactor, MUST_WAKE_S), 0);
+    assert_int_equal(fx->calls, 1); /* as poll(2) says of a file, though epoll refuses files */
+    assert_int_equal(zt_reactor_remove_reader(fx->reactor, fd), 0);
+    assert_int_equal(zt_reactor_iterate(fx->reactor, 0), 0);
+    assert_int_equal(fx->calls, 1);
+    fclose(f);
+}
+
+/* Never called: the padding pipes are never written. */
+static void
+s_never(zt_reactor_t *r, int fd, void *arg)
+{
+    (void)r, (void)fd, (void)arg;
+    fail_msg("a padding pipe was reported ready");
+}
+
+/* Watch 16 idle pipes, so the reactor's set is past the size the epoll backend waits on with
+ * poll(2) (base/poller_epoll.c): the tests that call this run on epoll_wait. */
+static void
+s_pad(fixture_t *fx)
+{
+    for (int i = 0; i < 16; i++) {
+        assert_int_equal(pipe(fx->pad[i]), 0);
+        assert_int_equal(zt_reactor_add_reader(fx->reactor, fx->pad[i][0], s_never, NULL), 0);
+    }
+}
+
+static void
+test_reactor_socket_readable_after_its_callback_used_it_is_served_next_pass_in_a_large_set(
+    void **state)
+{
+    s_pad(*state);
+    test_reactor_socket_readable_after_its_callback_used_it_is_served_next_pass(state);
+}
+
+static void
+test_reactor_socket_left_with_messages_is_called_again_in_a_large_set(void **state)
+{
+    s_pad(*state);
+    test_reactor_socket_left_with_messages_is_called_again(state);
+}
+
+static void
+test_reactor_reader_left_with_data_is_called_again_in_a_large_set(void **state)
+{
+    s_pad(*state);
+    test_reactor_reader_left_with_data_is_called_again(state);
+}
+
+static void
+test_reactor_reader_and_writer_of_one_fd_are_watched_apart_in_a_large_set(void **state)
+{
+    s_pad(*state);
+    test_reactor_reader_and_writer_of_one_fd_are_watched_apart(state);
+}
+
+static void
+test_reactor_event_of_a_replaced_fd_does_not_reach_its_new_reader_in_a_large_set(void **state)
+{
+    s_pad(*state);
+    test_reactor_event_of_a_replaced_fd_does_not_reach_its_new_reader_in_that_pass(state);
+}
+
+static void
+test_reactor_reader_of_a_regular_file_is_always_ready_in_a_large_set(void **state)
+{
+    s_pad(*state);
+    test_reactor_reader_of_a_regular_file_is_always_ready(state);
+}
+
 /* --- signals ---------------------------------------------------------------------------- */
 
 static bool
@@ -593,6 +922,19 @@ main(void)
         T(test_reactor_reader_is_told_of_hangup),
         T(test_reactor_registration_errors),
         T(test_reactor_socket_called_when_a_message_arrives),
+        T(test_reactor_socket_readable_after_its_callback_used_it_is_served_next_pass),
+        T(test_reactor_socket_left_with_messages_is_called_again),
+        T(test_reactor_reader_left_with_data_is_called_again),
+        T(test_reactor_reader_and_writer_of_one_fd_are_watched_apart),
+        T(test_reactor_event_of_a_replaced_fd_does_not_reach_its_new_reader_in_that_pass),
+        T(test_reactor_add_reader_of_a_closed_fd_fails_without_calling),
+        T(test_reactor_reader_of_a_regular_file_is_always_ready),
+        T(test_reactor_socket_readable_after_its_callback_used_it_is_served_next_pass_in_a_large_set),
+        T(test_reactor_socket_left_with_messages_is_called_again_in_a_large_set),
+        T(test_reactor_reader_left_with_data_is_called_again_in_a_large_set),
+        T(test_reactor_reader_and_writer_of_one_fd_are_watched_apart_in_a_large_set),
+        T(test_reactor_event_of_a_replaced_fd_does_not_reach_its_new_reader_in_a_large_set),
+        T(test_reactor_reader_of_a_regular_file_is_always_ready_in_a_large_set),
         T(test_reactor_installs_no_signal_handler_by_default),
         T(test_reactor_handle_signals_sigterm_stops_gracefully),
         T(test_reactor_handle_signals_is_one_reactor_at_a_time),
