@@ -18,7 +18,7 @@
  * have been used since it was last found drained: a socket found readable makes the wait a
  * zero-timeout one and is served in this pass. A socket whose owner tracks that it was left
  * drained and untouched (the mailbox, which only the drain reads; the bridges' sockets,
- * socket_quiet.h) is not asked: only its ZMQ_FD can tell of a change then. After the wait the
+ * rsock.h) is not asked: only its ZMQ_FD can tell of a change then. After the wait the
  * sockets whose ZMQ_FD fired are asked; a tracked socket found not readable is marked drained.
  * Registered sockets are few (the mailbox, a pool's ROUTER, a broker's ROUTER), so asking them is
  * not what grows with connections.
@@ -40,7 +40,7 @@
  *  Threads: the reactor thread only.  */
 #include "runtime.h"
 #include "base/poller.h"
-#include "runtime/socket_quiet.h"
+#include "runtime/rsock.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -227,8 +227,8 @@ zt_reactor_add_socket(zt_reactor_t *self, void *socket, zt_reactor_socket_fn *fn
 }
 
 int
-zt__reactor_add_socket_quiet(zt_reactor_t *self, void *socket, zt_reactor_socket_fn *fn, void *arg,
-                             bool *quiet)
+zt__io_add_socket(zt_reactor_t *self, void *socket, zt_reactor_socket_fn *fn, void *arg,
+                  bool *quiet)
 {
     ZT_ASSERT(self && quiet);
     ZT__ASSERT_REACTOR_THREAD(self);
@@ -419,7 +419,7 @@ zt__io_poll(zt_reactor_t *r, long timeout_ms)
         return 0; /* a signal: its handler may want the loop to look at something */
     if (n < 0)
         return ZT_ESYS;
-    /* A tracked socket the wait found not readable was left drained (socket_quiet.h). */
+    /* A tracked socket the wait found not readable was left drained (rsock.h). */
     for (size_t i = 0; i < r->nsockets; i++)
         if (r->sockets[i].quiet && !r->sockets[i].ready && !r->sockets[i].removed)
             *r->sockets[i].quiet = true;

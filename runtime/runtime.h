@@ -49,7 +49,7 @@ typedef struct zt__socket_reg {
     int fd;                   /* its ZMQ_FD, which the poller watches */
     zt_reactor_socket_fn *fn; /* the callback; NULL for the mailbox, which is drained */
     void *arg;                /* Borrowed: the caller's */
-    bool *quiet;   /* Borrowed: the owner's "left drained" flag (socket_quiet.h) or NULL */
+    bool *quiet;   /* Borrowed: the owner's "left drained" flag (an rsock's, rsock.h) or NULL */
     uint64_t pass; /* the pass it was added in: that pass does not call it */
     bool ready;    /* ZMQ_EVENTS said ZMQ_POLLIN in this pass */
     bool removed;  /* removed during a pass; swept after the pass */
@@ -164,6 +164,10 @@ void zt__slots_fini(zt_reactor_t *r);
 /* coro.c: resume or cancel every suspended coroutine and free their state; first in destroy. */
 void zt__coro_reactor_fini(zt_reactor_t *r);
 /* io.c: the I/O registrations and the wait */
+/* zt_reactor_add_socket for an rsock: *quiet (Borrowed: it must outlive the registration) true
+ * means nothing used the socket since it was found drained (rsock.h). */
+int zt__io_add_socket(zt_reactor_t *self, void *socket, zt_reactor_socket_fn *fn, void *arg,
+                      bool *quiet);
 int zt__io_init(zt_reactor_t *r);
 void zt__io_fini(zt_reactor_t *r);
 /* Wait up to timeout_ms (-1: no bound) for I/O and run the ready callbacks; ZT_ESYS when the wait

@@ -33,7 +33,6 @@
 #include "base/base.h"
 #include "base/zmq_ctx.h"
 #include "broker_internal.h"
-#include "runtime/socket_quiet.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -50,12 +49,12 @@
 static void
 s_on_zap(zt_reactor_t *reactor, void *socket, void *arg)
 {
-    (void)reactor;
+    (void)reactor, (void)socket;
     zt_broker_t *self = arg;
     for (int batch = 0; batch < ZT__BROKER_RECV_BATCH; batch++) {
         zmq_msg_t parts[8];
         bool too_many = false; /* a ZAP request has at most 7 frames; extra ones are ignored */
-        int got = zt__mdp_recv_parts(socket, parts, ZT_ARRAY_SIZE(parts), &too_many);
+        int got = zt__mdp_recv_parts(&self->zap_io, parts, ZT_ARRAY_SIZE(parts), &too_many);
         if (got < 0)
             return;
         size_t n = (size_t)got;
@@ -89,7 +88,7 @@ s_on_zap(zt_reactor_t *reactor, void *socket, void *arg)
         size_t reqid_size = n >= 2 ? zmq_msg_size(&parts[1]) : 0;
         zt__mdp_frame_t reply[6] = {
             {"1.0", 3}, {reqid, reqid_size}, {status, 3}, {text, strlen(text)}, {"", 0}, {"", 0}};
-        (void)zt__mdp_send(socket, reply, 6);
+        (void)zt__mdp_send(&self->zap_io, reply, 6);
         for (size_t i = 0; i < n; i++)
             zmq_msg_close(&parts[i]);
     }
@@ -244,6 +243,7 @@ zt_broker_new(zt_reactor_t *reactor)
         ZT_LOG_ERROR("broker: zmq_socket: %s", zmq_strerror(zmq_errno()));
         goto failed;
     }
+    zt__rsock_init(&self->router_io, self->router);
     int one = 1;
     int linger = 200;
     zmq_setsockopt(self->router, ZMQ_ROUTER_MANDATORY, &one, sizeof one);
@@ -302,12 +302,11 @@ zt_broker_destroy(zt_broker_t **self_p)
         zmq_close(self->monitor);
     }
     if (self->router) {
-        if (self->bound)
-            (void)zt_reactor_remove_socket(self->reactor, self->router);
+        zt__rsock_unwatch(&self->router_io);
         zmq_close(self->router);
     }
     if (self->zap) {
-        (void)zt_reactor_remove_socket(self->reactor, self->zap);
+        zt__rsock_unwatch(&self->zap_io);
         zmq_close(self->zap);
     }
     if (self->ctx)
@@ -484,7 +483,8 @@ s_start(zt_broker_t *self)
                 ZAP_ENDPOINT, zmq_strerror(zmq_errno()));
             return zmq_errno() == EADDRINUSE ? ZT_EADDRINUSE : ZT_ESYS;
         }
-        int rc = zt_reactor_add_socket(self->reactor, self->zap, s_on_zap, self);
+        zt__rsock_init(&self->zap_io, self->zap);
+        int rc = zt__rsock_watch(&self->zap_io, self->reactor, s_on_zap, self);
         if (rc != 0)
             return rc;
         int one = 1;
@@ -496,8 +496,7 @@ s_start(zt_broker_t *self)
         }
     }
     s_watch_handshakes(self);
-    int rc = zt__reactor_add_socket_quiet(self->reactor, self->router, zt__broker_on_router, self,
-                                          &self->router_quiet);
+    int rc = zt__rsock_watch(&self->router_io, self->reactor, zt__broker_on_router, self);
     if (rc != 0)
         return rc;
     return zt_reactor_call_later(self->reactor, self->interval, zt__broker_on_heartbeat, self,

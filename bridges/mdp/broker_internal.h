@@ -11,6 +11,7 @@
 #include <ztwist/broker.h>
 
 #include "mdp_codec.h"
+#include "mdp_io.h"
 #include "mdp_local.h"
 
 #define ZT__BROKER_RECV_BATCH                                                                      \
@@ -87,7 +88,8 @@ struct zt_broker {
     zt__broker_service_t *services; /* every service; Owned list */
     char endpoint[256];             /* the last endpoint bound */
     zt_broker_stats_t stats;        /* the counters; workers and queued are kept live */
-    bool router_quiet;              /* the ROUTER was left drained (runtime/socket_quiet.h) */
+    zt__rsock_t router_io;          /* the ROUTER as the runtime sees it (every send and receive) */
+    zt__rsock_t zap_io;             /* the ZAP socket, likewise */
     zt__mdp_link_t **links; /* clients in this reactor (mdp_local.h); Owned array, a ref each */
     size_t nlinks;          /* links in it */
     uint32_t next_link_id;  /* the last link id given */

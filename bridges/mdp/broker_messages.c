@@ -9,7 +9,6 @@
 #include "base/base.h"
 #include "base/zmq_ctx.h"
 #include "broker_internal.h"
-#include "runtime/socket_quiet.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -23,13 +22,12 @@
 
 const uint8_t zt__broker_empty[1] = {0};
 
-/* Every send on the ROUTER goes through here: a send may consume the signal of a message that
- * arrives meanwhile, so the reactor must ask the socket again before it sleeps. */
+/* Every send on the ROUTER goes through here, and through its rsock, so the reactor knows to ask
+ * the socket again before it sleeps (a send may consume the signal of a message arriving). */
 int
 zt__broker_router_send(zt_broker_t *self, const zt__mdp_frame_t *f, size_t n)
 {
-    self->router_quiet = false;
-    return zt__mdp_send(self->router, f, n);
+    return zt__mdp_send(&self->router_io, f, n);
 }
 
 int
@@ -349,17 +347,14 @@ zt__broker_on_message(zt_broker_t *self, const zt__mdp_frame_t *f, size_t n, boo
 void
 zt__broker_on_router(zt_reactor_t *reactor, void *socket, void *arg)
 {
-    (void)reactor;
+    (void)reactor, (void)socket;
     zt_broker_t *self = arg;
     zmq_msg_t parts[ZT__MDP_MAX_FRAMES + 1];
-    self->router_quiet = false; /* until a receive finds it drained */
     for (int batch = 0; batch < ZT__BROKER_RECV_BATCH; batch++) {
         bool too_many = false;
-        int got = zt__mdp_recv_parts(socket, parts, ZT_ARRAY_SIZE(parts), &too_many);
-        if (got < 0) {
-            self->router_quiet = true; /* EAGAIN at a message boundary, or the socket is closing */
-            return;
-        }
+        int got = zt__mdp_recv_parts(&self->router_io, parts, ZT_ARRAY_SIZE(parts), &too_many);
+        if (got < 0)
+            return; /* drained (the rsock knows), or the socket is closing */
         size_t n = (size_t)got;
         zt__mdp_frame_t f[ZT__MDP_MAX_FRAMES + 1];
         for (size_t i = 0; i < n; i++)

@@ -9,7 +9,6 @@
 #include "base/base.h"
 #include "base/zmq_ctx.h"
 #include "broker_internal.h"
-#include "runtime/socket_quiet.h"
 
 #include <errno.h>
 #include <stdio.h>

@@ -1,4 +1,4 @@
-/*  bridges/mdp/mdp_codec.c - Majordomo (RFC 7/MDP v0.1) frame layouts: decode and send
+/*  bridges/mdp/mdp_codec.c - Majordomo (RFC 7/MDP v0.1) frame layouts: decode
  *
  *  The layouts, as frames on the wire (an envelope is an address stack of one or more frames that
  * ends at the first empty frame; ztwist's client puts its request id there, which RFC 7 allows):
@@ -180,49 +180,4 @@ zt__mdp_decode(const zt__mdp_frame_t *frames, size_t count, zt__mdp_role_t role,
         return s_decode_worker(frames, count, header + 1, role, msg, why);
     }
     return s_fail(why, "wrong header (not MDPC01 or MDPW01)");
-}
-
-int
-zt__mdp_send(void *socket, const zt__mdp_frame_t *frames, size_t count)
-{
-    for (size_t i = 0; i < count; i++) {
-        int flags = ZMQ_DONTWAIT | (i + 1 < count ? ZMQ_SNDMORE : 0);
-        if (zmq_send(socket, frames[i].data, frames[i].size, flags) < 0) {
-            int e = zmq_errno();
-            if (e == EHOSTUNREACH)
-                return ZT_EUNREACHABLE;
-            if (e == EAGAIN)
-                return ZT_EFULL;
-            return ZT_ESYS;
-        }
-    }
-    return 0;
-}
-
-int
-zt__mdp_recv_parts(void *socket, zmq_msg_t *parts, size_t cap, bool *too_many)
-{
-    size_t n = 0;
-    bool more = true;
-    *too_many = false;
-    while (more) {
-        zmq_msg_t tmp;
-        zmq_msg_init(&tmp);
-        /* The parts of one message arrive together, so only the first may find nothing. */
-        if (zmq_msg_recv(&tmp, socket, n == 0 ? ZMQ_DONTWAIT : 0) < 0) {
-            zmq_msg_close(&tmp);
-            for (size_t i = 0; i < n; i++)
-                zmq_msg_close(&parts[i]);
-            return -1;
-        }
-        more = zmq_msg_more(&tmp);
-        if (n < cap) {
-            zmq_msg_init(&parts[n]);
-            zmq_msg_move(&parts[n++], &tmp);
-        } else {
-            *too_many = true;
-        }
-        zmq_msg_close(&tmp);
-    }
-    return (int)n;
 }

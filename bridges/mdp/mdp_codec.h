@@ -66,14 +66,4 @@ int zt__mdp_decode(const zt__mdp_frame_t *frames, size_t count, zt__mdp_role_t r
 /* Whether a frame holds exactly the NUL-terminated string s. */
 bool zt__mdp_frame_is(const zt__mdp_frame_t *frame, const char *s);
 
-/* Send frames as one multipart message on a libzmq socket, without waiting (ZMQ_DONTWAIT).
- * Returns 0, ZT_EUNREACHABLE (a ROUTER's peer is gone, EHOSTUNREACH), ZT_EFULL (EAGAIN) or
- * ZT_ESYS. */
-int zt__mdp_send(void *socket, const zt__mdp_frame_t *frames, size_t count);
-
-/* Receive one multipart message from a libzmq socket into parts, each initialised here (at most
- * cap frames; the rest are discarded and *too_many set); the caller closes the n it gets. Waits
- * for nothing: returns the frame count, or -1 when no message was waiting or the socket failed. */
-int zt__mdp_recv_parts(void *socket, zmq_msg_t *parts, size_t cap, bool *too_many);
-
 #endif

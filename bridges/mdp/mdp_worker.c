@@ -28,6 +28,7 @@
 #include "base/zmq_ctx.h"
 #include "base/zpoll.h"
 #include "mdp_codec.h"
+#include "mdp_io.h"
 
 #include <fcntl.h>
 #include <unistd.h>
@@ -57,7 +58,7 @@ struct zt_mdp_worker {
     int wake[2];                           /* the stop self-pipe: read end, write end; Owned */
     /* The connection: the handler thread's, lent to the keeper while busy. */
     void *dealer;           /* the DEALER to the broker; Owned; NULL backing off */
-    bool quiet;             /* dealer left drained and unused since: ZT__ZPOLL_QUIET holds */
+    zt__rsock_t dealer_io;  /* the DEALER as the runtime sees it: ZT__ZPOLL_QUIET when quiet */
     double broker_deadline; /* the broker is dead when silent past this */
     double next_heartbeat;  /* when to send the next HEARTBEAT */
     double reconnect_at;    /* when to connect again, while dealer is NULL */
@@ -225,7 +226,7 @@ s_send_command(zt_mdp_worker_t *self, uint8_t command, const char *service)
     }
     if (service && self->prefetch > 1) /* plain RFC 7 unless asked */
         f[n++].size = (size_t)snprintf(prefetch, sizeof prefetch, "%u", self->prefetch);
-    (void)zt__mdp_send(self->dealer, f, n);
+    (void)zt__mdp_send(&self->dealer_io, f, n);
 }
 
 /* Close the connection's sockets. */
@@ -239,7 +240,7 @@ s_close(zt_mdp_worker_t *self)
     }
     zmq_close(self->dealer);
     self->dealer = NULL;
-    self->quiet = false;
+    zt__rsock_init(&self->dealer_io, NULL);
 }
 
 /* A handshake failure from the monitor: the broker refused our CURVE key (ZeroMQ retries: the
@@ -289,6 +290,7 @@ s_connect(zt_mdp_worker_t *self)
     }
     int linger = 0;
     int64_t max_message = (int64_t)self->max_message;
+    zt__rsock_init(&self->dealer_io, self->dealer);
     zmq_setsockopt(self->dealer, ZMQ_LINGER, &linger, sizeof linger);
     zmq_setsockopt(self->dealer, ZMQ_MAXMSGSIZE, &max_message, sizeof max_message);
     if (self->curve) {
@@ -377,7 +379,7 @@ s_serve(zt_mdp_worker_t *self, const zt__mdp_frame_t *f, const zt__mdp_msg_t *m)
     out[n++] = (zt__mdp_frame_t){"", 0};
     for (size_t i = 0; i < body && n < ZT_ARRAY_SIZE(out); i++)
         out[n++] = (zt__mdp_frame_t){zt_frames_data(reply, i), zt_frames_size(reply, i)};
-    if (zt__mdp_send(self->dealer, out, n) == 0) {
+    if (zt__mdp_send(&self->dealer_io, out, n) == 0) {
         atomic_fetch_add_explicit(&self->served, 1, memory_order_relaxed);
         self->next_heartbeat = zt_time_now() + self->interval; /* a reply is a sign of life */
     }
@@ -393,11 +395,9 @@ s_read_broker(zt_mdp_worker_t *self, bool serve)
     for (int batch = 0; batch < 64; batch++) {
         zmq_msg_t parts[ZT__MDP_MAX_FRAMES];
         bool too_many;
-        int n = zt__mdp_recv_parts(self->dealer, parts, ZT__MDP_MAX_FRAMES, &too_many);
-        if (n < 0) {
-            self->quiet = serve; /* drained by the handler thread, which polls next */
-            return true;
-        }
+        int n = zt__mdp_recv_parts(&self->dealer_io, parts, ZT__MDP_MAX_FRAMES, &too_many);
+        if (n < 0)
+            return true; /* drained: the rsock marks it so, whichever thread read it */
         zt__mdp_frame_t f[ZT__MDP_MAX_FRAMES];
         for (int i = 0; i < n; i++)
             f[i] = (zt__mdp_frame_t){zmq_msg_data(&parts[i]), zmq_msg_size(&parts[i])};
@@ -487,7 +487,6 @@ s_keep_alive(zt_mdp_worker_t *self)
     double now = zt_time_now();
     if (self->dealer && now >= self->next_heartbeat) {
         s_send_command(self, ZT__MDP_HEARTBEAT, NULL);
-        self->quiet = false;
         self->next_heartbeat = now + self->interval;
     }
     if (self->dealer && now > self->broker_deadline)
@@ -521,8 +520,8 @@ zt_mdp_worker_run(zt_mdp_worker_t *self)
         if (!self->dealer && now >= self->reconnect_at)
             s_connect(self);
         long timeout = s_poll_timeout(self, now);
-        short dealer_events = (short)(ZMQ_POLLIN | (self->quiet ? ZT__ZPOLL_QUIET : 0));
-        self->quiet = false;
+        short dealer_events =
+            (short)(ZMQ_POLLIN | (zt__rsock_is_quiet(&self->dealer_io) ? ZT__ZPOLL_QUIET : 0));
         zmq_pollitem_t items[3] = {{NULL, self->wake[0], ZMQ_POLLIN, 0},
                                    {self->dealer, 0, dealer_events, 0},
                                    {self->monitor, 0, ZMQ_POLLIN, 0}};
@@ -544,7 +543,7 @@ zt_mdp_worker_run(zt_mdp_worker_t *self)
             break;
         }
         if (self->dealer && !(items[1].revents & ZMQ_POLLIN))
-            self->quiet = true; /* asked, or its ZMQ_FD stayed silent: not readable */
+            zt__rsock_polled(&self->dealer_io, false); /* asked, or its ZMQ_FD stayed silent */
         else if (self->dealer && !s_read_broker(self, true))
             s_disconnect(self, "the broker sent DISCONNECT");
         s_keep_alive(self);

@@ -20,8 +20,8 @@
 #include "base/base.h"
 #include "base/zmq_ctx.h"
 #include "mdp_codec.h"
+#include "mdp_io.h"
 #include "mdp_local.h"
-#include "runtime/socket_quiet.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -50,8 +50,8 @@ struct zt_remote {
     void *ctx;               /* the shared context; one reference held */
     void *dealer;            /* the DEALER connected to the broker; Owned */
     void *monitor;           /* the PAIR receiving the DEALER's events; Owned or NULL */
-    bool dealer_quiet;       /* the DEALER was left drained (runtime/socket_quiet.h) */
-    bool monitor_quiet;      /* the monitor PAIR was left drained */
+    zt__rsock_t dealer_io;   /* the DEALER as the runtime sees it (every send and receive) */
+    zt__rsock_t monitor_io;  /* the monitor PAIR, likewise */
     zt__mdp_link_t *link;    /* to a broker in this reactor (mdp_local.h), one reference; or NULL */
     char endpoint[256];      /* the broker's endpoint */
     size_t max_message;      /* the largest frame accepted from the broker */
@@ -190,8 +190,7 @@ s_call_send(s_call_t *call)
             (zt__mdp_frame_t){zt_frames_data(call->request, i), zt_frames_size(call->request, i)};
     if (self->link)
         return self->link->broker ? zt__mdp_link_send(self->link, false, f, n) : ZT_ECONNLOST;
-    self->dealer_quiet = false; /* a send may consume a reply's signal: ask before sleeping */
-    return zt__mdp_send(self->dealer, f, n);
+    return zt__mdp_send(&self->dealer_io, f, n);
 }
 
 /* Why the broker refused our handshakes, into why; false when it did not. */
@@ -338,17 +337,14 @@ zt__remote_on_local(zt_remote_t *self, const zt__mdp_frame_t *f, size_t n)
 static void
 s_on_dealer(zt_reactor_t *reactor, void *socket, void *arg)
 {
-    (void)reactor;
+    (void)reactor, (void)socket;
     zt_remote_t *self = arg;
     zmq_msg_t parts[ZT__MDP_MAX_FRAMES];
-    self->dealer_quiet = false; /* until a receive finds it drained */
     for (int batch = 0; batch < RECV_BATCH; batch++) {
         bool too_many = false;
-        int got = zt__mdp_recv_parts(socket, parts, ZT_ARRAY_SIZE(parts), &too_many);
-        if (got < 0) {
-            self->dealer_quiet = true;
-            return;
-        }
+        int got = zt__mdp_recv_parts(&self->dealer_io, parts, ZT_ARRAY_SIZE(parts), &too_many);
+        if (got < 0)
+            return; /* drained (the rsock knows), or the socket is closing */
         size_t n = (size_t)got;
         zt__mdp_frame_t f[ZT__MDP_MAX_FRAMES];
         for (size_t i = 0; i < n; i++)
@@ -406,20 +402,17 @@ s_on_monitor(zt_reactor_t *reactor, void *socket, void *arg)
 {
     (void)reactor;
     zt_remote_t *self = arg;
-    self->monitor_quiet = false; /* until a receive finds it drained; nothing sends on it */
     for (int batch = 0; batch < 64; batch++) {
         uint8_t event[6];
-        int size = zmq_recv(socket, event, sizeof event, ZMQ_DONTWAIT);
-        if (size < 0) {
-            self->monitor_quiet = true;
-            return;
-        }
+        int size = zt__rsock_recv(&self->monitor_io, event, sizeof event, ZMQ_DONTWAIT);
+        if (size < 0)
+            return; /* drained (the rsock knows) */
         char address[256];
         int more = 0;
         size_t more_size = sizeof more;
         zmq_getsockopt(socket, ZMQ_RCVMORE, &more, &more_size);
         if (more)
-            (void)zmq_recv(socket, address, sizeof address, 0);
+            (void)zt__rsock_recv(&self->monitor_io, address, sizeof address, 0);
         if (size < 6)
             continue;
         uint16_t kind;
@@ -482,6 +475,7 @@ zt_remote_new(zt_reactor_t *reactor)
         goto failed;
     int linger = 0;
     int hwm = 100000;
+    zt__rsock_init(&self->dealer_io, self->dealer);
     zmq_setsockopt(self->dealer, ZMQ_LINGER, &linger, sizeof linger);
     zmq_setsockopt(self->dealer, ZMQ_SNDHWM, &hwm, sizeof hwm);
     zmq_setsockopt(self->dealer, ZMQ_RCVHWM, &hwm, sizeof hwm);
@@ -509,11 +503,10 @@ zt_remote_destroy(zt_remote_t **self_p)
     }
     free(self->slots);
     if (self->monitor) {
-        (void)zt_reactor_remove_socket(self->reactor, self->monitor);
+        zt__rsock_unwatch(&self->monitor_io);
         zmq_socket_monitor(self->dealer, NULL, 0);
         zmq_close(self->monitor);
     }
-    bool linked = self->link != NULL; /* then the DEALER was never registered */
     if (self->link) {
         self->link->client = NULL;
         if (self->link->broker)
@@ -521,8 +514,7 @@ zt_remote_destroy(zt_remote_t **self_p)
         zt__mdp_link_unref(&self->link);
     }
     if (self->dealer) {
-        if (self->connecting && !linked)
-            (void)zt_reactor_remove_socket(self->reactor, self->dealer);
+        zt__rsock_unwatch(&self->dealer_io); /* nothing when it was never watched (a link) */
         zmq_close(self->dealer);
     }
     if (self->ctx)
@@ -583,9 +575,10 @@ zt_remote_connect(zt_remote_t *self, const char *endpoint)
     zmq_setsockopt(self->dealer, ZMQ_MAXMSGSIZE, &max_message, sizeof max_message);
     if (!local && zmq_socket_monitor(self->dealer, monitor, events) == 0) {
         self->monitor = zmq_socket(self->ctx, ZMQ_PAIR);
+        if (self->monitor)
+            zt__rsock_init(&self->monitor_io, self->monitor);
         if (!self->monitor || zmq_connect(self->monitor, monitor) != 0 ||
-            zt__reactor_add_socket_quiet(self->reactor, self->monitor, s_on_monitor, self,
-                                         &self->monitor_quiet) != 0) {
+            zt__rsock_watch(&self->monitor_io, self->reactor, s_on_monitor, self) != 0) {
             if (self->monitor)
                 zmq_close(self->monitor);
             self->monitor = NULL;
@@ -597,8 +590,7 @@ zt_remote_connect(zt_remote_t *self, const char *endpoint)
         ZT_LOG_ERROR("remote: cannot connect to %s: %s", endpoint, zmq_strerror(e));
         return e == EINVAL || e == EPROTONOSUPPORT ? ZT_EINVAL : ZT_ESYS;
     }
-    int rc = zt__reactor_add_socket_quiet(self->reactor, self->dealer, s_on_dealer, self,
-                                          &self->dealer_quiet);
+    int rc = zt__rsock_watch(&self->dealer_io, self->reactor, s_on_dealer, self);
     if (rc != 0)
         return rc;
     snprintf(self->endpoint, sizeof self->endpoint, "%s", endpoint);
