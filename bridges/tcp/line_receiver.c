@@ -310,24 +310,31 @@ s_disconnecting(const zt_line_receiver_t *self)
     return t && !zt_transport_is_connected(t);
 }
 
+/* Bytes fed while a callback of ours runs (extra handed back by raw_data_received, or data a
+ * callback passed in) are only buffered; the running parse loop reaches them. Bytes from our own
+ * buffer must be copied before the buffer grows or moves. */
+static void
+s_append_while_busy(zt_line_receiver_t *self, const char *data, size_t len)
+{
+    char *copy = NULL;
+    if (len > 0 && self->buf && data >= self->buf && data < self->buf + self->cap) {
+        copy = malloc(len);
+        if (copy)
+            memcpy(copy, data, len);
+        data = copy;
+    }
+    if (len > 0 && (!data || !s_append(self, data, len)))
+        ZT_LOG_ERROR("LineReceiver: out of memory; %zu bytes dropped", len);
+    free(copy);
+}
+
 static void
 s_data_received(zt_line_receiver_t *self, const char *data, size_t len)
 {
     if (len == 0 && (self->busy || self->end == self->start))
         return;
     if (self->busy) {
-        /* Bytes from our own buffer (extra handed back by raw_data_received) must be copied
-         * before the buffer grows or moves. */
-        char *copy = NULL;
-        if (len > 0 && self->buf && data >= self->buf && data < self->buf + self->cap) {
-            copy = malloc(len);
-            if (copy)
-                memcpy(copy, data, len);
-            data = copy;
-        }
-        if (len > 0 && (!data || !s_append(self, data, len)))
-            ZT_LOG_ERROR("LineReceiver: out of memory; %zu bytes dropped", len);
-        free(copy);
+        s_append_while_busy(self, data, len);
         return;
     }
     self->busy = true;
