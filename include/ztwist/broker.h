@@ -76,7 +76,7 @@ typedef struct zt_broker_stats {
  *  Create a broker for a reactor. It does no I/O: see zt_broker_bind.
  *  @return a broker the caller owns, or NULL when out of memory or ZeroMQ fails (logged)
  */
-ZT_EXPORT zt_broker_t *zt_broker_new(zt_reactor_t *reactor);
+ZT_EXPORT ZT_NODISCARD zt_broker_t *zt_broker_new(zt_reactor_t *reactor);
 
 /**
  *  Destroy a broker and NULL the pointer: tells its workers DISCONNECT and closes the socket.

@@ -73,7 +73,7 @@ typedef struct zt_remote_stats {
  *  Create a client for a reactor. It does no I/O: see zt_remote_connect.
  *  @return a client the caller owns, or NULL when out of memory or ZeroMQ fails (logged)
  */
-ZT_EXPORT zt_remote_t *zt_remote_new(zt_reactor_t *reactor);
+ZT_EXPORT ZT_NODISCARD zt_remote_t *zt_remote_new(zt_reactor_t *reactor);
 
 /**
  *  Destroy a client and NULL the pointer. Requests still in flight fail with ZT_ECANCELLED ("client
@@ -132,9 +132,10 @@ ZT_EXPORT int zt_remote_connect_broker(zt_remote_t *self, zt_broker_t *broker);
  * only when out of memory, service is NULL or invalid, or the client is not connected (then
  * *request_p is left to the caller)
  */
-ZT_EXPORT zt_deferred_t *zt_defer_to_remote(zt_reactor_t *reactor, zt_remote_t *client,
-                                            const char *service, zt_frames_t **request_p,
-                                            const zt_remote_options_t *options);
+ZT_EXPORT ZT_NODISCARD zt_deferred_t *zt_defer_to_remote(zt_reactor_t *reactor, zt_remote_t *client,
+                                                         const char *service,
+                                                         zt_frames_t **request_p,
+                                                         const zt_remote_options_t *options);
 
 /** Fill stats with the client's counters. @param stats  required */
 ZT_EXPORT void zt_remote_stats(const zt_remote_t *self, zt_remote_stats_t *stats);
