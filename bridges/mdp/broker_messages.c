@@ -144,6 +144,7 @@ s_on_mmi(zt_broker_t *self, const zt__mdp_frame_t *f, const zt__mdp_msg_t *m, co
     }
     zt__mdp_frame_t body = {status, 3};
     s_reply_client(self, r, service, &body, 1);
+    self->stats.replies++; /* counted as a request too: every request counted ends in a reply */
     free(r);
 }
 

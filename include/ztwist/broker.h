@@ -55,7 +55,7 @@ typedef struct zt_broker zt_broker_t;
 /** The broker's counters, filled in by zt_broker_stats. */
 typedef struct zt_broker_stats {
     uint64_t requests;      /* client requests received (mmi included) */
-    uint64_t replies;       /* worker replies forwarded to clients */
+    uint64_t replies;       /* worker replies forwarded to clients, and mmi answers */
     uint64_t drops;         /* malformed messages dropped */
     uint64_t expiries;      /* workers declared dead by heartbeat expiry */
     uint64_t workers_lost;  /* requests in flight whose worker died ("410" replies) */
