@@ -90,7 +90,7 @@ main(int argc, char **argv)
             return usage();
     }
     if (opt.key_file) {
-        int err = zt_broker_curve_load_keypair(opt.key_file, opt.file_keys[0], opt.file_keys[1]);
+        int err = zt_curve_load_keypair(opt.key_file, opt.file_keys[0], opt.file_keys[1]);
         if (err != 0) {
             fprintf(stderr, "echo_worker: --curve-file %s: %s\n", opt.key_file,
                     err == ZT_EINVAL ? "not a key pair as ztwist-broker --keygen writes it"

@@ -68,7 +68,7 @@ main(int argc, char **argv)
             allowed[allowed_count++] = argv[++i];
         else if (strcmp(argv[i], "--keygen") == 0) {
             char pub[41], sec[41];
-            if (zt_broker_curve_keypair(pub, sec) != 0)
+            if (zt_curve_keypair(pub, sec) != 0)
                 return 1;
             printf("%s %s\n", pub, sec);
             return 0;
@@ -79,7 +79,7 @@ main(int argc, char **argv)
         (secret && secret_file))
         return usage();
     if (secret_file) {
-        int err = zt_broker_curve_load_keypair(secret_file, file_keys[0], file_keys[1]);
+        int err = zt_curve_load_keypair(secret_file, file_keys[0], file_keys[1]);
         if (err != 0) {
             fprintf(stderr, "ztwist-broker: --curve-secret-file %s: %s\n", secret_file,
                     err == ZT_EINVAL ? "not a key pair as --keygen writes it" : zt_strerror(err));

@@ -32,6 +32,7 @@
 #define ZTWIST_BROKER_H
 
 #include <ztwist/common.h>
+#include <ztwist/curve.h>
 #include <ztwist/reactor.h>
 
 /** A Majordomo broker running in a reactor. */
@@ -128,24 +129,6 @@ ZT_EXPORT int zt_broker_set_queue_timeout(zt_broker_t *self, double seconds);
  *  @return 0, or ZT_EINVAL for 0
  */
 ZT_EXPORT int zt_broker_set_max_message(zt_broker_t *self, size_t bytes);
-
-/**
- *  Make a CURVE key pair, as 40-character Z85 strings plus NUL. Any thread.
- *  @return 0, or ZT_ESYS when ZeroMQ was built without CURVE
- */
-ZT_EXPORT int zt_broker_curve_keypair(char public_key[41], char secret_key[41]);
-
-/**
- *  Read a CURVE key pair from a file, as `ztwist-broker --keygen > FILE` writes it: the public and
- * then the secret key, 40-character Z85 each, separated by white space. A secret belongs in a file
- * only its owner can read, not on a command line every user of the machine sees (ps): the file is
- * refused when its group or others may read or write it. Any thread.
- *  @return 0; ZT_ENOTFOUND (no such file); ZT_EACCES (it cannot be read, or others may read it;
- * logged with its mode); ZT_EINVAL (not two Z85 keys, or not a pair: the public key is not the
- * secret key's); ZT_EIO
- */
-ZT_EXPORT int zt_broker_curve_load_keypair(const char *path, char public_key[41],
-                                           char secret_key[41]);
 
 /**
  *  Be a CURVE server with this secret key (before bind).

@@ -85,7 +85,7 @@ ZT_EXPORT void zt_remote_destroy(zt_remote_t **self_p);
 
 /**
  *  Use CURVE: authenticate the broker by its public key and present ours. Call before connect.
- *  Keys are 40-character Z85 strings (zt_broker_curve_keypair makes them).
+ *  Keys are 40-character Z85 strings (zt_curve_keypair makes them).
  *  @return 0; ZT_EINVAL (a key is not valid Z85 of 32 bytes); ZT_ESTATE (connected already);
  * ZT_ESYS (ZeroMQ built without CURVE, logged)
  */

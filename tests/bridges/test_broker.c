@@ -386,30 +386,30 @@ test_broker_curve_key_file_read_only_when_private_and_a_pair(void **state)
 {
     (void)state;
     char pub[41], sec[41], other_pub[41], other_sec[41], text[128], path[64];
-    assert_int_equal(zt_broker_curve_keypair(pub, sec), 0);
-    assert_int_equal(zt_broker_curve_keypair(other_pub, other_sec), 0);
+    assert_int_equal(zt_curve_keypair(pub, sec), 0);
+    assert_int_equal(zt_curve_keypair(other_pub, other_sec), 0);
     char got_pub[41] = "", got_sec[41] = "";
 
     snprintf(text, sizeof text, "%s %s\n", pub, sec); /* as ztwist-broker --keygen prints it */
     write_key_file(path, text, 0600);
-    assert_int_equal(zt_broker_curve_load_keypair(path, got_pub, got_sec), 0);
+    assert_int_equal(zt_curve_load_keypair(path, got_pub, got_sec), 0);
     assert_string_equal(got_pub, pub);
     assert_string_equal(got_sec, sec);
     assert_int_equal(chmod(path, 0640), 0); /* the group may read it: refused */
-    assert_int_equal(zt_broker_curve_load_keypair(path, got_pub, got_sec), ZT_EACCES);
+    assert_int_equal(zt_curve_load_keypair(path, got_pub, got_sec), ZT_EACCES);
     unlink(path);
-    assert_int_equal(zt_broker_curve_load_keypair(path, got_pub, got_sec), ZT_ENOTFOUND);
+    assert_int_equal(zt_curve_load_keypair(path, got_pub, got_sec), ZT_ENOTFOUND);
 
     snprintf(text, sizeof text, "%s %s\n", other_pub, sec); /* not a pair */
     write_key_file(path, text, 0600);
-    assert_int_equal(zt_broker_curve_load_keypair(path, got_pub, got_sec), ZT_EINVAL);
+    assert_int_equal(zt_curve_load_keypair(path, got_pub, got_sec), ZT_EINVAL);
     unlink(path);
     snprintf(text, sizeof text, "%s %s %s\n", pub, sec, other_pub); /* one key too many */
     write_key_file(path, text, 0600);
-    assert_int_equal(zt_broker_curve_load_keypair(path, got_pub, got_sec), ZT_EINVAL);
+    assert_int_equal(zt_curve_load_keypair(path, got_pub, got_sec), ZT_EINVAL);
     unlink(path);
     write_key_file(path, "not a key\n", 0600);
-    assert_int_equal(zt_broker_curve_load_keypair(path, got_pub, got_sec), ZT_EINVAL);
+    assert_int_equal(zt_curve_load_keypair(path, got_pub, got_sec), ZT_EINVAL);
     unlink(path);
 }
 
@@ -977,10 +977,10 @@ test_broker_curve_listed_keys_served_other_key_rejected(void **state)
     fixture_t *fx = *state;
     char server_pub[41], server_sec[41], worker_pub[41], worker_sec[41];
     char client_pub[41], client_sec[41], rogue_pub[41], rogue_sec[41];
-    assert_int_equal(zt_broker_curve_keypair(server_pub, server_sec), 0);
-    assert_int_equal(zt_broker_curve_keypair(worker_pub, worker_sec), 0);
-    assert_int_equal(zt_broker_curve_keypair(client_pub, client_sec), 0);
-    assert_int_equal(zt_broker_curve_keypair(rogue_pub, rogue_sec), 0);
+    assert_int_equal(zt_curve_keypair(server_pub, server_sec), 0);
+    assert_int_equal(zt_curve_keypair(worker_pub, worker_sec), 0);
+    assert_int_equal(zt_curve_keypair(client_pub, client_sec), 0);
+    assert_int_equal(zt_curve_keypair(rogue_pub, rogue_sec), 0);
     zt_broker_t *secure = zt_broker_new(fx->reactor);
     zt_broker_set_heartbeat(secure, HB, 3);
     assert_int_equal(zt_broker_set_curve(secure, server_sec), 0);
@@ -1081,7 +1081,7 @@ static zt_broker_t *
 curve_broker(fixture_t *fx, char server_pub[41])
 {
     char server_sec[41];
-    assert_int_equal(zt_broker_curve_keypair(server_pub, server_sec), 0);
+    assert_int_equal(zt_curve_keypair(server_pub, server_sec), 0);
     zt_broker_t *secure = zt_broker_new(fx->reactor);
     zt_broker_set_heartbeat(secure, HB, 3);
     assert_int_equal(zt_broker_set_curve(secure, server_sec), 0);
@@ -1122,8 +1122,8 @@ test_broker_curve_client_at_plaintext_broker_fails_mechanism_mismatch(void **sta
 {
     fixture_t *fx = *state;
     char server_pub[41], server_sec[41], pub[41], sec[41];
-    assert_int_equal(zt_broker_curve_keypair(server_pub, server_sec), 0);
-    assert_int_equal(zt_broker_curve_keypair(pub, sec), 0);
+    assert_int_equal(zt_curve_keypair(server_pub, server_sec), 0);
+    assert_int_equal(zt_curve_keypair(pub, sec), 0);
     zt_remote_t *secure = fx->client2 = zt_remote_new(fx->reactor);
     assert_int_equal(zt_remote_set_curve(secure, server_pub, pub, sec), 0);
     assert_int_equal(zt_remote_connect(secure, zt_broker_endpoint(fx->broker)), 0);
@@ -1180,8 +1180,8 @@ test_broker_curve_worker_at_plaintext_broker_run_fails_mechanism_mismatch(void *
 {
     fixture_t *fx = *state;
     char server_pub[41], server_sec[41], pub[41], sec[41];
-    assert_int_equal(zt_broker_curve_keypair(server_pub, server_sec), 0);
-    assert_int_equal(zt_broker_curve_keypair(pub, sec), 0);
+    assert_int_equal(zt_curve_keypair(server_pub, server_sec), 0);
+    assert_int_equal(zt_curve_keypair(pub, sec), 0);
     fx->tw[0].worker =
         zt_mdp_worker_new(zt_broker_endpoint(fx->broker), "echo", echo_handler, NULL);
     zt_mdp_worker_set_heartbeat(fx->tw[0].worker, HB, 3);

@@ -593,10 +593,10 @@ test_remote_curve_worker_processes_listed_key_serves_other_refused(void **state)
     fixture_t *fx = *state;
     char server_pub[41], server_sec[41], worker_pub[41], worker_sec[41], rogue_pub[41],
         rogue_sec[41], client_pub[41], client_sec[41];
-    zt_broker_curve_keypair(server_pub, server_sec);
-    zt_broker_curve_keypair(worker_pub, worker_sec);
-    zt_broker_curve_keypair(rogue_pub, rogue_sec);
-    zt_broker_curve_keypair(client_pub, client_sec);
+    zt_curve_keypair(server_pub, server_sec);
+    zt_curve_keypair(worker_pub, worker_sec);
+    zt_curve_keypair(rogue_pub, rogue_sec);
+    zt_curve_keypair(client_pub, client_sec);
     zt_remote_destroy(&fx->client);
     zt_broker_destroy(&fx->broker);
     fx->broker = zt_broker_new(fx->reactor);
