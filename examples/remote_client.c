@@ -3,8 +3,9 @@
  *      remote_client --broker tcp://HOST:PORT --service NAME [--requests N] [--inflight K]
  *                    [--size BYTES] [--timeout S] [--retry] [--wait] [--quiet]
  *
- *  --wait first asks the broker (RFC 8 "mmi.service") until the service has a worker, for up to
- * 10 s, so that a script may start the broker, the workers and this client at once.
+ *  --wait first waits until the service has a worker (zt_remote_wait_for_service, which asks the
+ * broker RFC 8's "mmi.service"), for up to 10 s, so that a script may start the broker, the
+ * workers and this client at once.
  *  Keeps K requests in flight from the reactor (each one a Deferred from zt_defer_to_remote) until
  * N have ended, checks every reply is its request echoed, and prints the counts, then requests/s
  * and the p50/p99 latency (not with --quiet, which keeps the output deterministic for tests). */
@@ -105,38 +106,27 @@ start(void *arg)
 }
 
 static zt_result_t
-on_probe(zt_result_t r, void *arg)
+on_service(zt_result_t r, void *arg)
 {
-    int *status = arg; /* 1 when the service has a worker, -1 when not (yet), 0 while waiting */
-    const zt_frames_t *reply = zt_is_err(r) ? NULL : zt_result_ptr(r);
-    *status = reply && zt_frames_equal_str(reply, 0, "200") ? 1 : -1;
+    int *status = arg; /* 1 when the service has a worker, -1 when not within the time */
+    *status = zt_is_err(r) ? -1 : 1;
     zt_result_release(&r);
     return zt_ok_none();
 }
 
-/* Ask mmi.service until the service has a worker; false after 10 s. */
+/* Wait until the service has a worker; false after 10 s. */
 static bool
 wait_for_service(run_t *run)
 {
-    double deadline = zt_time_now() + 10;
-    while (zt_time_now() < deadline) {
-        int status = 0;
-        zt_frames_t *req = zt_frames_new();
-        zt_frames_add_str(req, run->service);
-        zt_remote_options_t options = {.timeout = 1};
-        zt_deferred_t *d =
-            zt_defer_to_remote(run->reactor, run->client, "mmi.service", &req, &options);
-        if (!d)
-            return false;
-        zt_deferred_add_both(d, on_probe, &status);
-        zt_deferred_unref(&d);
-        while (status == 0)
-            zt_reactor_iterate(run->reactor, 0.05);
-        if (status == 1)
-            return true;
-        zt_reactor_iterate(run->reactor, 0.05); /* ask again a little later */
-    }
-    return false;
+    int status = 0;
+    zt_deferred_t *d = zt_remote_wait_for_service(run->client, run->service, 10);
+    if (!d)
+        return false;
+    zt_deferred_add_both(d, on_service, &status);
+    zt_deferred_unref(&d);
+    while (status == 0)
+        zt_reactor_iterate(run->reactor, 0.05);
+    return status == 1;
 }
 
 static int

@@ -137,6 +137,22 @@ ZT_EXPORT ZT_NODISCARD zt_deferred_t *zt_defer_to_remote(zt_reactor_t *reactor, 
                                                          zt_frames_t **request_p,
                                                          const zt_remote_options_t *options);
 
+/**
+ *  Wait until a service has a worker at the broker: ask it RFC 8's "mmi.service" now and again
+ * every 0.1 s after each "no", until it says yes or the timeout passes. Use it before the first
+ * request when the broker, the workers and this client start together.
+ *  @param service  the service's name, 1 to 255 bytes (copied)
+ *  @param timeout  seconds, > 0
+ *  @return a Deferred the caller owns (one reference), fired on the reactor thread with no value
+ * (zt_ok_none) once the service has a worker, or failed: ZT_ETIMEDOUT (a ZT_TIMEOUT_ERROR: no
+ * worker within the timeout, or no broker to ask), ZT_EACCES (the broker refused our handshake),
+ * ZT_ECANCELLED (zt_deferred_cancel, or the client was destroyed; the errback runs inside
+ * zt_remote_destroy). NULL when out of memory, the service is NULL or invalid, timeout is not
+ * positive, or the client is not connected.
+ */
+ZT_EXPORT ZT_NODISCARD zt_deferred_t *
+zt_remote_wait_for_service(zt_remote_t *client, const char *service, double timeout);
+
 /** Fill stats with the client's counters. @param stats  required */
 ZT_EXPORT void zt_remote_stats(const zt_remote_t *self, zt_remote_stats_t *stats);
 

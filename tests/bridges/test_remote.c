@@ -637,6 +637,92 @@ test_remote_curve_worker_processes_listed_key_serves_other_refused(void **state)
     zt_frames_destroy(&o.reply);
 }
 
+/* Wait for a service with zt_remote_wait_for_service; its outcome lands in o. */
+static void
+wait_for(fixture_t *fx, zt_remote_t *client, const char *service, double timeout, outcome_t *o)
+{
+    (void)fx;
+    zt_deferred_t *d = zt_remote_wait_for_service(client, service, timeout);
+    assert_non_null(d);
+    zt_deferred_add_both(d, outcome_record, o);
+    zt_deferred_unref(&d);
+}
+
+static void
+test_remote_wait_for_service_fires_once_a_worker_announces(void **state)
+{
+    fixture_t *fx = *state;
+    outcome_t waited = {0};
+    wait_for(fx, fx->client, "echo", 30, &waited);
+    bool never = false;
+    run_until(fx->reactor, &never, 0.3); /* several "404"s: still waiting */
+    assert_false(waited.done);
+    spawn_worker(fx, "0", NULL);
+    assert_true(run_until(fx->reactor, &waited.done, 30));
+    assert_int_equal(waited.code, 0);
+    assert_int_equal(waited.fired, 1);
+    /* The service is there: a request is served. */
+    outcome_t o = {0};
+    outcome_send(fx->reactor, fx->client, "echo", "there", NULL, &o);
+    assert_true(run_until(fx->reactor, &o.done, 10));
+    assert_int_equal(o.code, 0);
+    assert_true(zt_frames_equal_str(o.reply, 0, "there"));
+    zt_frames_destroy(&o.reply);
+}
+
+static void
+test_remote_wait_for_service_without_worker_times_out(void **state)
+{
+    fixture_t *fx = *state;
+    outcome_t waited = {0};
+    wait_for(fx, fx->client, "nobody", 0.3, &waited);
+    assert_true(run_until(fx->reactor, &waited.done, 10));
+    assert_int_equal(waited.code, ZT_ETIMEDOUT);
+    assert_int_equal(waited.fired, 1);
+    assert_non_null(strstr(waited.message, "nobody"));
+    zt_remote_stats_t rs;
+    zt_remote_stats(fx->client, &rs);
+    assert_true(rs.requests >= 2); /* it asked again after the first "404" */
+    assert_int_equal(rs.in_flight, 0);
+}
+
+static void
+test_remote_wait_for_service_cancel_and_destroy_fail_cancelled(void **state)
+{
+    fixture_t *fx = *state;
+    /* Refused at once: no service, a bad timeout, a client that is not connected. */
+    assert_null(zt_remote_wait_for_service(fx->client, NULL, 1));
+    assert_null(zt_remote_wait_for_service(fx->client, "", 1));
+    assert_null(zt_remote_wait_for_service(fx->client, "echo", 0));
+    zt_remote_t *idle = zt_remote_new(fx->reactor);
+    assert_null(zt_remote_wait_for_service(idle, "echo", 1));
+    zt_remote_destroy(&idle);
+    /* Cancelled: fails once, and its question in flight is withdrawn. */
+    zt_deferred_t *d = zt_remote_wait_for_service(fx->client, "nobody", 30);
+    assert_non_null(d);
+    outcome_t cancelled = {0};
+    zt_deferred_add_both(d, outcome_record, &cancelled);
+    zt_deferred_cancel(d);
+    zt_deferred_unref(&d);
+    assert_true(cancelled.done);
+    assert_int_equal(cancelled.code, ZT_ECANCELLED);
+    assert_int_equal(cancelled.fired, 1);
+    /* The client destroyed while a wait sleeps between questions, and while one asks. */
+    outcome_t sleeping = {0}, asking = {0};
+    wait_for(fx, fx->client, "nobody", 30, &sleeping);
+    bool never = false;
+    run_until(fx->reactor, &never, 0.3);
+    wait_for(fx, fx->client, "other", 30, &asking);
+    assert_false(sleeping.done);
+    zt_remote_destroy(&fx->client);
+    assert_true(sleeping.done && asking.done);
+    assert_int_equal(sleeping.code, ZT_ECANCELLED);
+    assert_int_equal(asking.code, ZT_ECANCELLED);
+    assert_int_equal(sleeping.fired, 1);
+    assert_int_equal(asking.fired, 1);
+    run_until(fx->reactor, &never, 0.3); /* nothing of theirs runs after: the timers are gone */
+}
+
 int
 main(void)
 {
@@ -668,6 +754,12 @@ main(void)
         cmocka_unit_test_setup_teardown(test_remote_netns_cut_link_seen_as_worker_loss, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_remote_invalid_arguments_refused, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_remote_wait_for_service_fires_once_a_worker_announces,
+                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(test_remote_wait_for_service_without_worker_times_out,
+                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(
+            test_remote_wait_for_service_cancel_and_destroy_fail_cancelled, setup, teardown),
         cmocka_unit_test_setup_teardown(
             test_remote_curve_worker_processes_listed_key_serves_other_refused, setup, teardown),
     };
