@@ -807,6 +807,37 @@ send_bodies(fixture_t *fx, const char *service, const char *const *bodies, int n
         assert_int_equal(outcome_send(fx->reactor, fx->client, service, bodies[i], NULL, &o[i]), 0);
 }
 
+/* A worker written after the ZeroMQ guide's worker API takes one address frame and then expects
+ * the empty delimiter: the broker gives it the client's whole envelope (routing id and request
+ * id) as that one frame, and takes it back whole with the reply. */
+static void
+test_broker_worker_gets_one_address_frame_then_the_delimiter(void **state)
+{
+    fixture_t *fx = *state;
+    void *peer = fx->peers[0] = raw_peer(fx);
+    raw_send(peer, 4, F(""), F("MDPW01"), F("\x01"), F("guide"));
+    assert_true(run_until_workers(fx->reactor, fx->broker, 1, 5));
+    outcome_t o = {0};
+    assert_int_equal(outcome_send(fx->reactor, fx->client, "guide", "hello", NULL, &o), 0);
+    taken_t t = {.n = 0};
+    assert_int_equal(raw_take_until(fx, peer, &t, 0, 1), 1);
+    /* [""][MDPW01][REQUEST][address][""][body] */
+    assert_int_equal(t.n, 6);
+    assert_true(zmq_msg_size(&t.parts[3]) > 0);
+    assert_int_equal(zmq_msg_size(&t.parts[4]), 0);
+    assert_int_equal(zmq_msg_size(&t.parts[5]), 5);
+    assert_memory_equal(zmq_msg_data(&t.parts[5]), "hello", 5);
+    /* The reply carries the address back, as that worker API does: [address][""][body]. */
+    raw_send(peer, 6, F(""), F("MDPW01"), F("\x03"), zmq_msg_data(&t.parts[3]),
+             zmq_msg_size(&t.parts[3]), F(""), F("world"));
+    for (int k = 0; k < t.n; k++)
+        zmq_msg_close(&t.parts[k]);
+    assert_true(run_until(fx->reactor, &o.done, 5));
+    assert_int_equal(o.code, 0);
+    assert_true(zt_frames_equal_str(o.reply, 0, "world"));
+    zt_frames_destroy(&o.reply);
+}
+
 static void
 test_broker_prefetch_worker_holds_that_many_and_loses_them_all(void **state)
 {
@@ -1262,9 +1293,9 @@ test_broker_stored_bytes_bound_refuses_queue_full_and_serves_others(void **state
     assert_int_equal(zt_broker_set_queue_bytes(fx->broker, 0), ZT_EINVAL);
     /* Small frames, so that ZeroMQ hands them over inline: a frame larger than 33 bytes comes in
      * a buffer libzmq's I/O thread wrote, and ThreadSanitizer cannot see libzmq's hand-off. The
-     * bound counts bytes whatever their size: each request stores its envelope (about 13 bytes)
-     * and its 30-byte body. */
-    assert_int_equal(zt_broker_set_queue_bytes(fx->broker, 110), 0);
+     * bound counts bytes whatever their size: each request stores its packed envelope (15 bytes:
+     * the routing id and the request id, each after its size) and its 30-byte body. */
+    assert_int_equal(zt_broker_set_queue_bytes(fx->broker, 120), 0);
     assert_int_equal(thread_worker_start(&fx->tw[0], zt_broker_endpoint(fx->broker), "stuck",
                                          gated_handler, fx, HB),
                      0);
@@ -1284,7 +1315,7 @@ test_broker_stored_bytes_bound_refuses_queue_full_and_serves_others(void **state
     zt_broker_stats(fx->broker, &st);
     assert_int_equal(st.bytes_full, 1);
     assert_int_equal(st.queue_full, 0);
-    assert_true(st.stored_bytes >= 2 * 30 && st.stored_bytes <= 110);
+    assert_true(st.stored_bytes >= 2 * 30 && st.stored_bytes <= 120);
     /* Another service is still served. */
     outcome_t other = {0};
     outcome_send(fx->reactor, fx->client, "echo", "still here", NULL, &other);
@@ -1490,6 +1521,8 @@ main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(
             test_broker_unknown_service_within_grace_waits_for_its_worker, setup, teardown),
+        cmocka_unit_test_setup_teardown(
+            test_broker_worker_gets_one_address_frame_then_the_delimiter, setup_patient, teardown),
         cmocka_unit_test_setup_teardown(test_broker_mmi_service_answers_200_404_501, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_broker_idle_workers_least_recently_used_first, setup,
