@@ -35,16 +35,33 @@
 #include "broker_internal.h"
 #include "runtime/socket_quiet.h"
 
+#include <czmq.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <zmq.h>
 
 #define ZAP_ENDPOINT "inproc://zeromq.zap.01"
 
 /* ------------------------------------------------------------------------------------------- */
 /* ZAP: the CURVE key check (RFC 27) */
+
+/* Whether a client's or worker's public key may come in: every key when no list and no directory
+ * is given, else a key listed (zt_broker_allow_key) or one with a certificate in the directory.
+ * zcertstore_lookup reloads the directory first when its files changed (their number, total size
+ * or newest modification time). */
+static bool
+s_allowed(zt_broker_t *self, const uint8_t key[32], const char *z85)
+{
+    if (self->allowed_count == 0 && !self->certs)
+        return true;
+    for (size_t i = 0; i < self->allowed_count; i++)
+        if (memcmp(self->allowed[i], key, 32) == 0)
+            return true;
+    return self->certs && zcertstore_lookup(self->certs, z85) != NULL;
+}
 
 static void
 s_on_zap(zt_reactor_t *reactor, void *socket, void *arg)
@@ -69,15 +86,12 @@ s_on_zap(zt_reactor_t *reactor, void *socket, void *arg)
                 text = "OK";
             } else if (n >= 7 && zmq_msg_size(&parts[6]) == 32) {
                 const uint8_t *key = zmq_msg_data(&parts[6]);
-                bool ok = self->allowed_count == 0;
-                for (size_t i = 0; i < self->allowed_count && !ok; i++)
-                    ok = memcmp(self->allowed[i], key, 32) == 0;
-                if (ok) {
+                char z85[41];
+                zmq_z85_encode(z85, key, 32);
+                if (s_allowed(self, key, z85)) {
                     status = "200";
                     text = "OK";
                 } else {
-                    char z85[41];
-                    zmq_z85_encode(z85, key, 32);
                     self->stats.auth_rejected++;
                     ZT_LOG_WARNING("broker: rejected CURVE key %s (not in the allowed list)", z85);
                     text = "public key not allowed";
@@ -312,6 +326,7 @@ zt_broker_destroy(zt_broker_t **self_p)
     if (self->ctx)
         zt__zmq_ctx_release();
     free(self->allowed);
+    zcertstore_destroy(&self->certs);
     free(self);
     *self_p = NULL;
 }
@@ -414,6 +429,23 @@ zt_broker_allow_key(zt_broker_t *self, const char *public_key)
         return ZT_ENOMEM;
     self->allowed = grown;
     memcpy(self->allowed[self->allowed_count++], key, 32);
+    return 0;
+}
+
+int
+zt_broker_allow_directory(zt_broker_t *self, const char *directory)
+{
+    ZT_ASSERT(self);
+    struct stat st;
+    if (!directory || !*directory)
+        return ZT_EINVAL;
+    if (stat(directory, &st) != 0 || !S_ISDIR(st.st_mode))
+        return ZT_ENOTFOUND;
+    zcertstore_t *certs = zcertstore_new(directory);
+    if (!certs)
+        return ZT_ENOMEM;
+    zcertstore_destroy(&self->certs);
+    self->certs = certs;
     return 0;
 }
 

@@ -78,6 +78,7 @@ struct zt_broker {
     uint8_t secret[32];             /* the CURVE secret key, when curve */
     uint8_t (*allowed)[32];         /* the public keys let in; Owned array */
     size_t allowed_count;           /* keys in it */
+    struct _zcertstore_t *certs;    /* the allow directory's certificates (czmq); Owned or NULL */
     zt_delayed_call_t *heartbeat;   /* the heartbeat timer; Owned handle */
     double queue_timeout;           /* seconds a request may wait in a queue; 0: no bound */
     zt_delayed_call_t *sweep;       /* the queue-timeout sweep while requests wait; Owned or NULL */

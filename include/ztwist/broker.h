@@ -21,7 +21,8 @@
  * (queue full), "504" (queue timeout) or "410" (worker lost).
  *
  *  Security: with zt_broker_set_curve the broker is a CURVE server, and with zt_broker_allow_key
- * only the listed client and worker public keys get in (a ZAP handler on inproc://zeromq.zap.01 of
+ * (or a directory of certificates, zt_broker_allow_directory) only the listed client and worker
+ * public keys get in (a ZAP handler on inproc://zeromq.zap.01 of
  * the shared context: one CURVE broker per process). A rejected key is logged and counted, and so
  * is a peer whose security mechanism is not the broker's (plaintext against CURVE, or CURVE against
  * plaintext): ZeroMQ ends such a handshake before a message can pass, and the peer's own monitor
@@ -141,6 +142,18 @@ ZT_EXPORT int zt_broker_set_curve(zt_broker_t *self, const char *secret_key);
  *  @return 0; ZT_EINVAL (not a Z85 key); ZT_ENOMEM
  */
 ZT_EXPORT int zt_broker_allow_key(zt_broker_t *self, const char *public_key);
+
+/**
+ *  Let in the client and worker public keys that have a certificate in a directory: the public
+ * files of czmq certificates (zt_curve_save_keypair, zcert_save, zmakecert), in the convention of
+ * czmq's zcertstore and zauth ("_secret" files are ignored; subdirectories are read too). The
+ * broker reads the directory again before a handshake when its files changed (their number, total
+ * size or newest modification time), so a certificate copied in or removed counts from the next
+ * handshake on; a connection already made stays. Together with zt_broker_allow_key: a key either
+ * lists gets in; once either is given, no other key does. A second call replaces the directory.
+ *  @return 0; ZT_EINVAL (NULL or ""); ZT_ENOTFOUND (not a directory); ZT_ENOMEM
+ */
+ZT_EXPORT int zt_broker_allow_directory(zt_broker_t *self, const char *directory);
 
 /**
  *  Bind the broker and start serving, e.g. "tcp://127.0.0.1:0" (port 0: any free port; see

@@ -369,50 +369,6 @@ test_broker_linked_client_destroyed_first_its_reply_is_dropped(void **state)
     zt_frames_destroy(&still.reply);
 }
 
-/* Write text to a new file of that mode under /tmp; path gets its name. */
-static void
-write_key_file(char path[64], const char *text, mode_t mode)
-{
-    snprintf(path, 64, "/tmp/ztwist-key-XXXXXX");
-    int fd = mkstemp(path);
-    assert_true(fd >= 0);
-    assert_int_equal(write(fd, text, strlen(text)), (ssize_t)strlen(text));
-    assert_int_equal(fchmod(fd, mode), 0);
-    close(fd);
-}
-
-static void
-test_broker_curve_key_file_read_only_when_private_and_a_pair(void **state)
-{
-    (void)state;
-    char pub[41], sec[41], other_pub[41], other_sec[41], text[128], path[64];
-    assert_int_equal(zt_curve_keypair(pub, sec), 0);
-    assert_int_equal(zt_curve_keypair(other_pub, other_sec), 0);
-    char got_pub[41] = "", got_sec[41] = "";
-
-    snprintf(text, sizeof text, "%s %s\n", pub, sec); /* as ztwist-broker --keygen prints it */
-    write_key_file(path, text, 0600);
-    assert_int_equal(zt_curve_load_keypair(path, got_pub, got_sec), 0);
-    assert_string_equal(got_pub, pub);
-    assert_string_equal(got_sec, sec);
-    assert_int_equal(chmod(path, 0640), 0); /* the group may read it: refused */
-    assert_int_equal(zt_curve_load_keypair(path, got_pub, got_sec), ZT_EACCES);
-    unlink(path);
-    assert_int_equal(zt_curve_load_keypair(path, got_pub, got_sec), ZT_ENOTFOUND);
-
-    snprintf(text, sizeof text, "%s %s\n", other_pub, sec); /* not a pair */
-    write_key_file(path, text, 0600);
-    assert_int_equal(zt_curve_load_keypair(path, got_pub, got_sec), ZT_EINVAL);
-    unlink(path);
-    snprintf(text, sizeof text, "%s %s %s\n", pub, sec, other_pub); /* one key too many */
-    write_key_file(path, text, 0600);
-    assert_int_equal(zt_curve_load_keypair(path, got_pub, got_sec), ZT_EINVAL);
-    unlink(path);
-    write_key_file(path, "not a key\n", 0600);
-    assert_int_equal(zt_curve_load_keypair(path, got_pub, got_sec), ZT_EINVAL);
-    unlink(path);
-}
-
 static void
 test_broker_unknown_service_fails_not_found(void **state)
 {
@@ -1516,7 +1472,6 @@ main(void)
             test_broker_linked_client_destroyed_first_its_reply_is_dropped, setup, teardown),
         cmocka_unit_test_setup_teardown(test_broker_many_workers_come_and_go_each_still_found,
                                         setup_patient, teardown),
-        cmocka_unit_test(test_broker_curve_key_file_read_only_when_private_and_a_pair),
         cmocka_unit_test_setup_teardown(test_broker_unknown_service_fails_not_found, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(

@@ -614,15 +614,18 @@ test_remote_curve_worker_processes_listed_key_serves_other_refused(void **state)
     }
     assert_true(st.auth_rejected >= 1);
     assert_int_equal(st.workers, 0);
-    /* The listed worker reads its keys from a private file (echo_worker --curve-file). */
-    char key_file[] = "/tmp/ztwist-worker-key-XXXXXX";
-    int fd = mkstemp(key_file); /* mode 600 */
-    assert_true(fd >= 0);
-    assert_true(dprintf(fd, "%s %s\n", worker_pub, worker_sec) > 0);
-    close(fd);
-    spawn_worker(fx, "0", "--curve-file", server_pub, key_file, NULL);
+    /* The listed worker reads its keys from a certificate (echo_worker --curve-cert). */
+    char key_dir[] = "/tmp/ztwist-worker-key-XXXXXX";
+    assert_non_null(mkdtemp(key_dir));
+    char cert[64], secret[80];
+    snprintf(cert, sizeof cert, "%s/worker", key_dir);
+    snprintf(secret, sizeof secret, "%s_secret", cert);
+    assert_int_equal(zt_curve_save_keypair(cert, worker_pub, worker_sec), 0);
+    spawn_worker(fx, "0", "--curve-cert", server_pub, cert, NULL);
     assert_true(run_until_workers(fx->reactor, fx->broker, 1, 10));
-    unlink(key_file);
+    unlink(secret);
+    unlink(cert);
+    rmdir(key_dir);
     fx->client = zt_remote_new(fx->reactor);
     zt_remote_set_curve(fx->client, server_pub, client_pub, client_sec);
     zt_remote_connect(fx->client, fx->endpoint);
