@@ -11,7 +11,11 @@
  * error reply (or wait, during the grace period after start: zt_broker_set_unknown_grace; when it
  * ends, what still waits for a service no worker announced gets "service unknown" at once).
  * "mmi.service" answers "200" when the named service has a worker, "404" when not; other "mmi."
- * services answer "501" (RFC 8).
+ * services answer "501" (RFC 8). A worker gets each request's client envelope (the client's routing
+ * id and whatever the client put in its address stack, such as ztwist's request id) packed into one
+ * address frame, [""][MDPW01][REQUEST][address][""][body...], and answers with that frame as it
+ * came: so a worker written after the ZeroMQ guide's worker API, which keeps one address frame and
+ * expects the empty delimiter next, serves every client.
  *
  *  Heartbeats go both ways every interval; a worker silent for interval * liveness is dead: its
  * request in flight gets a "worker lost" error reply (a ztwist client re-sends it when the request
