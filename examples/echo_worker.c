@@ -1,12 +1,13 @@
 /*  examples/echo_worker.c - a Majordomo worker process that replies with the request it got
  *
  *      echo_worker --broker tcp://HOST:PORT --service NAME [--delay-ms N] [--threads N]
- *                  [--prefetch N] [--heartbeat-ms N] [--curve-file SERVER_PUBLIC FILE]
+ *                  [--prefetch N] [--heartbeat-ms N] [--curve-cert SERVER CERT]
  *                  [--curve SERVER_PUBLIC PUBLIC SECRET]
  *
- *  --curve-file reads this worker's key pair from FILE, as `ztwist-broker --keygen > FILE` writes
- * it (mode 600: the file is refused when others may read it); --curve takes the secret on the
- * command line, where ps shows it to every user of the machine.
+ *  --curve-cert reads this worker's key pair from a czmq certificate (CERT and CERT_secret, as
+ * `ztwist-broker --keygen CERT`, czmq's zmakecert or zcert_save write it; CERT_secret is refused
+ * when others may read it); SERVER is the broker's public key or its public certificate file.
+ * --curve takes the secret on the command line, where ps shows it to every user of the machine.
  *
  *  Each of --threads worker connections runs on its own thread, so N requests are served at once.
  * --prefetch N lets the broker send each connection up to N requests before its first reply
@@ -22,6 +23,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 typedef struct options {
     const char *broker;    /* the broker's endpoint */
@@ -31,8 +33,8 @@ typedef struct options {
     int prefetch;          /* requests each connection takes at once */
     long heartbeat_ms;     /* heartbeat interval */
     const char *curve[3];  /* server public, public, secret; NULL when plain */
-    const char *key_file;  /* --curve-file: the file holding public and secret */
-    char file_keys[2][41]; /* what key_file holds */
+    const char *key_file;  /* --curve-cert: the certificate holding public and secret */
+    char file_keys[3][41]; /* the server's key, and what key_file holds */
 } options_t;
 
 static zt_frames_t *
@@ -56,10 +58,9 @@ serve(void *arg)
 static int
 usage(void)
 {
-    fprintf(stderr,
-            "usage: echo_worker --broker tcp://HOST:PORT --service NAME [--delay-ms N] "
-            "[--threads N] [--prefetch N] [--heartbeat-ms N] [--curve-file SERVER_PUBLIC FILE | "
-            "--curve SERVER_PUBLIC PUBLIC SECRET]\n");
+    fprintf(stderr, "usage: echo_worker --broker tcp://HOST:PORT --service NAME [--delay-ms N] "
+                    "[--threads N] [--prefetch N] [--heartbeat-ms N] [--curve-cert SERVER CERT | "
+                    "--curve SERVER_PUBLIC PUBLIC SECRET]\n");
     return 2;
 }
 
@@ -83,22 +84,32 @@ main(int argc, char **argv)
         else if (strcmp(argv[i], "--curve") == 0 && i + 3 < argc) {
             for (int k = 0; k < 3; k++)
                 opt.curve[k] = argv[++i];
-        } else if (strcmp(argv[i], "--curve-file") == 0 && i + 2 < argc) {
+        } else if (strcmp(argv[i], "--curve-cert") == 0 && i + 2 < argc) {
             opt.curve[0] = argv[++i];
             opt.key_file = argv[++i];
         } else
             return usage();
     }
     if (opt.key_file) {
-        int err = zt_broker_curve_load_keypair(opt.key_file, opt.file_keys[0], opt.file_keys[1]);
+        /* SERVER: the broker's public certificate when such a file exists, else its Z85 key. */
+        if (access(opt.curve[0], F_OK) == 0) {
+            int err = zt_curve_load_public(opt.curve[0], opt.file_keys[0]);
+            if (err != 0) {
+                fprintf(stderr, "echo_worker: --curve-cert %s: %s\n", opt.curve[0],
+                        zt_strerror(err));
+                return 1;
+            }
+            opt.curve[0] = opt.file_keys[0];
+        }
+        int err = zt_curve_load_keypair(opt.key_file, opt.file_keys[1], opt.file_keys[2]);
         if (err != 0) {
-            fprintf(stderr, "echo_worker: --curve-file %s: %s\n", opt.key_file,
-                    err == ZT_EINVAL ? "not a key pair as ztwist-broker --keygen writes it"
+            fprintf(stderr, "echo_worker: --curve-cert %s: %s\n", opt.key_file,
+                    err == ZT_EINVAL ? "not a certificate with a key pair (czmq's zcert format)"
                                      : zt_strerror(err));
             return 1;
         }
-        opt.curve[1] = opt.file_keys[0];
-        opt.curve[2] = opt.file_keys[1];
+        opt.curve[1] = opt.file_keys[1];
+        opt.curve[2] = opt.file_keys[2];
     }
     if (!opt.broker || !opt.service || opt.threads < 1 || opt.threads > 256 || opt.heartbeat_ms < 1)
         return usage();

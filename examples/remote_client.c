@@ -2,9 +2,14 @@
  *
  *      remote_client --broker tcp://HOST:PORT --service NAME [--requests N] [--inflight K]
  *                    [--size BYTES] [--timeout S] [--retry] [--wait] [--quiet]
+ *                    [--curve-cert SERVER CERT]
  *
- *  --wait first asks the broker (RFC 8 "mmi.service") until the service has a worker, for up to
- * 10 s, so that a script may start the broker, the workers and this client at once.
+ *  --curve-cert uses CURVE with this client's key pair from a czmq certificate (CERT and
+ * CERT_secret, as `ztwist-broker --keygen CERT`, czmq's zmakecert or zcert_save write it); SERVER
+ * is the broker's public certificate file, or its Z85 public key.
+ *  --wait first waits until the service has a worker (zt_remote_wait_for_service, which asks the
+ * broker RFC 8's "mmi.service"), for up to 10 s, so that a script may start the broker, the
+ * workers and this client at once.
  *  Keeps K requests in flight from the reactor (each one a Deferred from zt_defer_to_remote) until
  * N have ended, checks every reply is its request echoed, and prints the counts, then requests/s
  * and the p50/p99 latency (not with --quiet, which keeps the output deterministic for tests). */
@@ -13,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 typedef struct run {
     zt_reactor_t *reactor;       /* Borrowed */
@@ -105,38 +111,45 @@ start(void *arg)
 }
 
 static zt_result_t
-on_probe(zt_result_t r, void *arg)
+on_service(zt_result_t r, void *arg)
 {
-    int *status = arg; /* 1 when the service has a worker, -1 when not (yet), 0 while waiting */
-    const zt_frames_t *reply = zt_is_err(r) ? NULL : zt_result_ptr(r);
-    *status = reply && zt_frames_equal_str(reply, 0, "200") ? 1 : -1;
+    int *status = arg; /* 1 when the service has a worker, -1 when not within the time */
+    *status = zt_is_err(r) ? -1 : 1;
     zt_result_release(&r);
     return zt_ok_none();
 }
 
-/* Ask mmi.service until the service has a worker; false after 10 s. */
+/* Wait until the service has a worker; false after 10 s. */
 static bool
 wait_for_service(run_t *run)
 {
-    double deadline = zt_time_now() + 10;
-    while (zt_time_now() < deadline) {
-        int status = 0;
-        zt_frames_t *req = zt_frames_new();
-        zt_frames_add_str(req, run->service);
-        zt_remote_options_t options = {.timeout = 1};
-        zt_deferred_t *d =
-            zt_defer_to_remote(run->reactor, run->client, "mmi.service", &req, &options);
-        if (!d)
-            return false;
-        zt_deferred_add_both(d, on_probe, &status);
-        zt_deferred_unref(&d);
-        while (status == 0)
-            zt_reactor_iterate(run->reactor, 0.05);
-        if (status == 1)
-            return true;
-        zt_reactor_iterate(run->reactor, 0.05); /* ask again a little later */
-    }
-    return false;
+    int status = 0;
+    zt_deferred_t *d = zt_remote_wait_for_service(run->client, run->service, 10);
+    if (!d)
+        return false;
+    zt_deferred_add_both(d, on_service, &status);
+    zt_deferred_unref(&d);
+    while (status == 0)
+        zt_reactor_iterate(run->reactor, 0.05);
+    return status == 1;
+}
+
+/* Use CURVE: the broker's key from its public certificate (or SERVER itself, a Z85 key), ours
+ * from our certificate. */
+static int
+load_curve(zt_remote_t *client, const char *server, const char *cert)
+{
+    char server_key[41], pub[41], sec[41];
+    int err = access(server, F_OK) == 0 ? zt_curve_load_public(server, server_key) : 0;
+    if (err == 0)
+        err = zt_curve_load_keypair(cert, pub, sec);
+    if (err == 0)
+        err =
+            zt_remote_set_curve(client, access(server, F_OK) == 0 ? server_key : server, pub, sec);
+    memset(sec, 0, sizeof sec);
+    if (err != 0)
+        fprintf(stderr, "remote_client: --curve-cert %s %s: %s\n", server, cert, zt_strerror(err));
+    return err;
 }
 
 static int
@@ -150,7 +163,8 @@ static int
 usage(void)
 {
     fprintf(stderr, "usage: remote_client --broker tcp://HOST:PORT --service NAME [--requests N] "
-                    "[--inflight K] [--size BYTES] [--timeout S] [--retry] [--wait] [--quiet]\n");
+                    "[--inflight K] [--size BYTES] [--timeout S] [--retry] [--wait] [--quiet] "
+                    "[--curve-cert SERVER CERT]\n");
     return 2;
 }
 
@@ -160,6 +174,8 @@ main(int argc, char **argv)
     const char *broker = NULL;
     bool quiet = false;
     bool wait = false;
+    const char *curve_server = NULL; /* --curve-cert: the broker's certificate or key */
+    const char *curve_cert = NULL;   /* and ours */
     run_t run = {.requests = 1000, .inflight = 10, .size = 64};
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--broker") == 0 && i + 1 < argc)
@@ -180,7 +196,10 @@ main(int argc, char **argv)
             quiet = true;
         else if (strcmp(argv[i], "--wait") == 0)
             wait = true;
-        else
+        else if (strcmp(argv[i], "--curve-cert") == 0 && i + 2 < argc) {
+            curve_server = argv[++i];
+            curve_cert = argv[++i];
+        } else
             return usage();
     }
     if (!broker || !run.service || run.requests < 1 || run.inflight < 1 || run.size > 65536)
@@ -190,6 +209,8 @@ main(int argc, char **argv)
     run.latency = calloc((size_t)run.requests, sizeof *run.latency);
     run.reactor = zt_reactor_new();
     run.client = zt_remote_new(run.reactor);
+    if (run.client && curve_cert && load_curve(run.client, curve_server, curve_cert) != 0)
+        return 1;
     if (!run.client || zt_remote_connect(run.client, broker) != 0) {
         fprintf(stderr, "remote_client: cannot connect to %s\n", broker);
         return 1;

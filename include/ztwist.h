@@ -16,7 +16,7 @@
  *    - zt_call_in_thread, zt_call_in_thread_with_callback, zt_call_multiple_in_thread,
  *      zt_blocking_call_from_thread(_timeout) (not on the reactor thread), zt_thread_is_cancelled,
  *      zt_thread_is_worker
- *    - zt_mdp_worker_stop, zt_mdp_worker_served, zt_broker_curve_keypair, zt_frames_* (a list is
+ *    - zt_mdp_worker_stop, zt_mdp_worker_served, zt_curve_*, zt_frames_* (a list is
  *      used by one thread at a time)
  *  Values rather than calls: a zt_failure_t and a zt_result_t that holds no Deferred have no thread
  *  affinity; one thread at a time may use one, and it may be handed to another thread.
@@ -45,6 +45,7 @@
 #include <ztwist/resolve.h>
 #include <ztwist/tcp.h>
 #include <ztwist/line_receiver.h>
+#include <ztwist/curve.h>
 #include <ztwist/frames.h>
 #include <ztwist/remote.h>
 #include <ztwist/broker.h>

@@ -2,18 +2,21 @@
  *
  *      ztwist-broker --bind tcp://HOST:PORT [--bind ...] [--heartbeat-ms N] [--liveness N]
  *                    [--queue-limit N] [--queue-mb N] [--grace-ms N]
- *                    [--curve-secret-file FILE | --curve-secret KEY] [--allow PUBLIC_KEY ...]
- *                    [--keygen]
+ *                    [--curve-cert CERT | --curve-secret KEY] [--allow PUBLIC_KEY ...]
+ *                    [--allow-dir DIR]
+ *      ztwist-broker --keygen CERT
  *
  *  --queue-mb bounds the bytes of all the requests the broker stores at once (default 256 MiB,
  * ZT_BROKER_QUEUE_BYTES); past it a new request gets "queue full".
  *
  *  Runs a zt_broker_t in a reactor until SIGINT or SIGTERM, then prints its counters. It prints
  * "ztwist-broker: listening on ENDPOINT" (with the real port when PORT is 0) on stdout once bound.
- * --keygen prints a new CURVE key pair ("public secret") and exits; `(umask 077; ztwist-broker
- * --keygen > FILE)` makes a file for --curve-secret-file, which keeps the secret off the command
- * line (where ps shows it to every user) and prints the public key to give to clients and
- * workers. */
+ * --keygen writes a new CURVE key pair as a czmq certificate (CERT, the public file to give to
+ * clients and workers, and CERT_secret, mode 600), prints the public key and exits. --curve-cert
+ * reads the broker's key pair from such a certificate (one made by czmq's zmakecert or zcert_save
+ * too), which keeps the secret off the command line, where ps shows it to every user. --allow-dir
+ * lets in the keys of the public certificates in DIR, read again when its files change (czmq's
+ * zcertstore convention); --allow lists keys one by one. */
 #include <ztwist.h>
 
 #include <stdio.h>
@@ -25,10 +28,8 @@ usage(void)
 {
     fprintf(stderr, "usage: ztwist-broker --bind tcp://HOST:PORT [--bind ...] [--heartbeat-ms N] "
                     "[--liveness N] [--queue-limit N] [--queue-mb N] [--grace-ms N] "
-                    "[--curve-secret-file FILE | "
-                    "--curve-secret KEY] [--allow "
-                    "PUBLIC_KEY]... "
-                    "| --keygen\n");
+                    "[--curve-cert CERT | --curve-secret KEY] [--allow PUBLIC_KEY]... "
+                    "[--allow-dir DIR] | --keygen CERT\n");
     return 2;
 }
 
@@ -44,6 +45,7 @@ main(int argc, char **argv)
     long queue_mb = (long)(ZT_BROKER_QUEUE_BYTES >> 20);
     const char *secret = NULL;
     const char *secret_file = NULL;
+    const char *allow_dir = NULL;
     char file_keys[2][41];
     const char *allowed[256];
     int allowed_count = 0;
@@ -62,15 +64,24 @@ main(int argc, char **argv)
             grace_ms = atol(argv[++i]);
         else if (strcmp(argv[i], "--curve-secret") == 0 && i + 1 < argc)
             secret = argv[++i];
-        else if (strcmp(argv[i], "--curve-secret-file") == 0 && i + 1 < argc)
+        else if (strcmp(argv[i], "--curve-cert") == 0 && i + 1 < argc)
             secret_file = argv[++i];
+        else if (strcmp(argv[i], "--allow-dir") == 0 && i + 1 < argc)
+            allow_dir = argv[++i];
         else if (strcmp(argv[i], "--allow") == 0 && i + 1 < argc && allowed_count < 256)
             allowed[allowed_count++] = argv[++i];
-        else if (strcmp(argv[i], "--keygen") == 0) {
+        else if (strcmp(argv[i], "--keygen") == 0 && i + 1 < argc) {
             char pub[41], sec[41];
-            if (zt_broker_curve_keypair(pub, sec) != 0)
+            int err = zt_curve_keypair(pub, sec);
+            if (err == 0)
+                err = zt_curve_save_keypair(argv[i + 1], pub, sec);
+            memset(sec, 0, sizeof sec);
+            if (err != 0) {
+                fprintf(stderr, "ztwist-broker: --keygen %s: %s\n", argv[i + 1], zt_strerror(err));
                 return 1;
-            printf("%s %s\n", pub, sec);
+            }
+            printf("ztwist-broker: CURVE public key %s (certificate %s, secret %s_secret)\n", pub,
+                   argv[i + 1], argv[i + 1]);
             return 0;
         } else
             return usage();
@@ -79,10 +90,11 @@ main(int argc, char **argv)
         (secret && secret_file))
         return usage();
     if (secret_file) {
-        int err = zt_broker_curve_load_keypair(secret_file, file_keys[0], file_keys[1]);
+        int err = zt_curve_load_keypair(secret_file, file_keys[0], file_keys[1]);
         if (err != 0) {
-            fprintf(stderr, "ztwist-broker: --curve-secret-file %s: %s\n", secret_file,
-                    err == ZT_EINVAL ? "not a key pair as --keygen writes it" : zt_strerror(err));
+            fprintf(stderr, "ztwist-broker: --curve-cert %s: %s\n", secret_file,
+                    err == ZT_EINVAL ? "not a certificate with a key pair (czmq's zcert format)"
+                                     : zt_strerror(err));
             return 1;
         }
         secret = file_keys[1];
@@ -108,6 +120,13 @@ main(int argc, char **argv)
             fprintf(stderr, "ztwist-broker: --allow %s is not a Z85 key\n", allowed[i]);
             goto done;
         }
+    if (allow_dir) {
+        int err = zt_broker_allow_directory(broker, allow_dir);
+        if (err != 0) {
+            fprintf(stderr, "ztwist-broker: --allow-dir %s: %s\n", allow_dir, zt_strerror(err));
+            goto done;
+        }
+    }
     for (int i = 0; i < bind_count; i++) {
         int err = zt_broker_bind(broker, binds[i]);
         if (err != 0) {

@@ -34,6 +34,7 @@
 #include "base/zmq_ctx.h"
 #include "broker_internal.h"
 
+#include <czmq.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -45,6 +46,21 @@
 
 /* ------------------------------------------------------------------------------------------- */
 /* ZAP: the CURVE key check (RFC 27) */
+
+/* Whether a client's or worker's public key may come in: every key when no list and no directory
+ * is given, else a key listed (zt_broker_allow_key) or one with a certificate in the directory.
+ * zcertstore_lookup reloads the directory first when its files changed (their number, total size
+ * or newest modification time). */
+static bool
+s_allowed(zt_broker_t *self, const uint8_t key[32], const char *z85)
+{
+    if (self->allowed_count == 0 && !self->certs)
+        return true;
+    for (size_t i = 0; i < self->allowed_count; i++)
+        if (memcmp(self->allowed[i], key, 32) == 0)
+            return true;
+    return self->certs && zcertstore_lookup(self->certs, z85) != NULL;
+}
 
 static void
 s_on_zap(zt_reactor_t *reactor, void *socket, void *arg)
@@ -69,15 +85,12 @@ s_on_zap(zt_reactor_t *reactor, void *socket, void *arg)
                 text = "OK";
             } else if (n >= 7 && zmq_msg_size(&parts[6]) == 32) {
                 const uint8_t *key = zmq_msg_data(&parts[6]);
-                bool ok = self->allowed_count == 0;
-                for (size_t i = 0; i < self->allowed_count && !ok; i++)
-                    ok = memcmp(self->allowed[i], key, 32) == 0;
-                if (ok) {
+                char z85[41];
+                zmq_z85_encode(z85, key, 32);
+                if (s_allowed(self, key, z85)) {
                     status = "200";
                     text = "OK";
                 } else {
-                    char z85[41];
-                    zmq_z85_encode(z85, key, 32);
                     self->stats.auth_rejected++;
                     ZT_LOG_WARNING("broker: rejected CURVE key %s (not in the allowed list)", z85);
                     text = "public key not allowed";
@@ -312,6 +325,7 @@ zt_broker_destroy(zt_broker_t **self_p)
     if (self->ctx)
         zt__zmq_ctx_release();
     free(self->allowed);
+    zcertstore_destroy(&self->certs);
     free(self);
     *self_p = NULL;
 }
@@ -382,61 +396,6 @@ zt_broker_set_max_message(zt_broker_t *self, size_t bytes)
     return 0;
 }
 
-int
-zt_broker_curve_keypair(char public_key[41], char secret_key[41])
-{
-    if (zmq_curve_keypair(public_key, secret_key) != 0) {
-        ZT_LOG_ERROR("zmq_curve_keypair: %s", zmq_strerror(zmq_errno()));
-        return ZT_ESYS;
-    }
-    return 0;
-}
-
-int
-zt_broker_curve_load_keypair(const char *path, char public_key[41], char secret_key[41])
-{
-    if (!path || !public_key || !secret_key)
-        return ZT_EINVAL;
-    FILE *file = fopen(path, "r");
-    if (!file) {
-        int e = errno;
-        if (e != ENOENT)
-            ZT_LOG_ERROR("CURVE key file %s: %s", path, strerror(e));
-        return e == ENOENT ? ZT_ENOTFOUND : e == EACCES ? ZT_EACCES : ZT_EIO;
-    }
-    struct stat st;
-    int rc = 0;
-    if (fstat(fileno(file), &st) != 0) {
-        rc = ZT_EIO;
-    } else if (st.st_mode & (S_IRWXG | S_IRWXO)) {
-        ZT_LOG_ERROR("CURVE key file %s has mode %03o: others may read it; chmod 600 it", path,
-                     (unsigned)(st.st_mode & 0777));
-        rc = ZT_EACCES;
-    } else {
-        char keys[2][64];
-        char extra[2];
-        /* Exactly two words of at most 63 characters, then nothing. */
-        if (fscanf(file, "%63s %63s", keys[0], keys[1]) != 2 || fscanf(file, "%1s", extra) == 1 ||
-            strlen(keys[0]) != 40 || strlen(keys[1]) != 40) {
-            rc = ZT_EINVAL;
-        } else {
-            uint8_t secret[32], derived[41];
-            if (!zmq_z85_decode(secret, keys[1]) ||
-                zmq_curve_public((char *)derived, keys[1]) != 0 ||
-                memcmp(derived, keys[0], 40) != 0) {
-                rc = ZT_EINVAL;
-            } else {
-                memcpy(public_key, keys[0], 41);
-                memcpy(secret_key, keys[1], 41);
-            }
-            memset(secret, 0, sizeof secret);
-        }
-        memset(keys, 0, sizeof keys);
-    }
-    fclose(file);
-    return rc;
-}
-
 static int
 s_decode_key(const char *z85, uint8_t key[32])
 {
@@ -469,6 +428,23 @@ zt_broker_allow_key(zt_broker_t *self, const char *public_key)
         return ZT_ENOMEM;
     self->allowed = grown;
     memcpy(self->allowed[self->allowed_count++], key, 32);
+    return 0;
+}
+
+int
+zt_broker_allow_directory(zt_broker_t *self, const char *directory)
+{
+    ZT_ASSERT(self);
+    struct stat st;
+    if (!directory || !*directory)
+        return ZT_EINVAL;
+    if (stat(directory, &st) != 0 || !S_ISDIR(st.st_mode))
+        return ZT_ENOTFOUND;
+    zcertstore_t *certs = zcertstore_new(directory);
+    if (!certs)
+        return ZT_ENOMEM;
+    zcertstore_destroy(&self->certs);
+    self->certs = certs;
     return 0;
 }
 

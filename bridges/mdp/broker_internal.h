@@ -22,9 +22,9 @@ struct zt__broker_request {
     zt__broker_request_t *next; /* the next request in its service's queue; Borrowed link */
     double queued_at;           /* when it arrived, on the reactor's clock */
     size_t bytes;               /* its frames' bytes, counted in stats.stored_bytes once stored */
-    size_t env_count;           /* envelope frames (the client's routing id first) */
     size_t body_count;          /* body frames */
-    zt__mdp_frame_t *parts;     /* env_count + body_count frames pointing into this allocation */
+    zt__mdp_frame_t *parts;     /* the packed envelope, then body_count frames, pointing into this
+                                   allocation (see zt__broker_request_new) */
 };
 
 typedef struct zt__broker_service zt__broker_service_t;
@@ -79,6 +79,7 @@ struct zt_broker {
     uint8_t secret[32];             /* the CURVE secret key, when curve */
     uint8_t (*allowed)[32];         /* the public keys let in; Owned array */
     size_t allowed_count;           /* keys in it */
+    struct _zcertstore_t *certs;    /* the allow directory's certificates (czmq); Owned or NULL */
     zt_delayed_call_t *heartbeat;   /* the heartbeat timer; Owned handle */
     double queue_timeout;           /* seconds a request may wait in a queue; 0: no bound */
     zt_delayed_call_t *sweep;       /* the queue-timeout sweep while requests wait; Owned or NULL */
@@ -116,6 +117,10 @@ void zt__broker_error_reply(zt_broker_t *self, const zt__broker_request_t *r, co
 void zt__broker_fifo_push(zt__broker_request_t **head, zt__broker_request_t **tail,
                           zt__broker_request_t *r);
 
+/* Unpack a request's packed envelope (parts[0]) into at most cap frames pointing into it; returns
+ * how many. */
+size_t zt__broker_envelope_unpack(const zt__mdp_frame_t *packed, zt__mdp_frame_t *env, size_t cap);
+
 /* FNV-1a of a worker's identity, for the workers' table. */
 uint64_t zt__broker_hash(const void *data, size_t size);
 
@@ -142,7 +147,13 @@ void zt__broker_on_router(zt_reactor_t *reactor, void *socket, void *arg);
 void zt__broker_request_end(zt_broker_t *self, zt__broker_request_t *r);
 
 /* A request holding copies of the envelope and body frames, in one allocation; NULL when out
- * of memory. Not stored yet: its bytes count once it is queued. */
+ * of memory. Not stored yet: its bytes count once it is queued. The envelope (the client's
+ * address stack, its routing id first, then what the client put there: ztwist's request id) is
+ * kept packed into one frame, each address frame as [its size, one byte][its bytes], and it goes
+ * to the worker as that one frame: RFC 7 lets a worker get a stack of addresses, but the ZeroMQ
+ * guide's worker API (mdwrkapi) takes exactly one address frame and then the empty delimiter, so
+ * one frame is what any Majordomo worker carries back whole. The codec bounds each address frame
+ * (ZT__MDP_MAX_ADDRESS bytes). */
 zt__broker_request_t *zt__broker_request_new(const zt__mdp_frame_t *env, size_t env_count,
                                              const zt__mdp_frame_t *body, size_t body_count);
 

@@ -65,9 +65,7 @@ s_reply_client(zt_broker_t *self, const zt__broker_request_t *r, const char *ser
                const zt__mdp_frame_t *body, size_t body_count)
 {
     zt__mdp_frame_t f[ZT__MDP_MAX_ENVELOPE + 3 + ZT__MDP_MAX_FRAMES];
-    size_t n = 0;
-    for (size_t i = 0; i < r->env_count; i++)
-        f[n++] = r->parts[i];
+    size_t n = zt__broker_envelope_unpack(&r->parts[0], f, ZT__MDP_MAX_ENVELOPE);
     f[n++] = (zt__mdp_frame_t){zt__broker_empty, 0};
     f[n++] = (zt__mdp_frame_t){ZT__MDPC, 6};
     f[n++] = (zt__mdp_frame_t){service, strlen(service)};
@@ -142,6 +140,7 @@ s_on_mmi(zt_broker_t *self, const zt__mdp_frame_t *f, const zt__mdp_msg_t *m, co
     }
     zt__mdp_frame_t body = {status, 3};
     s_reply_client(self, r, service, &body, 1);
+    self->stats.replies++; /* counted as a request too: every request counted ends in a reply */
     free(r);
 }
 

@@ -20,14 +20,37 @@
 /* ------------------------------------------------------------------------------------------- */
 /* Requests, services, workers */
 
+/* The envelope's packed form: each address frame as [its size, one byte][its bytes], in order. */
+static size_t
+s_packed_size(const zt__mdp_frame_t *env, size_t env_count)
+{
+    size_t bytes = 0;
+    for (size_t i = 0; i < env_count; i++)
+        bytes += 1 + env[i].size;
+    return bytes;
+}
+
+size_t
+zt__broker_envelope_unpack(const zt__mdp_frame_t *packed, zt__mdp_frame_t *env, size_t cap)
+{
+    const uint8_t *p = packed->data;
+    size_t at = 0, n = 0;
+    while (at < packed->size && n < cap) {
+        size_t size = p[at];
+        ZT_ASSERT(size > 0 && at + 1 + size <= packed->size); /* the broker packed it */
+        env[n++] = (zt__mdp_frame_t){p + at + 1, size};
+        at += 1 + size;
+    }
+    return n;
+}
+
 zt__broker_request_t *
 zt__broker_request_new(const zt__mdp_frame_t *env, size_t env_count, const zt__mdp_frame_t *body,
                        size_t body_count)
 {
-    size_t n = env_count + body_count;
-    size_t bytes = 0;
-    for (size_t i = 0; i < env_count; i++)
-        bytes += env[i].size;
+    size_t n = 1 + body_count;
+    size_t packed = s_packed_size(env, env_count);
+    size_t bytes = packed;
     for (size_t i = 0; i < body_count; i++)
         bytes += body[i].size;
     zt__broker_request_t *r = malloc(sizeof *r + n * sizeof(zt__mdp_frame_t) + bytes);
@@ -35,16 +58,21 @@ zt__broker_request_new(const zt__mdp_frame_t *env, size_t env_count, const zt__m
         return NULL;
     r->next = NULL;
     r->bytes = bytes;
-    r->env_count = env_count;
     r->body_count = body_count;
     r->parts = (zt__mdp_frame_t *)(r + 1);
     uint8_t *data = (uint8_t *)(r->parts + n);
-    for (size_t i = 0; i < n; i++) {
-        const zt__mdp_frame_t *src = i < env_count ? &env[i] : &body[i - env_count];
-        if (src->size)
-            memcpy(data, src->data, src->size);
-        r->parts[i] = (zt__mdp_frame_t){.data = data, .size = src->size};
-        data += src->size;
+    r->parts[0] = (zt__mdp_frame_t){.data = data, .size = packed};
+    for (size_t i = 0; i < env_count; i++) {
+        ZT_ASSERT(env[i].size > 0 && env[i].size <= ZT__MDP_MAX_ADDRESS); /* the codec checks */
+        *data++ = (uint8_t)env[i].size;
+        memcpy(data, env[i].data, env[i].size);
+        data += env[i].size;
+    }
+    for (size_t i = 0; i < body_count; i++) {
+        if (body[i].size)
+            memcpy(data, body[i].data, body[i].size);
+        r->parts[1 + i] = (zt__mdp_frame_t){.data = data, .size = body[i].size};
+        data += body[i].size;
     }
     return r;
 }
@@ -199,13 +227,8 @@ s_fifo_pop(zt__broker_request_t **head, zt__broker_request_t **tail)
 static bool
 s_same_envelope(const zt__broker_request_t *r, const zt__mdp_frame_t *env, size_t count)
 {
-    if (r->env_count != count)
-        return false;
-    for (size_t i = 0; i < count; i++)
-        if (r->parts[i].size != env[i].size ||
-            (env[i].size > 0 && memcmp(r->parts[i].data, env[i].data, env[i].size) != 0))
-            return false;
-    return true;
+    return count == 1 && r->parts[0].size == env[0].size &&
+           memcmp(r->parts[0].data, env[0].data, env[0].size) == 0;
 }
 
 /* Take out of w's held requests the one a REPLY with envelope env answers: the one with that
@@ -293,11 +316,10 @@ zt__broker_dispatch(zt_broker_t *self, zt__broker_service_t *s)
         f[n++] = (zt__mdp_frame_t){zt__broker_empty, 0};
         f[n++] = (zt__mdp_frame_t){ZT__MDPW, 6};
         f[n++] = (zt__mdp_frame_t){&command, 1};
-        for (size_t i = 0; i < r->env_count; i++)
-            f[n++] = r->parts[i];
+        f[n++] = r->parts[0]; /* the client's envelope, packed: one address frame */
         f[n++] = (zt__mdp_frame_t){zt__broker_empty, 0};
         for (size_t i = 0; i < r->body_count; i++)
-            f[n++] = r->parts[r->env_count + i];
+            f[n++] = r->parts[1 + i];
         int rc = zt__broker_router_send(self, f, n);
         if (rc == ZT_EUNREACHABLE) {
             /* The worker's connection is gone: drop it, keep the request for the next one. */

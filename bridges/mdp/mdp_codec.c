@@ -1,14 +1,17 @@
 /*  bridges/mdp/mdp_codec.c - Majordomo (RFC 7/MDP v0.1) frame layouts: decode
  *
  *  The layouts, as frames on the wire (an envelope is an address stack of one or more frames that
- * ends at the first empty frame; ztwist's client puts its request id there, which RFC 7 allows):
+ * ends at the first empty frame, each at most 255 bytes; ztwist's client puts its request id
+ * there, which RFC 7 allows):
  *    client  -> broker  [identity ...envelope][""]["MDPC01"][service][body...]
  *    broker  -> client  [...envelope][""]["MDPC01"][service][body...]
  *    worker  -> broker  [identity][""]["MDPW01"][command][...]
  *    broker  -> worker  [""]["MDPW01"][command][...]
  *  with READY [service] (ztwist adds an optional [prefetch], see s_parse_prefetch), REQUEST and
- * REPLY [...client envelope][""][body...], HEARTBEAT and DISCONNECT [] after the command. Anything
- * else is malformed: the decoder says why and the caller drops, counts and logs it.  */
+ * REPLY [...client envelope][""][body...], HEARTBEAT and DISCONNECT [] after the command. A
+ * ztwist broker sends a worker the client's envelope as one frame (broker_internal.h says why);
+ * a worker accepts a stack. Anything else is malformed: the decoder says why and the caller
+ * drops, counts and logs it.  */
 #include "mdp_codec.h"
 
 #include <stdint.h>
@@ -156,6 +159,9 @@ zt__mdp_decode(const zt__mdp_frame_t *frames, size_t count, zt__mdp_role_t role,
         return s_fail(why, "missing empty delimiter frame");
     if (delim > ZT__MDP_MAX_ENVELOPE)
         return s_fail(why, "address stack too deep");
+    for (size_t i = 0; i < delim; i++)
+        if (frames[i].size > ZT__MDP_MAX_ADDRESS)
+            return s_fail(why, "address frame longer than 255 bytes");
     msg->env_first = 0;
     msg->env_count = delim;
     size_t header = delim + 1;

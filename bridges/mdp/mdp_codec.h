@@ -22,6 +22,7 @@
 #define ZT__MDP_MAX_FRAMES 64             /* a message with more frames is malformed */
 #define ZT__MDP_MAX_ENVELOPE 8            /* the deepest address stack accepted */
 #define ZT__MDP_MAX_SERVICE 255           /* the longest service name */
+#define ZT__MDP_MAX_ADDRESS 255           /* the longest frame of an address stack */
 #define ZT__MDP_ERROR_MARK "ztwist.error" /* the first body frame of a broker's error reply */
 #define ZT__MDP_MAX_PREFETCH 1000         /* the most requests a worker may ask to hold */
 

@@ -22,6 +22,7 @@
 #include "mdp_codec.h"
 #include "mdp_io.h"
 #include "mdp_local.h"
+#include "remote_wait.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -63,6 +64,7 @@ struct zt_remote {
     size_t slot_count;       /* its size, a power of two */
     size_t used;             /* calls in it */
     zt_remote_stats_t stats; /* the counters */
+    zt__remote_wait_t *waits; /* zt_remote_wait_for_service's waits (remote_wait.c); Owned list */
 };
 
 static size_t
@@ -501,6 +503,7 @@ zt_remote_destroy(zt_remote_t **self_p)
             }
         }
     }
+    zt__remote_waits_end(&self->waits); /* those whose question was in flight have ended */
     free(self->slots);
     if (self->monitor) {
         zt__rsock_unwatch(&self->monitor_io);
@@ -688,4 +691,22 @@ zt_remote_stats(const zt_remote_t *self, zt_remote_stats_t *stats)
     ZT_ASSERT(self && stats);
     *stats = self->stats;
     stats->in_flight = self->used;
+}
+
+zt__remote_wait_t **
+zt__remote_waits(zt_remote_t *client)
+{
+    return &client->waits;
+}
+
+zt_reactor_t *
+zt__remote_reactor(const zt_remote_t *client)
+{
+    return client->reactor;
+}
+
+bool
+zt__remote_is_connecting(const zt_remote_t *client)
+{
+    return client->connecting;
 }

@@ -32,7 +32,7 @@
  *  Flow control: a registered streaming producer is paused when buffered bytes pass `high` and
  * resumed when they are back to `low`; a pull producer is resumed each time the buffer empties.
  *
- *  Threads: the reactor thread only. Debug builds record the creating thread and assert it.  */
+ *  Threads: the reactor thread only. Every build records the creating thread and checks it.  */
 #include <ztwist/tcp.h>
 
 #include "tcp_internal.h"
@@ -44,7 +44,6 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -140,7 +139,7 @@ zt__tcp_transport_new(zt_reactor_t *reactor)
     if (!t)
         return NULL;
     *t = (zt_transport_t){.reactor = reactor,
-                          .owner = pthread_self(),
+                          .owner = zt__thread_id(),
                           .fd = -1,
                           .refs = 1,
                           .state = ZT__TCP_CONNECTING,

@@ -20,7 +20,6 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -279,7 +278,7 @@ zt_listen_tcp(zt_reactor_t *reactor, uint16_t port, zt_factory_t *factory, int b
     zt_tcp_port_t *self = calloc(1, sizeof *self);
     if (!self)
         return ZT_ENOMEM;
-    *self = (zt_tcp_port_t){.reactor = reactor, .owner = pthread_self(), .factory = factory};
+    *self = (zt_tcp_port_t){.reactor = reactor, .owner = zt__thread_id(), .factory = factory};
     int rc = ZT_ESYS;
     self->fd = socket(ss.ss_family, SOCK_STREAM, 0);
     if (self->fd < 0 || zt__tcp_set_nonblocking(self->fd) != 0)

@@ -7,7 +7,8 @@
 
 #include <ztwist/tcp.h>
 
-#include <pthread.h>
+#include "base/base.h"
+
 #include <sys/socket.h>
 
 #define ZT__TCP_READ_SIZE 65536      /* bytes read per readable event (Twisted's bufferSize) */
@@ -15,13 +16,10 @@
 #define ZT__TCP_DEFAULT_BACKLOG 50   /* Twisted's default backlog */
 #define ZT__TCP_DEFAULT_TIMEOUT 30.0 /* Twisted's default connect timeout, seconds */
 
-#ifndef NDEBUG
+/* TCP calls are for the reactor thread: every build checks it (base.h's ZT__CHECK_THREAD), as the
+ * reactor's own calls do. owner is the zt__thread_id() of the thread that created the object. */
 #define ZT__TCP_ASSERT_THREAD(o)                                                                   \
-    ZT_ASSERT_MSG(pthread_equal((o)->owner, pthread_self()),                                       \
-                  "TCP transport or port used from a thread other than the reactor thread")
-#else
-#define ZT__TCP_ASSERT_THREAD(o) ((void)0)
-#endif
+    ZT__CHECK_THREAD((o)->owner, "a TCP transport or port is used only by its reactor thread")
 
 typedef enum zt__tcp_state {
     ZT__TCP_CONNECTING = 0,    /* a client's connect is in flight */
@@ -32,7 +30,7 @@ typedef enum zt__tcp_state {
 
 struct zt_transport {
     zt_reactor_t *reactor; /* Borrowed: the reactor it runs on */
-    pthread_t owner;       /* the thread that created it (the reactor thread) */
+    uint64_t owner;        /* zt__thread_id() of the thread that created it (the reactor's) */
     int fd;                /* Owned: the socket, or -1 once closed */
     uint32_t refs;         /* see Lifetime in the design notes */
     zt__tcp_state_t state; /* see zt__tcp_state_t */
@@ -70,7 +68,7 @@ struct zt_transport {
 
 struct zt_tcp_port {
     zt_reactor_t *reactor; /* Borrowed: the reactor it runs on */
-    pthread_t owner;       /* the thread that created it */
+    uint64_t owner;        /* zt__thread_id() of the thread that created it */
     int fd;                /* Owned: the listening socket, or -1 once stopped */
     zt_factory_t *factory; /* Borrowed: one use counted while listening */
     zt_address_t host;     /* the bound address, with the real port */

@@ -11,7 +11,11 @@
  * error reply (or wait, during the grace period after start: zt_broker_set_unknown_grace; when it
  * ends, what still waits for a service no worker announced gets "service unknown" at once).
  * "mmi.service" answers "200" when the named service has a worker, "404" when not; other "mmi."
- * services answer "501" (RFC 8).
+ * services answer "501" (RFC 8). A worker gets each request's client envelope (the client's routing
+ * id and whatever the client put in its address stack, such as ztwist's request id) packed into one
+ * address frame, [""][MDPW01][REQUEST][address][""][body...], and answers with that frame as it
+ * came: so a worker written after the ZeroMQ guide's worker API, which keeps one address frame and
+ * expects the empty delimiter next, serves every client.
  *
  *  Heartbeats go both ways every interval; a worker silent for interval * liveness is dead: its
  * request in flight gets a "worker lost" error reply (a ztwist client re-sends it when the request
@@ -21,7 +25,8 @@
  * (queue full), "504" (queue timeout) or "410" (worker lost).
  *
  *  Security: with zt_broker_set_curve the broker is a CURVE server, and with zt_broker_allow_key
- * only the listed client and worker public keys get in (a ZAP handler on inproc://zeromq.zap.01 of
+ * (or a directory of certificates, zt_broker_allow_directory) only the listed client and worker
+ * public keys get in (a ZAP handler on inproc://zeromq.zap.01 of
  * the shared context: one CURVE broker per process). A rejected key is logged and counted, and so
  * is a peer whose security mechanism is not the broker's (plaintext against CURVE, or CURVE against
  * plaintext): ZeroMQ ends such a handshake before a message can pass, and the peer's own monitor
@@ -32,6 +37,7 @@
 #define ZTWIST_BROKER_H
 
 #include <ztwist/common.h>
+#include <ztwist/curve.h>
 #include <ztwist/reactor.h>
 
 /** A Majordomo broker running in a reactor. */
@@ -55,7 +61,7 @@ typedef struct zt_broker zt_broker_t;
 /** The broker's counters, filled in by zt_broker_stats. */
 typedef struct zt_broker_stats {
     uint64_t requests;      /* client requests received (mmi included) */
-    uint64_t replies;       /* worker replies forwarded to clients */
+    uint64_t replies;       /* worker replies forwarded to clients, and mmi answers */
     uint64_t drops;         /* malformed messages dropped */
     uint64_t expiries;      /* workers declared dead by heartbeat expiry */
     uint64_t workers_lost;  /* requests in flight whose worker died ("410" replies) */
@@ -76,7 +82,7 @@ typedef struct zt_broker_stats {
  *  Create a broker for a reactor. It does no I/O: see zt_broker_bind.
  *  @return a broker the caller owns, or NULL when out of memory or ZeroMQ fails (logged)
  */
-ZT_EXPORT zt_broker_t *zt_broker_new(zt_reactor_t *reactor);
+ZT_EXPORT ZT_NODISCARD zt_broker_t *zt_broker_new(zt_reactor_t *reactor);
 
 /**
  *  Destroy a broker and NULL the pointer: tells its workers DISCONNECT and closes the socket.
@@ -130,24 +136,6 @@ ZT_EXPORT int zt_broker_set_queue_timeout(zt_broker_t *self, double seconds);
 ZT_EXPORT int zt_broker_set_max_message(zt_broker_t *self, size_t bytes);
 
 /**
- *  Make a CURVE key pair, as 40-character Z85 strings plus NUL. Any thread.
- *  @return 0, or ZT_ESYS when ZeroMQ was built without CURVE
- */
-ZT_EXPORT int zt_broker_curve_keypair(char public_key[41], char secret_key[41]);
-
-/**
- *  Read a CURVE key pair from a file, as `ztwist-broker --keygen > FILE` writes it: the public and
- * then the secret key, 40-character Z85 each, separated by white space. A secret belongs in a file
- * only its owner can read, not on a command line every user of the machine sees (ps): the file is
- * refused when its group or others may read or write it. Any thread.
- *  @return 0; ZT_ENOTFOUND (no such file); ZT_EACCES (it cannot be read, or others may read it;
- * logged with its mode); ZT_EINVAL (not two Z85 keys, or not a pair: the public key is not the
- * secret key's); ZT_EIO
- */
-ZT_EXPORT int zt_broker_curve_load_keypair(const char *path, char public_key[41],
-                                           char secret_key[41]);
-
-/**
  *  Be a CURVE server with this secret key (before bind).
  *  @return 0; ZT_EINVAL (not a Z85 key); ZT_ESTATE (bound already)
  */
@@ -158,6 +146,18 @@ ZT_EXPORT int zt_broker_set_curve(zt_broker_t *self, const char *secret_key);
  *  @return 0; ZT_EINVAL (not a Z85 key); ZT_ENOMEM
  */
 ZT_EXPORT int zt_broker_allow_key(zt_broker_t *self, const char *public_key);
+
+/**
+ *  Let in the client and worker public keys that have a certificate in a directory: the public
+ * files of czmq certificates (zt_curve_save_keypair, zcert_save, zmakecert), in the convention of
+ * czmq's zcertstore and zauth ("_secret" files are ignored; subdirectories are read too). The
+ * broker reads the directory again before a handshake when its files changed (their number, total
+ * size or newest modification time), so a certificate copied in or removed counts from the next
+ * handshake on; a connection already made stays. Together with zt_broker_allow_key: a key either
+ * lists gets in; once either is given, no other key does. A second call replaces the directory.
+ *  @return 0; ZT_EINVAL (NULL or ""); ZT_ENOTFOUND (not a directory); ZT_ENOMEM
+ */
+ZT_EXPORT int zt_broker_allow_directory(zt_broker_t *self, const char *directory);
 
 /**
  *  Bind the broker and start serving, e.g. "tcp://127.0.0.1:0" (port 0: any free port; see

@@ -15,7 +15,7 @@
 typedef struct zt_frames zt_frames_t;
 
 /** Create an empty list. @return a list the caller owns, or NULL when out of memory */
-ZT_EXPORT zt_frames_t *zt_frames_new(void);
+ZT_EXPORT ZT_NODISCARD zt_frames_t *zt_frames_new(void);
 
 /** Destroy a list and NULL the pointer. @param self_p  NULL or a NULL list does nothing */
 ZT_EXPORT void zt_frames_destroy(zt_frames_t **self_p);
@@ -34,7 +34,7 @@ ZT_EXPORT int zt_frames_add(zt_frames_t *self, const void *data, size_t size);
 ZT_EXPORT int zt_frames_add_str(zt_frames_t *self, const char *s);
 
 /** A deep copy. @return a list the caller owns, or NULL when out of memory */
-ZT_EXPORT zt_frames_t *zt_frames_dup(const zt_frames_t *self);
+ZT_EXPORT ZT_NODISCARD zt_frames_t *zt_frames_dup(const zt_frames_t *self);
 
 /** How many frames the list holds. */
 ZT_EXPORT size_t zt_frames_count(const zt_frames_t *self);

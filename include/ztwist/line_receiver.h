@@ -63,8 +63,8 @@ typedef struct zt_line_receiver_vtable {
  *  @return a new receiver, owned through its protocol (zt_line_receiver_protocol), or NULL when out
  * of memory
  */
-ZT_EXPORT zt_line_receiver_t *zt_line_receiver_new(const zt_line_receiver_vtable_t *vtable,
-                                                   void *arg, zt_free_fn *free_fn);
+ZT_EXPORT ZT_NODISCARD zt_line_receiver_t *
+zt_line_receiver_new(const zt_line_receiver_vtable_t *vtable, void *arg, zt_free_fn *free_fn);
 
 /** The receiver's protocol (borrowed from the receiver, which it owns: see Ownership above). */
 ZT_EXPORT zt_protocol_t *zt_line_receiver_protocol(zt_line_receiver_t *self);

@@ -35,8 +35,8 @@ typedef zt_frames_t *zt_mdp_handler_fn(const zt_frames_t *request, void *arg);
  *  @param arg       passed to handler; borrowed
  *  @return a worker the caller owns, or NULL (invalid arguments or out of memory)
  */
-ZT_EXPORT zt_mdp_worker_t *zt_mdp_worker_new(const char *endpoint, const char *service,
-                                             zt_mdp_handler_fn *handler, void *arg);
+ZT_EXPORT ZT_NODISCARD zt_mdp_worker_t *zt_mdp_worker_new(const char *endpoint, const char *service,
+                                                          zt_mdp_handler_fn *handler, void *arg);
 
 /** Destroy a worker that is not running and NULL the pointer. @param self_p  NULL does nothing */
 ZT_EXPORT void zt_mdp_worker_destroy(zt_mdp_worker_t **self_p);

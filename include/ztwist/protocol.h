@@ -106,8 +106,8 @@ typedef struct zt_protocol_vtable {
  *  @param free_fn  called once on arg when the protocol is destroyed; NULL for none
  *  @return a new protocol the caller owns (until a transport takes it), or NULL when out of memory
  */
-ZT_EXPORT zt_protocol_t *zt_protocol_new(const zt_protocol_vtable_t *vtable, void *arg,
-                                         zt_free_fn *free_fn);
+ZT_EXPORT ZT_NODISCARD zt_protocol_t *zt_protocol_new(const zt_protocol_vtable_t *vtable, void *arg,
+                                                      zt_free_fn *free_fn);
 
 /**
  *  Destroy a protocol that no transport owns, call its free_fn, and NULL the pointer.
@@ -179,7 +179,7 @@ typedef struct zt_factory_vtable {
  *  @param arg      passed to every callback; borrowed, never freed by ztwist
  *  @return a new factory the caller owns, or NULL when out of memory or vtable is unusable
  */
-ZT_EXPORT zt_factory_t *zt_factory_new(const zt_factory_vtable_t *vtable, void *arg);
+ZT_EXPORT ZT_NODISCARD zt_factory_t *zt_factory_new(const zt_factory_vtable_t *vtable, void *arg);
 
 /**
  *  Destroy a factory and NULL the pointer. No port or client connection may still use it (an
@@ -207,7 +207,8 @@ ZT_EXPORT void zt_factory_do_stop(zt_factory_t *self);
  *  Call build_protocol.
  *  @return the new protocol, owned by the caller, or NULL when the factory refused
  */
-ZT_EXPORT zt_protocol_t *zt_factory_build_protocol(zt_factory_t *self, const zt_address_t *addr);
+ZT_EXPORT ZT_NODISCARD zt_protocol_t *zt_factory_build_protocol(zt_factory_t *self,
+                                                                const zt_address_t *addr);
 
 /** Call client_connection_failed (if set). */
 ZT_EXPORT void zt_factory_client_connection_failed(zt_factory_t *self, const zt_failure_t *reason);

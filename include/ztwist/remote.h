@@ -73,7 +73,7 @@ typedef struct zt_remote_stats {
  *  Create a client for a reactor. It does no I/O: see zt_remote_connect.
  *  @return a client the caller owns, or NULL when out of memory or ZeroMQ fails (logged)
  */
-ZT_EXPORT zt_remote_t *zt_remote_new(zt_reactor_t *reactor);
+ZT_EXPORT ZT_NODISCARD zt_remote_t *zt_remote_new(zt_reactor_t *reactor);
 
 /**
  *  Destroy a client and NULL the pointer. Requests still in flight fail with ZT_ECANCELLED ("client
@@ -85,7 +85,7 @@ ZT_EXPORT void zt_remote_destroy(zt_remote_t **self_p);
 
 /**
  *  Use CURVE: authenticate the broker by its public key and present ours. Call before connect.
- *  Keys are 40-character Z85 strings (zt_broker_curve_keypair makes them).
+ *  Keys are 40-character Z85 strings (zt_curve_keypair makes them).
  *  @return 0; ZT_EINVAL (a key is not valid Z85 of 32 bytes); ZT_ESTATE (connected already);
  * ZT_ESYS (ZeroMQ built without CURVE, logged)
  */
@@ -132,9 +132,26 @@ ZT_EXPORT int zt_remote_connect_broker(zt_remote_t *self, zt_broker_t *broker);
  * only when out of memory, service is NULL or invalid, or the client is not connected (then
  * *request_p is left to the caller)
  */
-ZT_EXPORT zt_deferred_t *zt_defer_to_remote(zt_reactor_t *reactor, zt_remote_t *client,
-                                            const char *service, zt_frames_t **request_p,
-                                            const zt_remote_options_t *options);
+ZT_EXPORT ZT_NODISCARD zt_deferred_t *zt_defer_to_remote(zt_reactor_t *reactor, zt_remote_t *client,
+                                                         const char *service,
+                                                         zt_frames_t **request_p,
+                                                         const zt_remote_options_t *options);
+
+/**
+ *  Wait until a service has a worker at the broker: ask it RFC 8's "mmi.service" now and again
+ * every 0.1 s after each "no", until it says yes or the timeout passes. Use it before the first
+ * request when the broker, the workers and this client start together.
+ *  @param service  the service's name, 1 to 255 bytes (copied)
+ *  @param timeout  seconds, > 0
+ *  @return a Deferred the caller owns (one reference), fired on the reactor thread with no value
+ * (zt_ok_none) once the service has a worker, or failed: ZT_ETIMEDOUT (a ZT_TIMEOUT_ERROR: no
+ * worker within the timeout, or no broker to ask), ZT_EACCES (the broker refused our handshake),
+ * ZT_ECANCELLED (zt_deferred_cancel, or the client was destroyed; the errback runs inside
+ * zt_remote_destroy). NULL when out of memory, the service is NULL or invalid, timeout is not
+ * positive, or the client is not connected.
+ */
+ZT_EXPORT ZT_NODISCARD zt_deferred_t *
+zt_remote_wait_for_service(zt_remote_t *client, const char *service, double timeout);
 
 /** Fill stats with the client's counters. @param stats  required */
 ZT_EXPORT void zt_remote_stats(const zt_remote_t *self, zt_remote_stats_t *stats);

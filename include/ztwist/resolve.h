@@ -23,6 +23,7 @@
  *  @param family  0 for either family, ZT_AF_INET or ZT_AF_INET6
  *  @return a Deferred the caller owns; NULL only when out of memory
  */
-ZT_EXPORT zt_deferred_t *zt_resolve_host(zt_reactor_t *reactor, const char *name, int family);
+ZT_EXPORT ZT_NODISCARD zt_deferred_t *zt_resolve_host(zt_reactor_t *reactor, const char *name,
+                                                      int family);
 
 #endif

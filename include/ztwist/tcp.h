@@ -105,7 +105,7 @@ ZT_EXPORT int zt_tcp_port_get_host(const zt_tcp_port_t *self, zt_address_t *addr
  * port has stopped -- already fired when it is returned, kept for Twisted's shape; a second stop
  * gets a Deferred fired the same way. NULL when out of memory (the port has stopped anyway).
  */
-ZT_EXPORT zt_deferred_t *zt_tcp_port_stop_listening(zt_tcp_port_t *self);
+ZT_EXPORT ZT_NODISCARD zt_deferred_t *zt_tcp_port_stop_listening(zt_tcp_port_t *self);
 
 /** How many connections accepted by this port are open now. */
 ZT_EXPORT size_t zt_tcp_port_connection_count(const zt_tcp_port_t *self);
@@ -145,8 +145,9 @@ ZT_EXPORT void zt_tcp_port_destroy(zt_tcp_port_t **self_p);
  *  @return a Deferred the caller owns (one reference), or NULL when out of memory or an argument
  * is missing (nothing is started then)
  */
-ZT_EXPORT zt_deferred_t *zt_connect_tcp(zt_reactor_t *reactor, const char *host, uint16_t port,
-                                        zt_factory_t *factory, double timeout);
+ZT_EXPORT ZT_NODISCARD zt_deferred_t *zt_connect_tcp(zt_reactor_t *reactor, const char *host,
+                                                     uint16_t port, zt_factory_t *factory,
+                                                     double timeout);
 
 /* ------------------------------------------------------------------------------------------- */
 /* The transport */
@@ -247,7 +248,7 @@ ZT_EXPORT zt_protocol_t *zt_transport_protocol(const zt_transport_t *self);
 ZT_EXPORT zt_reactor_t *zt_transport_reactor(const zt_transport_t *self);
 
 /** Take one more reference, to use the transport after connection_lost. @return self */
-ZT_EXPORT zt_transport_t *zt_transport_ref(zt_transport_t *self);
+ZT_EXPORT ZT_NODISCARD zt_transport_t *zt_transport_ref(zt_transport_t *self);
 
 /**
  *  Drop a reference taken with zt_transport_ref and NULL the pointer.

@@ -270,7 +270,7 @@ test_broker_linked_client_round_trips_without_a_socket(void **state)
     assert_int_equal(rs.failures, 1);
     zt_broker_stats_t st;
     zt_broker_stats(fx->broker, &st);
-    assert_int_equal(st.replies, 3);
+    assert_int_equal(st.replies, 4); /* three from the worker, the mmi answer */
     zt_remote_destroy(&local);
 }
 
@@ -369,50 +369,6 @@ test_broker_linked_client_destroyed_first_its_reply_is_dropped(void **state)
     zt_frames_destroy(&still.reply);
 }
 
-/* Write text to a new file of that mode under /tmp; path gets its name. */
-static void
-write_key_file(char path[64], const char *text, mode_t mode)
-{
-    snprintf(path, 64, "/tmp/ztwist-key-XXXXXX");
-    int fd = mkstemp(path);
-    assert_true(fd >= 0);
-    assert_int_equal(write(fd, text, strlen(text)), (ssize_t)strlen(text));
-    assert_int_equal(fchmod(fd, mode), 0);
-    close(fd);
-}
-
-static void
-test_broker_curve_key_file_read_only_when_private_and_a_pair(void **state)
-{
-    (void)state;
-    char pub[41], sec[41], other_pub[41], other_sec[41], text[128], path[64];
-    assert_int_equal(zt_broker_curve_keypair(pub, sec), 0);
-    assert_int_equal(zt_broker_curve_keypair(other_pub, other_sec), 0);
-    char got_pub[41] = "", got_sec[41] = "";
-
-    snprintf(text, sizeof text, "%s %s\n", pub, sec); /* as ztwist-broker --keygen prints it */
-    write_key_file(path, text, 0600);
-    assert_int_equal(zt_broker_curve_load_keypair(path, got_pub, got_sec), 0);
-    assert_string_equal(got_pub, pub);
-    assert_string_equal(got_sec, sec);
-    assert_int_equal(chmod(path, 0640), 0); /* the group may read it: refused */
-    assert_int_equal(zt_broker_curve_load_keypair(path, got_pub, got_sec), ZT_EACCES);
-    unlink(path);
-    assert_int_equal(zt_broker_curve_load_keypair(path, got_pub, got_sec), ZT_ENOTFOUND);
-
-    snprintf(text, sizeof text, "%s %s\n", other_pub, sec); /* not a pair */
-    write_key_file(path, text, 0600);
-    assert_int_equal(zt_broker_curve_load_keypair(path, got_pub, got_sec), ZT_EINVAL);
-    unlink(path);
-    snprintf(text, sizeof text, "%s %s %s\n", pub, sec, other_pub); /* one key too many */
-    write_key_file(path, text, 0600);
-    assert_int_equal(zt_broker_curve_load_keypair(path, got_pub, got_sec), ZT_EINVAL);
-    unlink(path);
-    write_key_file(path, "not a key\n", 0600);
-    assert_int_equal(zt_broker_curve_load_keypair(path, got_pub, got_sec), ZT_EINVAL);
-    unlink(path);
-}
-
 static void
 test_broker_unknown_service_fails_not_found(void **state)
 {
@@ -463,6 +419,11 @@ test_broker_mmi_service_answers_200_404_501(void **state)
     assert_true(zt_frames_equal_str(known.reply, 0, "200"));
     assert_true(zt_frames_equal_str(unknown.reply, 0, "404"));
     assert_true(zt_frames_equal_str(unimplemented.reply, 0, "501"));
+    /* The broker answers them itself: each is a request and a reply in its counters. */
+    zt_broker_stats_t st;
+    zt_broker_stats(fx->broker, &st);
+    assert_int_equal(st.requests, 3);
+    assert_int_equal(st.replies, 3);
     zt_frames_destroy(&known.reply);
     zt_frames_destroy(&unknown.reply);
     zt_frames_destroy(&unimplemented.reply);
@@ -802,6 +763,37 @@ send_bodies(fixture_t *fx, const char *service, const char *const *bodies, int n
         assert_int_equal(outcome_send(fx->reactor, fx->client, service, bodies[i], NULL, &o[i]), 0);
 }
 
+/* A worker written after the ZeroMQ guide's worker API takes one address frame and then expects
+ * the empty delimiter: the broker gives it the client's whole envelope (routing id and request
+ * id) as that one frame, and takes it back whole with the reply. */
+static void
+test_broker_worker_gets_one_address_frame_then_the_delimiter(void **state)
+{
+    fixture_t *fx = *state;
+    void *peer = fx->peers[0] = raw_peer(fx);
+    raw_send(peer, 4, F(""), F("MDPW01"), F("\x01"), F("guide"));
+    assert_true(run_until_workers(fx->reactor, fx->broker, 1, 5));
+    outcome_t o = {0};
+    assert_int_equal(outcome_send(fx->reactor, fx->client, "guide", "hello", NULL, &o), 0);
+    taken_t t = {.n = 0};
+    assert_int_equal(raw_take_until(fx, peer, &t, 0, 1), 1);
+    /* [""][MDPW01][REQUEST][address][""][body] */
+    assert_int_equal(t.n, 6);
+    assert_true(zmq_msg_size(&t.parts[3]) > 0);
+    assert_int_equal(zmq_msg_size(&t.parts[4]), 0);
+    assert_int_equal(zmq_msg_size(&t.parts[5]), 5);
+    assert_memory_equal(zmq_msg_data(&t.parts[5]), "hello", 5);
+    /* The reply carries the address back, as that worker API does: [address][""][body]. */
+    raw_send(peer, 6, F(""), F("MDPW01"), F("\x03"), zmq_msg_data(&t.parts[3]),
+             zmq_msg_size(&t.parts[3]), F(""), F("world"));
+    for (int k = 0; k < t.n; k++)
+        zmq_msg_close(&t.parts[k]);
+    assert_true(run_until(fx->reactor, &o.done, 5));
+    assert_int_equal(o.code, 0);
+    assert_true(zt_frames_equal_str(o.reply, 0, "world"));
+    zt_frames_destroy(&o.reply);
+}
+
 static void
 test_broker_prefetch_worker_holds_that_many_and_loses_them_all(void **state)
 {
@@ -972,10 +964,10 @@ test_broker_curve_listed_keys_served_other_key_rejected(void **state)
     fixture_t *fx = *state;
     char server_pub[41], server_sec[41], worker_pub[41], worker_sec[41];
     char client_pub[41], client_sec[41], rogue_pub[41], rogue_sec[41];
-    assert_int_equal(zt_broker_curve_keypair(server_pub, server_sec), 0);
-    assert_int_equal(zt_broker_curve_keypair(worker_pub, worker_sec), 0);
-    assert_int_equal(zt_broker_curve_keypair(client_pub, client_sec), 0);
-    assert_int_equal(zt_broker_curve_keypair(rogue_pub, rogue_sec), 0);
+    assert_int_equal(zt_curve_keypair(server_pub, server_sec), 0);
+    assert_int_equal(zt_curve_keypair(worker_pub, worker_sec), 0);
+    assert_int_equal(zt_curve_keypair(client_pub, client_sec), 0);
+    assert_int_equal(zt_curve_keypair(rogue_pub, rogue_sec), 0);
     zt_broker_t *secure = zt_broker_new(fx->reactor);
     zt_broker_set_heartbeat(secure, HB, 3);
     assert_int_equal(zt_broker_set_curve(secure, server_sec), 0);
@@ -1076,7 +1068,7 @@ static zt_broker_t *
 curve_broker(fixture_t *fx, char server_pub[41])
 {
     char server_sec[41];
-    assert_int_equal(zt_broker_curve_keypair(server_pub, server_sec), 0);
+    assert_int_equal(zt_curve_keypair(server_pub, server_sec), 0);
     zt_broker_t *secure = zt_broker_new(fx->reactor);
     zt_broker_set_heartbeat(secure, HB, 3);
     assert_int_equal(zt_broker_set_curve(secure, server_sec), 0);
@@ -1117,8 +1109,8 @@ test_broker_curve_client_at_plaintext_broker_fails_mechanism_mismatch(void **sta
 {
     fixture_t *fx = *state;
     char server_pub[41], server_sec[41], pub[41], sec[41];
-    assert_int_equal(zt_broker_curve_keypair(server_pub, server_sec), 0);
-    assert_int_equal(zt_broker_curve_keypair(pub, sec), 0);
+    assert_int_equal(zt_curve_keypair(server_pub, server_sec), 0);
+    assert_int_equal(zt_curve_keypair(pub, sec), 0);
     zt_remote_t *secure = fx->client2 = zt_remote_new(fx->reactor);
     assert_int_equal(zt_remote_set_curve(secure, server_pub, pub, sec), 0);
     assert_int_equal(zt_remote_connect(secure, zt_broker_endpoint(fx->broker)), 0);
@@ -1175,8 +1167,8 @@ test_broker_curve_worker_at_plaintext_broker_run_fails_mechanism_mismatch(void *
 {
     fixture_t *fx = *state;
     char server_pub[41], server_sec[41], pub[41], sec[41];
-    assert_int_equal(zt_broker_curve_keypair(server_pub, server_sec), 0);
-    assert_int_equal(zt_broker_curve_keypair(pub, sec), 0);
+    assert_int_equal(zt_curve_keypair(server_pub, server_sec), 0);
+    assert_int_equal(zt_curve_keypair(pub, sec), 0);
     fx->tw[0].worker =
         zt_mdp_worker_new(zt_broker_endpoint(fx->broker), "echo", echo_handler, NULL);
     zt_mdp_worker_set_heartbeat(fx->tw[0].worker, HB, 3);
@@ -1257,9 +1249,9 @@ test_broker_stored_bytes_bound_refuses_queue_full_and_serves_others(void **state
     assert_int_equal(zt_broker_set_queue_bytes(fx->broker, 0), ZT_EINVAL);
     /* Small frames, so that ZeroMQ hands them over inline: a frame larger than 33 bytes comes in
      * a buffer libzmq's I/O thread wrote, and ThreadSanitizer cannot see libzmq's hand-off. The
-     * bound counts bytes whatever their size: each request stores its envelope (about 13 bytes)
-     * and its 30-byte body. */
-    assert_int_equal(zt_broker_set_queue_bytes(fx->broker, 110), 0);
+     * bound counts bytes whatever their size: each request stores its packed envelope (15 bytes:
+     * the routing id and the request id, each after its size) and its 30-byte body. */
+    assert_int_equal(zt_broker_set_queue_bytes(fx->broker, 120), 0);
     assert_int_equal(thread_worker_start(&fx->tw[0], zt_broker_endpoint(fx->broker), "stuck",
                                          gated_handler, fx, HB),
                      0);
@@ -1279,7 +1271,7 @@ test_broker_stored_bytes_bound_refuses_queue_full_and_serves_others(void **state
     zt_broker_stats(fx->broker, &st);
     assert_int_equal(st.bytes_full, 1);
     assert_int_equal(st.queue_full, 0);
-    assert_true(st.stored_bytes >= 2 * 30 && st.stored_bytes <= 110);
+    assert_true(st.stored_bytes >= 2 * 30 && st.stored_bytes <= 120);
     /* Another service is still served. */
     outcome_t other = {0};
     outcome_send(fx->reactor, fx->client, "echo", "still here", NULL, &other);
@@ -1480,11 +1472,12 @@ main(void)
             test_broker_linked_client_destroyed_first_its_reply_is_dropped, setup, teardown),
         cmocka_unit_test_setup_teardown(test_broker_many_workers_come_and_go_each_still_found,
                                         setup_patient, teardown),
-        cmocka_unit_test(test_broker_curve_key_file_read_only_when_private_and_a_pair),
         cmocka_unit_test_setup_teardown(test_broker_unknown_service_fails_not_found, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(
             test_broker_unknown_service_within_grace_waits_for_its_worker, setup, teardown),
+        cmocka_unit_test_setup_teardown(
+            test_broker_worker_gets_one_address_frame_then_the_delimiter, setup_patient, teardown),
         cmocka_unit_test_setup_teardown(test_broker_mmi_service_answers_200_404_501, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_broker_idle_workers_least_recently_used_first, setup,

@@ -209,6 +209,15 @@ test_mdp_codec_oversize_rejected(void **state)
     name[sizeof name - 1] = '\0';
     expect_reject(MAKE("id", "", "MDPC01", name), ZT__MDP_AT_BROKER, "service");
     expect_reject(MAKE("id", "", "MDPC01", ""), ZT__MDP_AT_BROKER, "service");
+    /* An address frame fits the broker's packed envelope: one size byte each. */
+    char address[ZT__MDP_MAX_ADDRESS + 2];
+    memset(address, 'a', sizeof address - 1);
+    address[sizeof address - 1] = '\0';
+    expect_reject(MAKE("id", address, "", "MDPC01", "echo"), ZT__MDP_AT_BROKER, "address frame");
+    address[ZT__MDP_MAX_ADDRESS] = '\0';
+    zt__mdp_msg_t ok;
+    assert_int_equal(
+        decode(MAKE("id", address, "", "MDPC01", "echo"), ZT__MDP_AT_BROKER, &ok, NULL), 0);
 }
 
 static void

@@ -593,10 +593,10 @@ test_remote_curve_worker_processes_listed_key_serves_other_refused(void **state)
     fixture_t *fx = *state;
     char server_pub[41], server_sec[41], worker_pub[41], worker_sec[41], rogue_pub[41],
         rogue_sec[41], client_pub[41], client_sec[41];
-    zt_broker_curve_keypair(server_pub, server_sec);
-    zt_broker_curve_keypair(worker_pub, worker_sec);
-    zt_broker_curve_keypair(rogue_pub, rogue_sec);
-    zt_broker_curve_keypair(client_pub, client_sec);
+    zt_curve_keypair(server_pub, server_sec);
+    zt_curve_keypair(worker_pub, worker_sec);
+    zt_curve_keypair(rogue_pub, rogue_sec);
+    zt_curve_keypair(client_pub, client_sec);
     zt_remote_destroy(&fx->client);
     zt_broker_destroy(&fx->broker);
     fx->broker = zt_broker_new(fx->reactor);
@@ -614,15 +614,18 @@ test_remote_curve_worker_processes_listed_key_serves_other_refused(void **state)
     }
     assert_true(st.auth_rejected >= 1);
     assert_int_equal(st.workers, 0);
-    /* The listed worker reads its keys from a private file (echo_worker --curve-file). */
-    char key_file[] = "/tmp/ztwist-worker-key-XXXXXX";
-    int fd = mkstemp(key_file); /* mode 600 */
-    assert_true(fd >= 0);
-    assert_true(dprintf(fd, "%s %s\n", worker_pub, worker_sec) > 0);
-    close(fd);
-    spawn_worker(fx, "0", "--curve-file", server_pub, key_file, NULL);
+    /* The listed worker reads its keys from a certificate (echo_worker --curve-cert). */
+    char key_dir[] = "/tmp/ztwist-worker-key-XXXXXX";
+    assert_non_null(mkdtemp(key_dir));
+    char cert[64], secret[80];
+    snprintf(cert, sizeof cert, "%s/worker", key_dir);
+    snprintf(secret, sizeof secret, "%s_secret", cert);
+    assert_int_equal(zt_curve_save_keypair(cert, worker_pub, worker_sec), 0);
+    spawn_worker(fx, "0", "--curve-cert", server_pub, cert, NULL);
     assert_true(run_until_workers(fx->reactor, fx->broker, 1, 10));
-    unlink(key_file);
+    unlink(secret);
+    unlink(cert);
+    rmdir(key_dir);
     fx->client = zt_remote_new(fx->reactor);
     zt_remote_set_curve(fx->client, server_pub, client_pub, client_sec);
     zt_remote_connect(fx->client, fx->endpoint);
@@ -635,6 +638,92 @@ test_remote_curve_worker_processes_listed_key_serves_other_refused(void **state)
     zt_broker_stats(fx->broker, &st);
     assert_int_equal(st.workers, 1); /* the rogue never got in */
     zt_frames_destroy(&o.reply);
+}
+
+/* Wait for a service with zt_remote_wait_for_service; its outcome lands in o. */
+static void
+wait_for(fixture_t *fx, zt_remote_t *client, const char *service, double timeout, outcome_t *o)
+{
+    (void)fx;
+    zt_deferred_t *d = zt_remote_wait_for_service(client, service, timeout);
+    assert_non_null(d);
+    zt_deferred_add_both(d, outcome_record, o);
+    zt_deferred_unref(&d);
+}
+
+static void
+test_remote_wait_for_service_fires_once_a_worker_announces(void **state)
+{
+    fixture_t *fx = *state;
+    outcome_t waited = {0};
+    wait_for(fx, fx->client, "echo", 30, &waited);
+    bool never = false;
+    run_until(fx->reactor, &never, 0.3); /* several "404"s: still waiting */
+    assert_false(waited.done);
+    spawn_worker(fx, "0", NULL);
+    assert_true(run_until(fx->reactor, &waited.done, 30));
+    assert_int_equal(waited.code, 0);
+    assert_int_equal(waited.fired, 1);
+    /* The service is there: a request is served. */
+    outcome_t o = {0};
+    outcome_send(fx->reactor, fx->client, "echo", "there", NULL, &o);
+    assert_true(run_until(fx->reactor, &o.done, 10));
+    assert_int_equal(o.code, 0);
+    assert_true(zt_frames_equal_str(o.reply, 0, "there"));
+    zt_frames_destroy(&o.reply);
+}
+
+static void
+test_remote_wait_for_service_without_worker_times_out(void **state)
+{
+    fixture_t *fx = *state;
+    outcome_t waited = {0};
+    wait_for(fx, fx->client, "nobody", 0.3, &waited);
+    assert_true(run_until(fx->reactor, &waited.done, 10));
+    assert_int_equal(waited.code, ZT_ETIMEDOUT);
+    assert_int_equal(waited.fired, 1);
+    assert_non_null(strstr(waited.message, "nobody"));
+    zt_remote_stats_t rs;
+    zt_remote_stats(fx->client, &rs);
+    assert_true(rs.requests >= 2); /* it asked again after the first "404" */
+    assert_int_equal(rs.in_flight, 0);
+}
+
+static void
+test_remote_wait_for_service_cancel_and_destroy_fail_cancelled(void **state)
+{
+    fixture_t *fx = *state;
+    /* Refused at once: no service, a bad timeout, a client that is not connected. */
+    assert_null(zt_remote_wait_for_service(fx->client, NULL, 1));
+    assert_null(zt_remote_wait_for_service(fx->client, "", 1));
+    assert_null(zt_remote_wait_for_service(fx->client, "echo", 0));
+    zt_remote_t *idle = zt_remote_new(fx->reactor);
+    assert_null(zt_remote_wait_for_service(idle, "echo", 1));
+    zt_remote_destroy(&idle);
+    /* Cancelled: fails once, and its question in flight is withdrawn. */
+    zt_deferred_t *d = zt_remote_wait_for_service(fx->client, "nobody", 30);
+    assert_non_null(d);
+    outcome_t cancelled = {0};
+    zt_deferred_add_both(d, outcome_record, &cancelled);
+    zt_deferred_cancel(d);
+    zt_deferred_unref(&d);
+    assert_true(cancelled.done);
+    assert_int_equal(cancelled.code, ZT_ECANCELLED);
+    assert_int_equal(cancelled.fired, 1);
+    /* The client destroyed while a wait sleeps between questions, and while one asks. */
+    outcome_t sleeping = {0}, asking = {0};
+    wait_for(fx, fx->client, "nobody", 30, &sleeping);
+    bool never = false;
+    run_until(fx->reactor, &never, 0.3);
+    wait_for(fx, fx->client, "other", 30, &asking);
+    assert_false(sleeping.done);
+    zt_remote_destroy(&fx->client);
+    assert_true(sleeping.done && asking.done);
+    assert_int_equal(sleeping.code, ZT_ECANCELLED);
+    assert_int_equal(asking.code, ZT_ECANCELLED);
+    assert_int_equal(sleeping.fired, 1);
+    assert_int_equal(asking.fired, 1);
+    run_until(fx->reactor, &never, 0.3); /* nothing of theirs runs after: the timers are gone */
 }
 
 int
@@ -668,6 +757,12 @@ main(void)
         cmocka_unit_test_setup_teardown(test_remote_netns_cut_link_seen_as_worker_loss, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_remote_invalid_arguments_refused, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_remote_wait_for_service_fires_once_a_worker_announces,
+                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(test_remote_wait_for_service_without_worker_times_out,
+                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(
+            test_remote_wait_for_service_cancel_and_destroy_fail_cancelled, setup, teardown),
         cmocka_unit_test_setup_teardown(
             test_remote_curve_worker_processes_listed_key_serves_other_refused, setup, teardown),
     };

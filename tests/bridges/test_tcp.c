@@ -19,8 +19,13 @@
 
 #include "bridges/tcp_util.h"
 
+#include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #define RX_CAP (4u << 20)
 
@@ -991,10 +996,67 @@ test_tcp_lose_connections_closes_every_accepted_connection(void **state)
         close(fds[i]);
 }
 
+/* The thread check is never compiled out: a port used from a thread other than its reactor's
+ * aborts, naming the call, in the build this suite runs in (the default build defines NDEBUG).
+ * cmocka cannot survive an abort, so the body runs in a forked child whose stderr is a pipe. */
+static void *
+s_count_from_other_thread(void *arg)
+{
+    (void)zt_tcp_port_connection_count(arg);
+    return NULL;
+}
+
+static void
+s_port_used_from_other_thread(void)
+{
+    static fixture_t fx; /* the factory's arg: its start_factory counts */
+    zt_reactor_t *reactor = zt_reactor_new();
+    zt_factory_t *factory = zt_factory_new(&fixture_factory, &fx);
+    zt_tcp_port_t *port = NULL;
+    if (!reactor || !factory || zt_listen_tcp(reactor, 0, factory, 0, "127.0.0.1", &port) != 0)
+        _exit(3);
+    pthread_t t;
+    if (pthread_create(&t, NULL, s_count_from_other_thread, port) != 0)
+        _exit(3);
+    pthread_join(t, NULL);
+    _exit(0); /* the check did not fire */
+}
+
+static void
+test_tcp_port_used_from_other_thread_aborts_in_every_build(void **state)
+{
+    (void)state;
+    int fds[2];
+    assert_int_equal(pipe(fds), 0);
+    fflush(NULL);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        close(fds[0]);
+        dup2(fds[1], STDERR_FILENO);
+        s_port_used_from_other_thread();
+    }
+    close(fds[1]);
+    char err[4096];
+    size_t len = 0;
+    ssize_t n;
+    while ((n = read(fds[0], err + len, sizeof err - 1 - len)) > 0)
+        len += (size_t)n;
+    err[len] = '\0';
+    close(fds[0]);
+    int status = 0;
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    if (!(WIFSIGNALED(status) && WTERMSIG(status) == SIGABRT))
+        fail_msg("the child did not abort (status %#x); it said: %s", status, err);
+    assert_non_null(strstr(err, "zt_tcp_port_connection_count"));
+    assert_non_null(strstr(err, "TCP transport or port"));
+}
+
 int
 main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_tcp_port_used_from_other_thread_aborts_in_every_build),
         cmocka_unit_test_setup_teardown(test_tcp_listen_port_zero_reports_the_real_port, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_tcp_listen_bad_arguments_are_refused, setup, teardown),

@@ -28,7 +28,7 @@ check_prefix() { # check_prefix PREFIX TAG: the installed tree at PREFIX works f
   grep -q "zmq.h\|czmq.h" -r "$prefix/include" && fail "a public header includes zmq.h or czmq.h"
 
   # The installed program finds its library through its RPATH.
-  "$prefix/bin/ztwist-broker" --keygen >"$scratch/keygen-$tag.out" 2>&1 ||
+  "$prefix/bin/ztwist-broker" --keygen "$scratch/keygen-$tag.cert" >"$scratch/keygen-$tag.out" 2>&1 ||
     fail "$prefix/bin/ztwist-broker does not start: $(cat "$scratch/keygen-$tag.out")"
 
   # The API reference, when the build made it: a man page per function, found through the prefix's share/man.
