@@ -285,12 +285,28 @@ s_memory_count(size_t want)
     return fit;
 }
 
+/* Whether figure `name` runs: all of them without arguments, else those named on the command line
+ * (`bench_coro pending start` for A/B runs of one figure). */
+static bool
+s_wanted(int argc, char **argv, const char *name)
+{
+    if (argc < 2)
+        return true;
+    for (int i = 1; i < argc; i++)
+        if (strcmp(argv[i], name) == 0)
+            return true;
+    return false;
+}
+
 int
-main(void)
+main(int argc, char **argv)
 {
     bool quick = bench_quick();
     size_t n = quick ? 100000 : 2000000;
-    size_t nmem = s_memory_count(quick ? 10000 : 100000);
+    bool w_pending = s_wanted(argc, argv, "pending"), w_fired = s_wanted(argc, argv, "fired");
+    bool w_start = s_wanted(argc, argv, "start"), w_mem = s_wanted(argc, argv, "memory");
+    bool w_switch = s_wanted(argc, argv, "switch");
+    size_t nmem = w_mem ? s_memory_count(quick ? 10000 : 100000) : 0;
     printf("# ztwist %s coroutines: N = %zu awaits, %d coroutines waiting at once in "
            "await_pending, %zu suspended for the memory figure\n",
            zt_version(), n, S_K, nmem);
@@ -301,29 +317,46 @@ main(void)
     double sw[2][BENCH_REPS];
     for (int rep = 0; rep < BENCH_REPS; rep++) {
         double out[2];
-        bench_run_forked(s_await_pending, &n, out, 2);
-        pending[0][rep] = out[0], pending[1][rep] = out[1];
-        bench_run_forked(s_await_fired, &n, out, 1);
-        fired[rep] = out[0];
-        bench_run_forked(s_start_finish, &n, out, 2);
-        start[0][rep] = out[0], start[1][rep] = out[1];
-        bench_run_forked(s_memory, &nmem, out, 1);
-        mem[rep] = out[0];
-        bench_run_forked(s_switches, &n, out, 2);
-        sw[0][rep] = out[0], sw[1][rep] = out[1];
+        if (w_pending) {
+            bench_run_forked(s_await_pending, &n, out, 2);
+            pending[0][rep] = out[0], pending[1][rep] = out[1];
+        }
+        if (w_fired) {
+            bench_run_forked(s_await_fired, &n, out, 1);
+            fired[rep] = out[0];
+        }
+        if (w_start) {
+            bench_run_forked(s_start_finish, &n, out, 2);
+            start[0][rep] = out[0], start[1][rep] = out[1];
+        }
+        if (w_mem) {
+            bench_run_forked(s_memory, &nmem, out, 1);
+            mem[rep] = out[0];
+        }
+        if (w_switch) {
+            bench_run_forked(s_switches, &n, out, 2);
+            sw[0][rep] = out[0], sw[1][rep] = out[1];
+        }
     }
-    s_report("coro.await_pending_ns", pending[0], "ns", 50);
-    bench_note("coro.await_pending_ns", "on CPU time", pending[1], BENCH_REPS, "ns");
-    s_report("coro.await_fired_ns", fired, "ns", 10);
-    s_report("coro.start_finish_ns", start[0], "ns", 100);
-    bench_note("coro.start_finish_ns", "on CPU time", start[1], BENCH_REPS, "ns");
-    s_report("coro.bytes_per_suspended", mem, "B", 8192);
+    if (w_pending) {
+        s_report("coro.await_pending_ns", pending[0], "ns", 50);
+        bench_note("coro.await_pending_ns", "on CPU time", pending[1], BENCH_REPS, "ns");
+    }
+    if (w_fired)
+        s_report("coro.await_fired_ns", fired, "ns", 10);
+    if (w_start) {
+        s_report("coro.start_finish_ns", start[0], "ns", 100);
+        bench_note("coro.start_finish_ns", "on CPU time", start[1], BENCH_REPS, "ns");
+    }
+    if (w_mem)
+        s_report("coro.bytes_per_suspended", mem, "B", 8192);
+    if (w_switch) {
 #if defined(__x86_64__)
-    s_report("coro.switch_ns", sw[0], "ns", 0);
+        s_report("coro.switch_ns", sw[0], "ns", 0);
 #endif
-    bench_median(sw[1], BENCH_REPS);
-    printf("BENCH coro.switch_ns.peer.ucontext ");
-    bench_print_value(bench_median(sw[1], BENCH_REPS));
-    printf(" ns\n");
+        printf("BENCH coro.switch_ns.peer.ucontext ");
+        bench_print_value(bench_median(sw[1], BENCH_REPS));
+        printf(" ns\n");
+    }
     return 0;
 }

@@ -64,6 +64,7 @@ enum {
     K_CONTINUE = 16,         /* arg is a Deferred waiting on this one (a reference is held) */
     K_CHAIN = 32 | K_BOTH,   /* fn is s_chain_link, arg a Deferred to fire (a reference is held) */
     K_TIMEOUT = 64 | K_BOTH, /* fn is s_timeout_link, arg an Owned s_timeout_t */
+    K_WAITER = 128,          /* arg is a zt__deferred_waiter_t (Borrowed): given the result */
     K_DEAD = 0,              /* a K_CONTINUE or K_CHAIN cut by s_collect: skipped, owns nothing */
 };
 
@@ -257,6 +258,18 @@ s_normalize(zt_result_t result)
     return result;
 }
 
+/* *dst = src, field by field. A whole-struct store of a result the compiler holds in registers is
+ * built on the stack first (the kind's 4 bytes, then an 8-byte load of kind and padding), and each
+ * such load that a narrower store just wrote stalls for the failed store-to-load forward: on the
+ * fire path of a one-link Deferred that was most of the runner's time. */
+static inline void
+s_store(zt_result_t *dst, zt_result_t src)
+{
+    dst->ptr = src.ptr;
+    dst->free_fn = src.free_fn;
+    dst->kind = src.kind;
+}
+
 static inline bool
 s_is_waiting(const zt_deferred_t *self)
 {
@@ -334,11 +347,19 @@ s_run(zt_deferred_t *self)
                     waiter = arg;
                     ZT_ASSERT(waiter->result.kind == ZT_RESULT_DEFERRED &&
                               waiter->result.ptr == cur);
-                    waiter->result = res;
+                    s_store(&waiter->result, res);
                     res = zt_ok_none();
                     ZT_ASSERT(cur->refs > 1); /* the waiter's; the runner holds another */
                     cur->refs--;
                     break;
+                } else if (kind == K_WAITER) {
+                    /* A coroutine's await: the result moves into the waiter, no call by value. */
+                    cur->head = i + 1;
+                    zt__deferred_waiter_t *w = arg;
+                    s_store(&w->result, res);
+                    res = zt_ok_none();
+                    w->wake(w);
+                    continue;
                 } else {
                     cur->head = i + 1;
                     if (!(kind & (failed ? K_EB : K_CB)))
@@ -350,7 +371,7 @@ s_run(zt_deferred_t *self)
                     break; /* cur waits; the result is stored below */
             }
             cur->flags &= (uint8_t)~F_RUNNING;
-            cur->result = res;
+            s_store(&cur->result, res);
         }
         if (waiter) {
             /* The link's reference on the waiter becomes the runner's. */
@@ -399,7 +420,7 @@ s_fire(zt_deferred_t *self, zt_result_t result)
         return swallow ? 0 : ZT_EALREADY;
     }
     self->flags |= F_CALLED;
-    self->result = result;
+    s_store(&self->result, result);
     s_run(self);
     return 0;
 }
@@ -728,6 +749,13 @@ int
 zt_deferred_add_both(zt_deferred_t *self, zt_deferred_fn *fn, void *arg)
 {
     return fn ? s_add(self, K_BOTH, fn, arg) : ZT_EINVAL;
+}
+
+int
+zt__deferred_add_waiter(zt_deferred_t *self, zt__deferred_waiter_t *waiter)
+{
+    ZT_ASSERT(waiter && waiter->wake);
+    return s_add(self, K_WAITER, NULL, waiter);
 }
 
 /* chainDeferred's link: fire the other Deferred with the result; this chain goes on with None,
