@@ -49,6 +49,7 @@
 #include "futures.h"
 #include "futures/deferred_take.h"
 
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -130,6 +131,92 @@ static atomic_int s_strict = -1;                  /* 0, 1, or -1: follow ZTWIST_
 
 static void s_run(zt_deferred_t *self);
 static void s_destroy(zt_deferred_t *self);
+
+/* --- the per-thread cache of freed Deferreds ----------------------------------------------- */
+
+/* A thread keeps up to S_CACHE_MAX freed Deferreds for its next ones: a Deferred made and dropped
+ * per operation (one per await) then costs no malloc and free. The cache is the thread's own
+ * (thread-locals, no lock); a pthread key frees it when the thread exits. AddressSanitizer builds
+ * keep no cache, so that a use after the last unref is still reported. */
+#if defined(__SANITIZE_ADDRESS__)
+#define S_NO_CACHE 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define S_NO_CACHE 1
+#endif
+#endif
+#define S_CACHE_MAX 64u
+
+#ifdef S_NO_CACHE
+static inline zt_deferred_t *
+s_alloc(void)
+{
+    return malloc(sizeof(zt_deferred_t));
+}
+
+static inline void
+s_free(zt_deferred_t *d)
+{
+    free(d);
+}
+#else
+
+static _Thread_local zt_deferred_t *s_cache ZT__TLS_FAST; /* Owned: a list through canceller_arg */
+static _Thread_local uint32_t s_cache_len ZT__TLS_FAST;   /* Deferreds in s_cache */
+static _Thread_local bool s_cache_keyed ZT__TLS_FAST;   /* s_cache_key is set: the exit frees it */
+static pthread_once_t s_cache_once = PTHREAD_ONCE_INIT; /* creates s_cache_key */
+static pthread_key_t s_cache_key; /* runs s_cache_exit when a thread that cached one exits */
+static bool s_cache_ok;           /* s_cache_key exists */
+
+static void
+s_cache_exit(void *unused)
+{
+    (void)unused;
+    while (s_cache) {
+        zt_deferred_t *d = s_cache;
+        s_cache = d->canceller_arg;
+        free(d);
+    }
+    s_cache_len = 0;
+    s_cache_keyed = false; /* a Deferred freed by a later destructor sets the key again */
+}
+
+static void
+s_cache_key_create(void)
+{
+    s_cache_ok = pthread_key_create(&s_cache_key, s_cache_exit) == 0;
+}
+
+static inline zt_deferred_t *
+s_alloc(void)
+{
+    zt_deferred_t *d = s_cache;
+    if (d) {
+        s_cache = d->canceller_arg;
+        s_cache_len--;
+        return d;
+    }
+    return malloc(sizeof *d);
+}
+
+static inline void
+s_free(zt_deferred_t *d)
+{
+    if (s_cache_len < S_CACHE_MAX) {
+        if (ZT__UNLIKELY(!s_cache_keyed)) {
+            pthread_once(&s_cache_once, s_cache_key_create);
+            s_cache_keyed = s_cache_ok && pthread_setspecific(s_cache_key, &s_cache_keyed) == 0;
+        }
+        if (s_cache_keyed) {
+            d->canceller_arg = s_cache;
+            s_cache = d;
+            s_cache_len++;
+            return;
+        }
+    }
+    free(d);
+}
+#endif
 
 /* The link slots: the inline one, or the heap block. */
 static inline link_t *
@@ -405,24 +492,36 @@ s_run(zt_deferred_t *self)
         free(stack);
 }
 
+/* Fire self with *result, which it takes; read through a pointer, field by field (see s_store). */
 static int
-s_fire(zt_deferred_t *self, zt_result_t result)
+s_fire_p(zt_deferred_t *self, zt_result_t *result)
 {
-    if (result.kind == ZT_RESULT_DEFERRED) {
-        zt_result_release(&result);
+    if (result->kind == ZT_RESULT_DEFERRED) {
+        zt_result_release(result);
         return ZT_EINVAL;
     }
-    result = s_normalize(result);
+    if (result->kind == ZT_RESULT_FAILURE && !result->ptr)
+        result->ptr = zt__failure_nomem();
+    ZT_ASSERT_MSG(result->kind == ZT_RESULT_VALUE || result->kind == ZT_RESULT_FAILURE,
+                  "not a zt_result_t");
     if (self->flags & F_CALLED) {
         bool swallow = (self->flags & F_SUPPRESS) != 0;
         self->flags &= (uint8_t)~F_SUPPRESS;
-        zt_result_release(&result);
+        zt_result_release(result);
         return swallow ? 0 : ZT_EALREADY;
     }
     self->flags |= F_CALLED;
-    s_store(&self->result, result);
+    self->result.ptr = result->ptr;
+    self->result.free_fn = result->free_fn;
+    self->result.kind = result->kind;
     s_run(self);
     return 0;
+}
+
+static int
+s_fire(zt_deferred_t *self, zt_result_t result)
+{
+    return s_fire_p(self, &result);
 }
 
 bool
@@ -518,7 +617,7 @@ s_destroy(zt_deferred_t *self)
         }
         if (d->flags & F_HEAP)
             free(d->slots.heap.links);
-        free(d);
+        s_free(d);
     }
 }
 
@@ -647,7 +746,7 @@ zt_deferred_new(void)
 zt_deferred_t *
 zt_deferred_new_with_canceller(zt_canceller_fn *canceller, void *arg)
 {
-    zt_deferred_t *self = malloc(sizeof *self);
+    zt_deferred_t *self = s_alloc();
     if (!self)
         return NULL;
     *self = (zt_deferred_t){
@@ -686,7 +785,7 @@ zt_deferred_callback(zt_deferred_t *self, zt_result_t result)
 {
     ZT_ASSERT(self);
     S_CHECK_THREAD(self);
-    return s_fire(self, result);
+    return s_fire_p(self, &result);
 }
 
 int
