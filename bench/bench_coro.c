@@ -264,23 +264,69 @@ s_report(const char *name, double *runs, const char *unit, double target)
                median <= target ? "met" : "MISSED");
 }
 
-/* How many suspended coroutines fit: each holds two mappings (its stack and the guard page), and
- * the kernel's vm.max_map_count bounds a process's mappings. */
-static size_t
-s_memory_count(size_t want)
+/* vm.max_map_count, which bounds a process's mappings: each suspended coroutine holds two (its
+ * stack and the guard page below it). */
+#define S_MAP_COUNT "/proc/sys/vm/max_map_count"
+
+static long s_map_count_saved;  /* the value to put back at exit, or 0 */
+static pid_t s_map_count_owner; /* the process that raised it (the forked runs must not restore) */
+
+static long
+s_map_count_read(void)
 {
-    FILE *f = fopen("/proc/sys/vm/max_map_count", "r");
+    FILE *f = fopen(S_MAP_COUNT, "r");
     long max = 0;
     if (f) {
         if (fscanf(f, "%ld", &max) != 1)
             max = 0;
         fclose(f);
     }
-    if (max <= 0 || (size_t)max / 2 > want + 1000)
+    return max;
+}
+
+static bool
+s_map_count_write(long value)
+{
+    FILE *f = fopen(S_MAP_COUNT, "w");
+    if (!f)
+        return false;
+    bool ok = fprintf(f, "%ld\n", value) > 0;
+    return fclose(f) == 0 && ok;
+}
+
+static void
+s_map_count_restore(void)
+{
+    if (s_map_count_saved > 0 && getpid() == s_map_count_owner) {
+        if (!s_map_count_write(s_map_count_saved))
+            fprintf(stderr, "bench_coro: could not restore vm.max_map_count to %ld\n",
+                    s_map_count_saved);
+        s_map_count_saved = 0;
+    }
+}
+
+/* How many suspended coroutines the memory figure measures: `want`, raising vm.max_map_count for
+ * this run when it is too low and the process may write it (root; put back at exit), else as
+ * many as fit, with a '#' line saying so. */
+static size_t
+s_memory_count(size_t want)
+{
+    long max = s_map_count_read();
+    long need = (long)(2 * want + 5000); /* the other mappings: libraries, heap, ZeroMQ threads */
+    if (max <= 0 || max >= need)
         return want;
-    size_t fit = ((size_t)max - 2000) / 2 / 10000 * 10000;
-    printf("# coro.bytes_per_suspended: vm.max_map_count is %ld, so %zu suspended coroutines (two "
-           "mappings each) instead of %zu\n",
+    if (s_map_count_write(need)) {
+        s_map_count_saved = max;
+        s_map_count_owner = getpid();
+        atexit(s_map_count_restore);
+        printf("# coro.bytes_per_suspended: vm.max_map_count raised from %ld to %ld for this run "
+               "(put back at exit)\n",
+               max, need);
+        return want;
+    }
+    size_t fit = ((size_t)max - 5000) / 2 / 10000 * 10000;
+    printf("# coro.bytes_per_suspended: vm.max_map_count is %ld and cannot be raised (not root), "
+           "so %zu suspended coroutines (two mappings each) instead of %zu\n",
            max, fit, want);
     return fit;
 }
