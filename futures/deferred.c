@@ -511,6 +511,14 @@ s_fire_p(zt_deferred_t *self, zt_result_t *result)
         return swallow ? 0 : ZT_EALREADY;
     }
     self->flags |= F_CALLED;
+    if (self->count - self->head == 1 && s_kinds(self)[self->head] == K_WAITER && !self->paused) {
+        /* What s_run does for a chain of one waiter (a coroutine's await), without its set-up. */
+        zt__deferred_waiter_t *w = s_links(self)[self->head].arg;
+        self->head = self->count = 0;
+        s_store(&w->result, *result);
+        w->wake(w);
+        return 0;
+    }
     self->result.ptr = result->ptr;
     self->result.free_fn = result->free_fn;
     self->result.kind = result->kind;
