@@ -14,6 +14,11 @@
  *                              record, its Deferred and the one it awaits), from /proc/self/statm
  *    coro.switch_ns            one raw context switch (half a ping-pong) with the assembly switch;
  *                              peer `ucontext`: swapcontext, the portable alternative
+ *
+ *  `bench_coro pending start` runs only the figures named (pending, fired, start, memory, switch).
+ *  The memory figure needs two mappings per suspended coroutine: as root, vm.max_map_count is
+ * raised for the run and put back at exit; otherwise as many as fit are measured, and a '#' line
+ * says so.
  */
 #include <ztwist.h>
 

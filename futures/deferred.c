@@ -40,6 +40,10 @@
  *  - Unhandled failures are reported exactly once, in s_destroy, when the last reference goes and
  *    the result is a Failure. A Failure handed on (to a waiter, a chained Deferred, an errback) is
  *    no longer this Deferred's and is not reported by it.
+ *  - Allocation: each thread keeps up to 64 freed Deferreds for its next ones (thread-locals, freed
+ *    by a pthread key's destructor when the thread exits; none under AddressSanitizer, so that a
+ * use after the last unref is still caught). A coroutine's await adds a waiter link (K_WAITER, see
+ *    futures/deferred_take.h) that the runner fills in place.
  *  - Threads: a Deferred belongs to the thread that created it. Every build records that thread
  *    (`owner`, a zt__thread_id) and checks it on every entry point: a compare with a thread-local
  *    load, and an abort naming the call and both threads when another thread calls. The unhandled
