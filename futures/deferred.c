@@ -53,7 +53,6 @@
 #include "futures.h"
 #include "futures/deferred_take.h"
 
-#include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -135,92 +134,6 @@ static atomic_int s_strict = -1;                  /* 0, 1, or -1: follow ZTWIST_
 
 static void s_run(zt_deferred_t *self);
 static void s_destroy(zt_deferred_t *self);
-
-/* --- the per-thread cache of freed Deferreds ----------------------------------------------- */
-
-/* A thread keeps up to S_CACHE_MAX freed Deferreds for its next ones: a Deferred made and dropped
- * per operation (one per await) then costs no malloc and free. The cache is the thread's own
- * (thread-locals, no lock); a pthread key frees it when the thread exits. AddressSanitizer builds
- * keep no cache, so that a use after the last unref is still reported. */
-#if defined(__SANITIZE_ADDRESS__)
-#define S_NO_CACHE 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define S_NO_CACHE 1
-#endif
-#endif
-#define S_CACHE_MAX 64u
-
-#ifdef S_NO_CACHE
-static inline zt_deferred_t *
-s_alloc(void)
-{
-    return malloc(sizeof(zt_deferred_t));
-}
-
-static inline void
-s_free(zt_deferred_t *d)
-{
-    free(d);
-}
-#else
-
-static _Thread_local zt_deferred_t *s_cache ZT__TLS_FAST; /* Owned: a list through canceller_arg */
-static _Thread_local uint32_t s_cache_len ZT__TLS_FAST;   /* Deferreds in s_cache */
-static _Thread_local bool s_cache_keyed ZT__TLS_FAST;   /* s_cache_key is set: the exit frees it */
-static pthread_once_t s_cache_once = PTHREAD_ONCE_INIT; /* creates s_cache_key */
-static pthread_key_t s_cache_key; /* runs s_cache_exit when a thread that cached one exits */
-static bool s_cache_ok;           /* s_cache_key exists */
-
-static void
-s_cache_exit(void *unused)
-{
-    (void)unused;
-    while (s_cache) {
-        zt_deferred_t *d = s_cache;
-        s_cache = d->canceller_arg;
-        free(d);
-    }
-    s_cache_len = 0;
-    s_cache_keyed = false; /* a Deferred freed by a later destructor sets the key again */
-}
-
-static void
-s_cache_key_create(void)
-{
-    s_cache_ok = pthread_key_create(&s_cache_key, s_cache_exit) == 0;
-}
-
-static inline zt_deferred_t *
-s_alloc(void)
-{
-    zt_deferred_t *d = s_cache;
-    if (d) {
-        s_cache = d->canceller_arg;
-        s_cache_len--;
-        return d;
-    }
-    return malloc(sizeof *d);
-}
-
-static inline void
-s_free(zt_deferred_t *d)
-{
-    if (s_cache_len < S_CACHE_MAX) {
-        if (ZT__UNLIKELY(!s_cache_keyed)) {
-            pthread_once(&s_cache_once, s_cache_key_create);
-            s_cache_keyed = s_cache_ok && pthread_setspecific(s_cache_key, &s_cache_keyed) == 0;
-        }
-        if (s_cache_keyed) {
-            d->canceller_arg = s_cache;
-            s_cache = d;
-            s_cache_len++;
-            return;
-        }
-    }
-    free(d);
-}
-#endif
 
 /* The link slots: the inline one, or the heap block. */
 static inline link_t *
@@ -629,7 +542,7 @@ s_destroy(zt_deferred_t *self)
         }
         if (d->flags & F_HEAP)
             free(d->slots.heap.links);
-        s_free(d);
+        zt__deferred_mem_free(d, sizeof *d);
     }
 }
 
@@ -758,7 +671,7 @@ zt_deferred_new(void)
 zt_deferred_t *
 zt_deferred_new_with_canceller(zt_canceller_fn *canceller, void *arg)
 {
-    zt_deferred_t *self = s_alloc();
+    zt_deferred_t *self = zt__deferred_mem_alloc(sizeof *self);
     if (!self)
         return NULL;
     *self = (zt_deferred_t){
