@@ -40,6 +40,10 @@
  *  - Unhandled failures are reported exactly once, in s_destroy, when the last reference goes and
  *    the result is a Failure. A Failure handed on (to a waiter, a chained Deferred, an errback) is
  *    no longer this Deferred's and is not reported by it.
+ *  - Allocation: each thread keeps up to 64 freed Deferreds for its next ones (thread-locals, freed
+ *    by a pthread key's destructor when the thread exits; none under AddressSanitizer, so that a
+ * use after the last unref is still caught). A coroutine's await adds a waiter link (K_WAITER, see
+ *    futures/deferred_take.h) that the runner fills in place.
  *  - Threads: a Deferred belongs to the thread that created it. Every build records that thread
  *    (`owner`, a zt__thread_id) and checks it on every entry point: a compare with a thread-local
  *    load, and an abort naming the call and both threads when another thread calls. The unhandled
@@ -64,6 +68,7 @@ enum {
     K_CONTINUE = 16,         /* arg is a Deferred waiting on this one (a reference is held) */
     K_CHAIN = 32 | K_BOTH,   /* fn is s_chain_link, arg a Deferred to fire (a reference is held) */
     K_TIMEOUT = 64 | K_BOTH, /* fn is s_timeout_link, arg an Owned s_timeout_t */
+    K_WAITER = 128,          /* arg is a zt__deferred_waiter_t (Borrowed): given the result */
     K_DEAD = 0,              /* a K_CONTINUE or K_CHAIN cut by s_collect: skipped, owns nothing */
 };
 
@@ -257,6 +262,18 @@ s_normalize(zt_result_t result)
     return result;
 }
 
+/* *dst = src, field by field. A whole-struct store of a result the compiler holds in registers is
+ * built on the stack first (the kind's 4 bytes, then an 8-byte load of kind and padding), and each
+ * such load that a narrower store just wrote stalls for the failed store-to-load forward: on the
+ * fire path of a one-link Deferred that was most of the runner's time. */
+static inline void
+s_store(zt_result_t *dst, zt_result_t src)
+{
+    dst->ptr = src.ptr;
+    dst->free_fn = src.free_fn;
+    dst->kind = src.kind;
+}
+
 static inline bool
 s_is_waiting(const zt_deferred_t *self)
 {
@@ -334,11 +351,19 @@ s_run(zt_deferred_t *self)
                     waiter = arg;
                     ZT_ASSERT(waiter->result.kind == ZT_RESULT_DEFERRED &&
                               waiter->result.ptr == cur);
-                    waiter->result = res;
+                    s_store(&waiter->result, res);
                     res = zt_ok_none();
                     ZT_ASSERT(cur->refs > 1); /* the waiter's; the runner holds another */
                     cur->refs--;
                     break;
+                } else if (kind == K_WAITER) {
+                    /* A coroutine's await: the result moves into the waiter, no call by value. */
+                    cur->head = i + 1;
+                    zt__deferred_waiter_t *w = arg;
+                    s_store(&w->result, res);
+                    res = zt_ok_none();
+                    w->wake(w);
+                    continue;
                 } else {
                     cur->head = i + 1;
                     if (!(kind & (failed ? K_EB : K_CB)))
@@ -350,7 +375,7 @@ s_run(zt_deferred_t *self)
                     break; /* cur waits; the result is stored below */
             }
             cur->flags &= (uint8_t)~F_RUNNING;
-            cur->result = res;
+            s_store(&cur->result, res);
         }
         if (waiter) {
             /* The link's reference on the waiter becomes the runner's. */
@@ -384,24 +409,44 @@ s_run(zt_deferred_t *self)
         free(stack);
 }
 
+/* Fire self with *result, which it takes; read through a pointer, field by field (see s_store). */
 static int
-s_fire(zt_deferred_t *self, zt_result_t result)
+s_fire_p(zt_deferred_t *self, zt_result_t *result)
 {
-    if (result.kind == ZT_RESULT_DEFERRED) {
-        zt_result_release(&result);
+    if (result->kind == ZT_RESULT_DEFERRED) {
+        zt_result_release(result);
         return ZT_EINVAL;
     }
-    result = s_normalize(result);
+    if (result->kind == ZT_RESULT_FAILURE && !result->ptr)
+        result->ptr = zt__failure_nomem();
+    ZT_ASSERT_MSG(result->kind == ZT_RESULT_VALUE || result->kind == ZT_RESULT_FAILURE,
+                  "not a zt_result_t");
     if (self->flags & F_CALLED) {
         bool swallow = (self->flags & F_SUPPRESS) != 0;
         self->flags &= (uint8_t)~F_SUPPRESS;
-        zt_result_release(&result);
+        zt_result_release(result);
         return swallow ? 0 : ZT_EALREADY;
     }
     self->flags |= F_CALLED;
-    self->result = result;
+    if (self->count - self->head == 1 && s_kinds(self)[self->head] == K_WAITER && !self->paused) {
+        /* What s_run does for a chain of one waiter (a coroutine's await), without its set-up. */
+        zt__deferred_waiter_t *w = s_links(self)[self->head].arg;
+        self->head = self->count = 0;
+        s_store(&w->result, *result);
+        w->wake(w);
+        return 0;
+    }
+    self->result.ptr = result->ptr;
+    self->result.free_fn = result->free_fn;
+    self->result.kind = result->kind;
     s_run(self);
     return 0;
+}
+
+static int
+s_fire(zt_deferred_t *self, zt_result_t result)
+{
+    return s_fire_p(self, &result);
 }
 
 bool
@@ -497,7 +542,7 @@ s_destroy(zt_deferred_t *self)
         }
         if (d->flags & F_HEAP)
             free(d->slots.heap.links);
-        free(d);
+        zt__deferred_mem_free(d, sizeof *d);
     }
 }
 
@@ -626,7 +671,7 @@ zt_deferred_new(void)
 zt_deferred_t *
 zt_deferred_new_with_canceller(zt_canceller_fn *canceller, void *arg)
 {
-    zt_deferred_t *self = malloc(sizeof *self);
+    zt_deferred_t *self = zt__deferred_mem_alloc(sizeof *self);
     if (!self)
         return NULL;
     *self = (zt_deferred_t){
@@ -665,7 +710,7 @@ zt_deferred_callback(zt_deferred_t *self, zt_result_t result)
 {
     ZT_ASSERT(self);
     S_CHECK_THREAD(self);
-    return s_fire(self, result);
+    return s_fire_p(self, &result);
 }
 
 int
@@ -728,6 +773,13 @@ int
 zt_deferred_add_both(zt_deferred_t *self, zt_deferred_fn *fn, void *arg)
 {
     return fn ? s_add(self, K_BOTH, fn, arg) : ZT_EINVAL;
+}
+
+int
+zt__deferred_add_waiter(zt_deferred_t *self, zt__deferred_waiter_t *waiter)
+{
+    ZT_ASSERT(waiter && waiter->wake);
+    return s_add(self, K_WAITER, NULL, waiter);
 }
 
 /* chainDeferred's link: fire the other Deferred with the result; this chain goes on with None,

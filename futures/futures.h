@@ -16,6 +16,12 @@
  * zt_failure_destroy recognises and does not free. */
 zt_failure_t *zt__failure_nomem(void);
 
+/* A block for a Deferred, from the thread's cache of freed ones or malloc (deferred_cache.c); NULL
+ * when out of memory. */
+void *zt__deferred_mem_alloc(size_t size);
+/* Give back a block from zt__deferred_mem_alloc, of the same size: cached or freed. */
+void zt__deferred_mem_free(void *block, size_t size);
+
 /* Write "Type: message (file:line in func)" and then "; caused by: ..." for each cause into buf,
  * as snprintf does. Returns the length the whole text needs. */
 int zt__failure_describe(const zt_failure_t *self, char *buf, size_t size);

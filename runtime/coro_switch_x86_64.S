@@ -4,8 +4,9 @@
  *  function already saved every register it needs except the callee-saved ones: rbx, rbp, r12-r15,
  *  the stack pointer, and the control bits of MXCSR and of the x87 control word. So a switch pushes
  *  those on the current stack, stores the stack pointer, loads the other context's stack pointer and
- *  pops the same set from there (each control word is loaded only when it differs). A new context's stack is laid out by zt__ctx_x86_64_make as if it
- *  had been switched away from just before entering zt__ctx_x86_64_trampoline, which calls
+ *  pops the same set from there (each control word is loaded only when it differs), and jumps to
+ *  the return address found there. A new context's stack is laid out by zt__ctx_x86_64_make as if
+ *  it had been switched away from just before entering zt__ctx_x86_64_trampoline, which calls
  *  entry(arg) with r12 = arg and r13 = entry. The entry function never returns (the coroutine's last
  *  act is a switch away from it for good); if it did, ud2 stops the process.  */
 
@@ -48,13 +49,17 @@ zt__ctx_x86_64_switch:
         popq    %r12
         popq    %rbx
         popq    %rbp
-        ret
+        /* Not ret: the return stack predictor holds this stack's callers, not the other one's, so
+         * a ret here would be mispredicted (and, popping its entry, leave every ret after it on the
+         * other stack mispredicted too). An indirect jump is predicted from its own history. */
+        popq    %rcx
+        jmpq    *%rcx
         .cfi_endproc
         .size   zt__ctx_x86_64_switch, .-zt__ctx_x86_64_switch
 
 /* void *zt__ctx_x86_64_make(void *top, void (*entry)(void *), void *arg)
  * Lay out a first frame below top (16-byte aligned) and return the stack pointer to switch to.
- * From top down: the trampoline's address (where the switch's ret goes; after it rsp == top, so the
+ * From top down: the trampoline's address (where the switch's jump goes; after it rsp == top, so the
  * trampoline's call leaves the 16-byte alignment the ABI wants), rbp = 0 (the end of the frame
  * chain), rbx, r12 = arg, r13 = entry, r14, r15, then the current MXCSR and x87 control word. */
         .globl  zt__ctx_x86_64_make

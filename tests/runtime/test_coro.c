@@ -803,6 +803,102 @@ test_coro_many_sequential_coroutines_reuse_stacks(void **state)
     assert_int_equal(fx->steps, 40000);
 }
 
+/* --- one reactor pass resuming several coroutines ------------------------------------------- */
+
+typedef struct pass pass_t;
+
+typedef struct worker {
+    pass_t *p; /* Borrowed */
+    int which; /* 0 to 3 */
+} worker_t;
+
+struct pass {
+    fixture_t *fx;       /* Borrowed */
+    char log[32];        /* what the coroutines did, in order */
+    size_t len;          /* chars in log */
+    zt_deferred_t *w;    /* what W1 awaits second (a reference), fired by W2 during the pass */
+    worker_t workers[4]; /* each worker's arg */
+};
+
+static void
+note(pass_t *p, char c)
+{
+    assert_true(p->len + 1 < sizeof p->log);
+    p->log[p->len++] = c;
+}
+
+static zt_result_t
+pass_child(void *arg)
+{
+    pass_t *p = arg;
+    note(p, 'x');
+    zt_result_t r = zt_await(get_pending(p->fx)); /* never fired: cancelled by the teardown */
+    zt_result_release(&r);
+    return zt_ok_none();
+}
+
+/* W0 ends in the pass; W1 starts a coroutine that suspends (it must come back to W1, not go on
+ * with the pass), then awaits p->w; W2 fires p->w (W1 is ready again, but for the next pass only)
+ * and suspends; W3 ends. */
+static zt_result_t
+pass_worker(void *arg)
+{
+    worker_t *wk = arg;
+    pass_t *p = wk->p;
+    int which = wk->which;
+    zt_result_t r = zt_await(get_pending(p->fx));
+    zt_result_release(&r);
+    note(p, (char)('a' + which));
+    if (which == 1) {
+        zt_deferred_t *child = zt_coro_start(p->fx->r, pass_child, p);
+        note(p, 'B');
+        zt_deferred_unref(&child);
+        r = zt_await(zt_deferred_ref(p->w));
+        zt_result_release(&r);
+        note(p, 'e');
+    } else if (which == 2) {
+        zt_deferred_callback(p->w, zt_ok_none());
+        note(p, 'C');
+        r = zt_await(get_pending(p->fx)); /* never fired: cancelled by the teardown */
+        zt_result_release(&r);
+    }
+    return zt_ok_none();
+}
+
+/* One pass resumes exactly the coroutines that were ready when it started, in order; a coroutine
+ * started during the pass returns to its starter when it suspends; one made ready during the pass
+ * waits for the next. */
+static void
+test_coro_one_pass_resumes_ready_coroutines_in_order(void **state)
+{
+    fixture_t *fx = *state;
+    pass_t pass = {.fx = fx, .w = zt_deferred_new()};
+    pass_t *p = &pass;
+    zt_deferred_t *ds[4];
+    for (int i = 0; i < 4; i++) {
+        p->workers[i] = (worker_t){.p = p, .which = i};
+        ds[i] = zt_coro_start(fx->r, pass_worker, &p->workers[i]);
+    }
+    assert_int_equal(fx->npending, 4);
+    for (size_t i = 0; i < 4; i++)
+        zt_deferred_callback(fx->pending[i], zt_ok_none());
+    assert_int_equal(p->len, 0); /* nothing resumed inside the fires */
+    zt_reactor_iterate(fx->r, 0);
+    p->log[p->len] = '\0';
+    assert_string_equal(p->log, "abxBcCd");
+    assert_true(zt_deferred_is_called(ds[0]));
+    assert_false(zt_deferred_is_called(ds[1]));
+    assert_false(zt_deferred_is_called(ds[2]));
+    assert_true(zt_deferred_is_called(ds[3]));
+    zt_reactor_iterate(fx->r, 0);
+    p->log[p->len] = '\0';
+    assert_string_equal(p->log, "abxBcCde");
+    assert_true(zt_deferred_is_called(ds[1]));
+    for (size_t i = 0; i < 4; i++)
+        zt_deferred_unref(&ds[i]);
+    zt_deferred_unref(&p->w);
+}
+
 static zt_result_t
 round_upward_across_an_await(void *arg)
 {
@@ -860,6 +956,7 @@ main(void)
         T(test_coro_stack_size_is_settable_and_checked),
         T(test_coro_many_sequential_coroutines_reuse_stacks),
         T(test_coro_switch_keeps_each_context_floating_point_mode),
+        T(test_coro_one_pass_resumes_ready_coroutines_in_order),
 #undef T
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
