@@ -25,9 +25,9 @@
  *    reference to the outer Deferred after firing it and the rest of the chain still runs. The
  *    cycle is broken when the inner Deferred fires (or is cancelled through the outer one). When
  *    every reference left on a wait graph (chains, circles, several waiters on one Deferred)
- *    comes from its own wait edges, nothing can ever fire or unpause it: s_collect frees it by
- *    trial deletion, as Python's cycle collector would (checked when a reference drops to no more
- *    than the wait edges could hold, gathering at most S_COLLECT_MAX_NODES).
+ *    comes from its own wait edges, nothing can ever fire or unpause it: zt__deferred_collect frees
+ * it by trial deletion, as Python's cycle collector would (checked when a reference drops to no
+ * more than the wait edges could hold, gathering at most S_COLLECT_MAX_NODES).
  *  - Waiting is not counted in `paused` (Twisted counts it there): is_paused and the runner test
  *    both, and an unbalanced unpause can never resume a waiting Deferred.
  *  - While its links run, a Deferred's result lives in the runner and is moved into each call;
@@ -37,9 +37,10 @@
  *  - Lifetime: the runner holds a temporary reference on every Deferred on its stack, so a
  *    callback may drop the last reference to its own Deferred; the free happens when the chain
  *    stops. Frees are iterative (a worklist threaded through the dead Deferreds).
- *  - Unhandled failures are reported exactly once, in s_destroy, when the last reference goes and
- *    the result is a Failure. A Failure handed on (to a waiter, a chained Deferred, an errback) is
- *    no longer this Deferred's and is not reported by it.
+ *  - Unhandled failures are reported exactly once, in zt__deferred_destroy, when the last reference
+ *    goes and the result is a Failure (deferred_gc.c reports them and holds the collector). A
+ *    Failure handed on (to a waiter, a chained Deferred, an errback) is no longer this Deferred's
+ *    and is not reported by it.
  *  - Allocation: each thread keeps up to 64 freed Deferreds for its next ones (thread-locals, freed
  *    by a pthread key's destructor when the thread exits; none under AddressSanitizer, so that a
  * use after the last unref is still caught). A coroutine's await adds a waiter link (K_WAITER, see
@@ -50,7 +51,7 @@
  *    handler, the strict flag and the unhandled count are process-wide atomics, so the count may
  *    be read from any thread.
  */
-#include "futures.h"
+#include "deferred_impl.h"
 #include "futures/deferred_take.h"
 
 #include <stdatomic.h>
@@ -58,116 +59,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* What a link slot holds; the kind byte says when it runs and what its arg is. */
-enum {
-    K_CB = 1,                /* fn runs on a value; a failure passes it */
-    K_EB = 2,                /* fn runs on a failure; a value passes it */
-    K_BOTH = K_CB | K_EB,    /* fn runs on either */
-    K_PAIR = 4,              /* fn is the callback; the next slot (K_PAIR_EB) holds its errback */
-    K_PAIR_EB = 8,           /* the errback half of a pair; consumed with the slot before it */
-    K_CONTINUE = 16,         /* arg is a Deferred waiting on this one (a reference is held) */
-    K_CHAIN = 32 | K_BOTH,   /* fn is s_chain_link, arg a Deferred to fire (a reference is held) */
-    K_TIMEOUT = 64 | K_BOTH, /* fn is s_timeout_link, arg an Owned s_timeout_t */
-    K_WAITER = 128,          /* arg is a zt__deferred_waiter_t (Borrowed): given the result */
-    K_DEAD = 0,              /* a K_CONTINUE or K_CHAIN cut by s_collect: skipped, owns nothing */
-};
-
-/* Deferred flags. */
-enum {
-    F_CALLED = 1,   /* fired: Twisted's `called` */
-    F_RUNNING = 2,  /* one of its links is running: Twisted's `_runningCallbacks` */
-    F_SUPPRESS = 4, /* cancelled without a canceller: swallow the next fire once */
-    F_MARK = 8,     /* in the graph s_collect is gathering */
-    F_HEAP = 16,    /* the links are in slots.heap; otherwise the one slot slots.one */
-};
-
-/* The first link capacity: 4 slots fill an 80-byte malloc chunk. */
-#define S_FIRST_CAP 4u
-/* How many Deferreds s_collect gathers before it gives up (and leaves the graph alone). */
-#define S_COLLECT_MAX_NODES 1024
-/* Chain depth the runner handles without allocating. */
-#define S_STACK_LOCAL 32
-
-typedef struct {
-    zt_deferred_fn *fn; /* the link's function; unused for K_CONTINUE */
-    void *arg;          /* the user's arg (Borrowed), or as the kind says */
-} link_t;
-
-struct zt_deferred {
-    union {
-        link_t one; /* without F_HEAP: the only slot (capacity 1), its kind in kind0 */
-        struct {
-            link_t *links;      /* Owned: cap slots, then cap kind bytes */
-            uint32_t cap;       /* link slots allocated */
-        } heap;                 /* with F_HEAP */
-    } slots;                    /* the links */
-    zt_result_t result;         /* the current result; ZT_RESULT_DEFERRED while waiting (a ref) */
-    zt_canceller_fn *canceller; /* called by the first cancel before the fire, or NULL */
-    void *canceller_arg;        /* Borrowed: the canceller's arg; the free worklist once dead */
-    uint32_t refs;              /* references; the last one frees */
-    uint32_t head;              /* first pending link slot */
-    uint32_t count;             /* one past the last used link slot */
-    uint16_t paused;            /* zt_deferred_pause depth (waiting is not counted here) */
-    uint8_t flags;              /* F_* */
-    uint8_t kind0;              /* the kind of slots.one (without F_HEAP) */
-    uint64_t owner;             /* zt__thread_id() of the creating thread; every call checks it */
-};
-_Static_assert(sizeof(struct zt_deferred) <= 80, "a Deferred and its first link fill a 96-byte "
-                                                 "malloc chunk");
-
-#define S_CHECK_THREAD(d)                                                                          \
-    ZT__CHECK_THREAD((d)->owner, "a Deferred belongs to the thread that created it")
-
-/* The timeout added by zt_deferred_add_timeout: shared by the timer and the K_TIMEOUT link. */
-typedef struct {
-    zt_deferred_t *d;          /* Borrowed; the pending timer holds a reference on it */
-    const zt_clock_t *clock;   /* Borrowed: the clock the timer is on */
-    zt_delayed_call_t *handle; /* Owned: the pending timer, or NULL once it ran or was cancelled */
-    double seconds;            /* the timeout, for the message */
-    bool timed_out;            /* the timer ran: a CancelledError becomes a TimeoutError */
-} s_timeout_t;
-
-static _Atomic(zt_unhandled_fn *) s_unhandled_fn; /* NULL means the default (log) */
-static _Atomic(void *) s_unhandled_arg;           /* Borrowed: the handler's arg */
-static atomic_uint_least64_t s_unhandled_count;   /* unhandled failures reported */
-static atomic_int s_strict = -1;                  /* 0, 1, or -1: follow ZTWIST_STRICT */
-
 static void s_run(zt_deferred_t *self);
-static void s_destroy(zt_deferred_t *self);
-
-/* The link slots: the inline one, or the heap block. */
-static inline link_t *
-s_links(zt_deferred_t *self)
-{
-    return (self->flags & F_HEAP) ? self->slots.heap.links : &self->slots.one;
-}
-
-/* The kind bytes, one per slot. */
-static inline uint8_t *
-s_kinds(zt_deferred_t *self)
-{
-    return (self->flags & F_HEAP) ? (uint8_t *)(self->slots.heap.links + self->slots.heap.cap)
-                                  : &self->kind0;
-}
-
-static inline const uint8_t *
-s_kinds_c(const zt_deferred_t *self)
-{
-    return (self->flags & F_HEAP) ? (const uint8_t *)(self->slots.heap.links + self->slots.heap.cap)
-                                  : &self->kind0;
-}
-
-/* Link slots available. */
-static inline uint32_t
-s_cap(const zt_deferred_t *self)
-{
-    return (self->flags & F_HEAP) ? self->slots.heap.cap : 1u;
-}
-
-static void s_collect(zt_deferred_t *self);
 
 /* Whether self might be part of an abandoned wait graph: no more references than its wait edges
- * could account for (one if it waits, at most one per pending link). O(1); s_collect decides. */
+ * could account for (one if it waits, at most one per pending link). O(1); zt__deferred_collect
+ * decides. */
 static inline bool
 s_may_be_garbage(const zt_deferred_t *self)
 {
@@ -180,9 +76,9 @@ s_release_ref(zt_deferred_t *self)
 {
     ZT_ASSERT(self->refs > 0);
     if (--self->refs == 0)
-        s_destroy(self);
+        zt__deferred_destroy(self);
     else if (s_may_be_garbage(self))
-        s_collect(self);
+        zt__deferred_collect(self);
 }
 
 /* The slow path of s_reserve: compact, or grow the link block (moving the links out of the
@@ -191,28 +87,28 @@ static int
 s_grow(zt_deferred_t *self, uint32_t need)
 {
     if (self->head > 0) {
-        link_t *links = s_links(self);
-        uint8_t *kinds = s_kinds(self);
+        zt__deferred_link_t *links = zt__deferred_links(self);
+        uint8_t *kinds = zt__deferred_kinds(self);
         /* Slots before head are consumed: slide the pending ones down. The runner re-reads head
          * after every call, so this is safe while it runs. */
         uint32_t n = self->count - self->head;
-        memmove(links, links + self->head, n * sizeof(link_t));
+        memmove(links, links + self->head, n * sizeof(zt__deferred_link_t));
         memmove(kinds, kinds + self->head, n);
         self->head = 0;
         self->count = n;
-        if (n + need <= s_cap(self))
+        if (n + need <= zt__deferred_cap(self))
             return 0;
     }
-    uint32_t old_cap = s_cap(self);
+    uint32_t old_cap = zt__deferred_cap(self);
     uint32_t cap = S_FIRST_CAP;
     while (cap < self->count + need) {
         if (cap > UINT32_MAX / 4)
             return ZT_ENOMEM;
         cap *= 2;
     }
-    size_t size = (size_t)cap * (sizeof(link_t) + 1);
+    size_t size = (size_t)cap * (sizeof(zt__deferred_link_t) + 1);
     if (!(self->flags & F_HEAP)) {
-        link_t *links = malloc(size);
+        zt__deferred_link_t *links = malloc(size);
         if (!links)
             return ZT_ENOMEM;
         if (self->count > 0) { /* the inline slot (count is 0 or 1) */
@@ -224,7 +120,7 @@ s_grow(zt_deferred_t *self, uint32_t need)
         self->flags |= F_HEAP;
         return 0;
     }
-    link_t *links = realloc(self->slots.heap.links, size);
+    zt__deferred_link_t *links = realloc(self->slots.heap.links, size);
     if (!links)
         return ZT_ENOMEM;
     /* The kind bytes follow the slots: move them up to the new end of the slots. */
@@ -238,7 +134,7 @@ s_grow(zt_deferred_t *self, uint32_t need)
 static inline int
 s_reserve(zt_deferred_t *self, uint32_t need)
 {
-    return self->count + need <= s_cap(self) ? 0 : s_grow(self, need);
+    return self->count + need <= zt__deferred_cap(self) ? 0 : s_grow(self, need);
 }
 
 /* Append a link; s_reserve made room. */
@@ -246,8 +142,8 @@ static inline void
 s_put(zt_deferred_t *self, uint8_t kind, zt_deferred_fn *fn, void *arg)
 {
     uint32_t i = self->count++;
-    s_links(self)[i] = (link_t){.fn = fn, .arg = arg};
-    s_kinds(self)[i] = kind;
+    zt__deferred_links(self)[i] = (zt__deferred_link_t){.fn = fn, .arg = arg};
+    zt__deferred_kinds(self)[i] = kind;
 }
 
 /* Turn a zt_err(NULL) into an out-of-memory failure; check the kind. */
@@ -274,12 +170,6 @@ s_store(zt_result_t *dst, zt_result_t src)
     dst->kind = src.kind;
 }
 
-static inline bool
-s_is_waiting(const zt_deferred_t *self)
-{
-    return self->result.kind == ZT_RESULT_DEFERRED;
-}
-
 /* What a link returned, as cur's next result. A returned Deferred that has a result hands it over;
  * one without (not fired, paused or itself waiting) makes cur wait on it: then the returned
  * result is the zt_wait_for itself, which the caller stores in cur->result. */
@@ -295,8 +185,8 @@ s_take_result(zt_deferred_t *cur, zt_result_t out)
     if (!inner) /* zt_wait_for(NULL): a Deferred constructor that ran out of memory */
         return zt_err(zt__failure_nomem());
     ZT_ASSERT_MSG(inner != cur, "a callback returned the Deferred it is attached to");
-    S_CHECK_THREAD(inner);
-    if ((inner->flags & F_CALLED) && !inner->paused && !s_is_waiting(inner)) {
+    ZT__DEFERRED_CHECK_THREAD(inner);
+    if ((inner->flags & F_CALLED) && !inner->paused && !zt__deferred_is_waiting(inner)) {
         zt_result_t taken = inner->result;
         inner->result = zt_ok_none();
         s_release_ref(inner);
@@ -312,10 +202,66 @@ s_take_result(zt_deferred_t *cur, zt_result_t out)
     return out;
 }
 
+/* Run cur's pending links with its result (the runner's inner loop). Returns the Deferred waiting
+ * on cur when a K_CONTINUE link handed it cur's result (the runner pushes it next), else NULL. */
+static inline zt_deferred_t *
+s_run_links(zt_deferred_t *cur)
+{
+    zt_deferred_t *waiter = NULL;
+    /* The result lives in res while the links run; no user code runs between links, so
+     * F_RUNNING covers the whole loop. */
+    zt_result_t res = cur->result;
+    cur->result = zt_ok_none();
+    cur->flags |= F_RUNNING;
+    while (cur->head < cur->count) {
+        uint32_t i = cur->head;
+        const zt__deferred_link_t *links = zt__deferred_links(cur);
+        uint8_t kind = zt__deferred_kinds(cur)[i];
+        bool failed = res.kind == ZT_RESULT_FAILURE;
+        void *arg = links[i].arg;
+        zt_deferred_fn *fn;
+        if (kind & K_PAIR) {
+            cur->head = i + 2;
+            fn = links[failed ? i + 1 : i].fn;
+        } else if (kind == K_CONTINUE) {
+            /* Twisted's _CONTINUE: hand the result to the Deferred waiting on cur. */
+            cur->head = i + 1;
+            waiter = arg;
+            ZT_ASSERT(waiter->result.kind == ZT_RESULT_DEFERRED && waiter->result.ptr == cur);
+            s_store(&waiter->result, res);
+            res = zt_ok_none();
+            ZT_ASSERT(cur->refs > 1); /* the waiter's; the runner holds another */
+            cur->refs--;
+            break;
+        } else if (kind == K_WAITER) {
+            /* A coroutine's await: the result moves into the waiter, no call by value. */
+            cur->head = i + 1;
+            zt__deferred_waiter_t *w = arg;
+            s_store(&w->result, res);
+            res = zt_ok_none();
+            w->wake(w);
+            continue;
+        } else {
+            cur->head = i + 1;
+            if (!(kind & (failed ? K_EB : K_CB)))
+                continue;
+            fn = links[i].fn;
+        }
+        res = s_take_result(cur, fn(res, arg));
+        if (res.kind == ZT_RESULT_DEFERRED)
+            break; /* cur waits; the result is stored below */
+    }
+    cur->flags &= (uint8_t)~F_RUNNING;
+    s_store(&cur->result, res);
+    return waiter;
+}
+
+/* The runner, Twisted's _runCallbacks: an explicit stack of the Deferreds whose results are
+ * being pushed up a chain (see the design notes). */
 static void
 s_run(zt_deferred_t *self)
 {
-    if ((self->flags & F_RUNNING) || self->paused || s_is_waiting(self))
+    if ((self->flags & F_RUNNING) || self->paused || zt__deferred_is_waiting(self))
         return;
     zt_deferred_t *local[S_STACK_LOCAL];
     zt_deferred_t **stack = local;
@@ -326,57 +272,9 @@ s_run(zt_deferred_t *self)
 
     while (depth > 0) {
         zt_deferred_t *cur = stack[depth - 1];
-        if (cur->paused || s_is_waiting(cur))
+        if (cur->paused || zt__deferred_is_waiting(cur))
             break; /* as Twisted: nothing more can run now, not even lower in the chain */
-        zt_deferred_t *waiter = NULL;
-        if (cur->head < cur->count) {
-            /* The result lives in res while the links run; no user code runs between links, so
-             * F_RUNNING covers the whole loop. */
-            zt_result_t res = cur->result;
-            cur->result = zt_ok_none();
-            cur->flags |= F_RUNNING;
-            while (cur->head < cur->count) {
-                uint32_t i = cur->head;
-                const link_t *links = s_links(cur);
-                uint8_t kind = s_kinds(cur)[i];
-                bool failed = res.kind == ZT_RESULT_FAILURE;
-                void *arg = links[i].arg;
-                zt_deferred_fn *fn;
-                if (kind & K_PAIR) {
-                    cur->head = i + 2;
-                    fn = links[failed ? i + 1 : i].fn;
-                } else if (kind == K_CONTINUE) {
-                    /* Twisted's _CONTINUE: hand the result to the Deferred waiting on cur. */
-                    cur->head = i + 1;
-                    waiter = arg;
-                    ZT_ASSERT(waiter->result.kind == ZT_RESULT_DEFERRED &&
-                              waiter->result.ptr == cur);
-                    s_store(&waiter->result, res);
-                    res = zt_ok_none();
-                    ZT_ASSERT(cur->refs > 1); /* the waiter's; the runner holds another */
-                    cur->refs--;
-                    break;
-                } else if (kind == K_WAITER) {
-                    /* A coroutine's await: the result moves into the waiter, no call by value. */
-                    cur->head = i + 1;
-                    zt__deferred_waiter_t *w = arg;
-                    s_store(&w->result, res);
-                    res = zt_ok_none();
-                    w->wake(w);
-                    continue;
-                } else {
-                    cur->head = i + 1;
-                    if (!(kind & (failed ? K_EB : K_CB)))
-                        continue;
-                    fn = links[i].fn;
-                }
-                res = s_take_result(cur, fn(res, arg));
-                if (res.kind == ZT_RESULT_DEFERRED)
-                    break; /* cur waits; the result is stored below */
-            }
-            cur->flags &= (uint8_t)~F_RUNNING;
-            s_store(&cur->result, res);
-        }
+        zt_deferred_t *waiter = cur->head < cur->count ? s_run_links(cur) : NULL;
         if (waiter) {
             /* The link's reference on the waiter becomes the runner's. */
             if (depth == cap) {
@@ -428,9 +326,10 @@ s_fire_p(zt_deferred_t *self, zt_result_t *result)
         return swallow ? 0 : ZT_EALREADY;
     }
     self->flags |= F_CALLED;
-    if (self->count - self->head == 1 && s_kinds(self)[self->head] == K_WAITER && !self->paused) {
+    if (self->count - self->head == 1 && zt__deferred_kinds(self)[self->head] == K_WAITER &&
+        !self->paused) {
         /* What s_run does for a chain of one waiter (a coroutine's await), without its set-up. */
-        zt__deferred_waiter_t *w = s_links(self)[self->head].arg;
+        zt__deferred_waiter_t *w = zt__deferred_links(self)[self->head].arg;
         self->head = self->count = 0;
         s_store(&w->result, *result);
         w->wake(w);
@@ -452,42 +351,13 @@ s_fire(zt_deferred_t *self, zt_result_t result)
 bool
 zt__deferred_take_result(zt_deferred_t *self, zt_result_t *out)
 {
-    S_CHECK_THREAD(self);
+    ZT__DEFERRED_CHECK_THREAD(self);
     if (!(self->flags & F_CALLED) || (self->flags & F_RUNNING) || self->paused ||
-        s_is_waiting(self) || self->head < self->count)
+        zt__deferred_is_waiting(self) || self->head < self->count)
         return false;
     *out = self->result;
     self->result = zt_ok_none();
     return true;
-}
-
-static bool
-s_strict_mode(void)
-{
-    int strict = atomic_load(&s_strict);
-    if (strict >= 0)
-        return strict != 0;
-    const char *env = getenv("ZTWIST_STRICT");
-    return env && strcmp(env, "1") == 0;
-}
-
-static void
-s_report_unhandled(const zt_failure_t *failure)
-{
-    atomic_fetch_add(&s_unhandled_count, 1);
-    zt_unhandled_fn *handler = atomic_load(&s_unhandled_fn);
-    if (handler) {
-        handler(failure, atomic_load(&s_unhandled_arg));
-    } else {
-        char text[1024];
-        zt__failure_describe(failure, text, sizeof text);
-        ZT_LOG_ERROR("Unhandled error in Deferred: %s", text);
-    }
-    if (s_strict_mode()) {
-        fprintf(stderr, "ztwist: unhandled error in Deferred in strict mode: aborting\n");
-        fflush(stderr);
-        abort();
-    }
 }
 
 static void
@@ -502,8 +372,8 @@ s_timeout_free(s_timeout_t *t)
 
 /* Free self and whatever its death releases, iteratively: the worklist is threaded through the
  * dead Deferreds' canceller_arg. */
-static void
-s_destroy(zt_deferred_t *self)
+void
+zt__deferred_destroy(zt_deferred_t *self)
 {
     zt_deferred_t *todo = self;
     self->canceller_arg = NULL;
@@ -513,7 +383,7 @@ s_destroy(zt_deferred_t *self)
         zt_result_t result = d->result;
         d->result = zt_ok_none();
         if (result.kind == ZT_RESULT_FAILURE) {
-            s_report_unhandled(result.ptr);
+            zt__deferred_report_unhandled(result.ptr);
             zt_result_release(&result);
         } else if (result.kind == ZT_RESULT_DEFERRED) {
             zt_deferred_t *inner = result.ptr;
@@ -521,145 +391,29 @@ s_destroy(zt_deferred_t *self)
                 inner->canceller_arg = todo;
                 todo = inner;
             } else if (s_may_be_garbage(inner)) {
-                s_collect(inner);
+                zt__deferred_collect(inner);
             }
         } else {
             zt_result_release(&result);
         }
         for (uint32_t i = d->head; i < d->count; i++) {
-            uint8_t kind = s_kinds(d)[i];
+            uint8_t kind = zt__deferred_kinds(d)[i];
             if (kind == K_CONTINUE || kind == K_CHAIN) {
-                zt_deferred_t *other = s_links(d)[i].arg;
+                zt_deferred_t *other = zt__deferred_links(d)[i].arg;
                 if (--other->refs == 0) {
                     other->canceller_arg = todo;
                     todo = other;
                 } else if (s_may_be_garbage(other)) {
-                    s_collect(other);
+                    zt__deferred_collect(other);
                 }
             } else if (kind == K_TIMEOUT) {
-                s_timeout_free(s_links(d)[i].arg);
+                s_timeout_free(zt__deferred_links(d)[i].arg);
             }
         }
         if (d->flags & F_HEAP)
             free(d->slots.heap.links);
         zt__deferred_mem_free(d, sizeof *d);
     }
-}
-
-/* Whether self holds a K_CONTINUE or K_CHAIN link: a reference to another Deferred. */
-static bool
-s_has_links_to_deferreds(const zt_deferred_t *self)
-{
-    const uint8_t *kinds = s_kinds_c(self);
-    for (uint32_t i = self->head; i < self->count; i++)
-        if (kinds[i] == K_CONTINUE || kinds[i] == K_CHAIN)
-            return true;
-    return false;
-}
-
-/* The gathered graph of s_collect: its Deferreds, marked F_MARK while they are in it. */
-typedef struct {
-    zt_deferred_t **nodes;               /* Owned unless it is `local` */
-    uint32_t len;                        /* Deferreds gathered */
-    uint32_t cap;                        /* room in nodes */
-    zt_deferred_t *local[S_STACK_LOCAL]; /* the first ones, without an allocation */
-} s_graph_t;
-
-/* Add d to the graph unless it is there already; false when the graph is full. */
-static bool
-s_graph_add(s_graph_t *g, zt_deferred_t *d)
-{
-    if (d->flags & F_MARK)
-        return true;
-    if (g->len == g->cap) {
-        if (g->cap >= S_COLLECT_MAX_NODES)
-            return false;
-        zt_deferred_t **bigger = malloc(2 * g->cap * sizeof *bigger);
-        if (!bigger)
-            return false;
-        memcpy(bigger, g->nodes, g->len * sizeof *bigger);
-        if (g->nodes != g->local)
-            free(g->nodes);
-        g->nodes = bigger;
-        g->cap *= 2;
-    }
-    d->flags |= F_MARK;
-    g->nodes[g->len++] = d;
-    return true;
-}
-
-/* For every reference d holds on another Deferred (the one it waits on, its waiters, the
- * Deferreds it chains to), add delta to that Deferred's count; with gather, first add it to the
- * graph (false when the graph is full). */
-static bool
-s_graph_edges(s_graph_t *g, zt_deferred_t *d, int delta, bool gather)
-{
-    if (s_is_waiting(d)) {
-        zt_deferred_t *inner = d->result.ptr;
-        if (gather && !s_graph_add(g, inner))
-            return false;
-        inner->refs += (uint32_t)delta;
-    }
-    const uint8_t *kinds = s_kinds(d);
-    const link_t *links = s_links(d);
-    for (uint32_t i = d->head; i < d->count; i++) {
-        if (kinds[i] == K_CONTINUE || kinds[i] == K_CHAIN) {
-            zt_deferred_t *other = links[i].arg;
-            if (gather && !s_graph_add(g, other))
-                return false;
-            other->refs += (uint32_t)delta;
-        }
-    }
-    return true;
-}
-
-/* Free an abandoned graph of Deferreds. Waiting makes a reference cycle (the waiter holds the
- * inner Deferred, the inner Deferred's K_CONTINUE holds the waiter) and chain_deferred adds
- * references too; Python's collector frees such cycles when nothing else can reach them, and so
- * does this, by trial deletion: gather every Deferred reachable from self through the references
- * Deferreds hold on each other (at most S_COLLECT_MAX_NODES), take those references off the
- * counts, and if every count is then 0, no reference comes from outside: nothing can ever fire,
- * cancel or unpause any of them (a Deferred whose links are running is held by the runner, so it
- * never qualifies). They are freed as unreachable Python objects are: links are not run, and a
- * Failure still held is reported. Otherwise the counts are put back. Wait edges go both ways, so a
- * wait graph is found from any of its Deferreds; a Deferred reached only through another's
- * chain_deferred is found from that other one. A graph larger than the bound is left alone. */
-static void
-s_collect(zt_deferred_t *self)
-{
-    if (!s_is_waiting(self) && !s_has_links_to_deferreds(self))
-        return; /* the common case: it holds no Deferred, so it is in no cycle */
-    s_graph_t g = {.len = 0, .cap = S_STACK_LOCAL};
-    g.nodes = g.local;
-    bool garbage = s_graph_add(&g, self);
-    for (uint32_t n = 0; garbage && n < g.len; n++)
-        garbage = s_graph_edges(&g, g.nodes[n], 0, true);
-    if (garbage) {
-        for (uint32_t n = 0; n < g.len; n++)
-            s_graph_edges(&g, g.nodes[n], -1, false);
-        for (uint32_t n = 0; garbage && n < g.len; n++)
-            garbage = g.nodes[n]->refs == 0 && !(g.nodes[n]->flags & F_RUNNING);
-        if (!garbage)
-            for (uint32_t n = 0; n < g.len; n++)
-                s_graph_edges(&g, g.nodes[n], 1, false);
-    }
-    for (uint32_t n = 0; n < g.len; n++)
-        g.nodes[n]->flags &= (uint8_t)~F_MARK;
-    if (garbage) {
-        /* Every count is 0: cut the edges inside the graph, then free each Deferred. */
-        for (uint32_t n = 0; n < g.len; n++) {
-            zt_deferred_t *d = g.nodes[n];
-            if (s_is_waiting(d))
-                d->result = zt_ok_none();
-            for (uint32_t i = d->head; i < d->count; i++)
-                if (s_kinds(d)[i] == K_CONTINUE || s_kinds(d)[i] == K_CHAIN)
-                    s_kinds(d)[i] = K_DEAD;
-        }
-        for (uint32_t n = 0; n < g.len; n++)
-            s_destroy(g.nodes[n]);
-    }
-    if (g.nodes != g.local)
-        free(g.nodes);
 }
 
 zt_deferred_t *
@@ -688,7 +442,7 @@ zt_deferred_t *
 zt_deferred_ref(zt_deferred_t *self)
 {
     ZT_ASSERT(self);
-    S_CHECK_THREAD(self);
+    ZT__DEFERRED_CHECK_THREAD(self);
     ZT_ASSERT(self->refs > 0 && self->refs < UINT32_MAX);
     self->refs++;
     return self;
@@ -701,7 +455,7 @@ zt_deferred_unref(zt_deferred_t **self_p)
         return;
     zt_deferred_t *self = *self_p;
     *self_p = NULL;
-    S_CHECK_THREAD(self);
+    ZT__DEFERRED_CHECK_THREAD(self);
     s_release_ref(self);
 }
 
@@ -709,7 +463,7 @@ int
 zt_deferred_callback(zt_deferred_t *self, zt_result_t result)
 {
     ZT_ASSERT(self);
-    S_CHECK_THREAD(self);
+    ZT__DEFERRED_CHECK_THREAD(self);
     return s_fire_p(self, &result);
 }
 
@@ -717,7 +471,7 @@ int
 zt_deferred_errback(zt_deferred_t *self, zt_failure_t *failure)
 {
     ZT_ASSERT(self);
-    S_CHECK_THREAD(self);
+    ZT__DEFERRED_CHECK_THREAD(self);
     return s_fire(self, zt_err(failure));
 }
 
@@ -725,7 +479,7 @@ static inline int
 s_add(zt_deferred_t *self, uint8_t kind, zt_deferred_fn *fn, void *arg)
 {
     ZT_ASSERT(self);
-    S_CHECK_THREAD(self);
+    ZT__DEFERRED_CHECK_THREAD(self);
     if (s_reserve(self, 1) < 0)
         return ZT_ENOMEM;
     s_put(self, kind, fn, arg);
@@ -747,7 +501,7 @@ zt_deferred_add_callbacks(zt_deferred_t *self, zt_deferred_fn *callback, zt_defe
     if (callback == errback)
         return s_add(self, K_BOTH, callback, arg);
     ZT_ASSERT(self);
-    S_CHECK_THREAD(self);
+    ZT__DEFERRED_CHECK_THREAD(self);
     if (s_reserve(self, 2) < 0)
         return ZT_ENOMEM;
     s_put(self, K_PAIR, callback, arg);
@@ -800,8 +554,8 @@ int
 zt_deferred_chain_deferred(zt_deferred_t *self, zt_deferred_t *other)
 {
     ZT_ASSERT(self && other);
-    S_CHECK_THREAD(self);
-    S_CHECK_THREAD(other);
+    ZT__DEFERRED_CHECK_THREAD(self);
+    ZT__DEFERRED_CHECK_THREAD(other);
     if (other == self)
         return ZT_EINVAL;
     if (s_reserve(self, 1) < 0)
@@ -817,7 +571,7 @@ void
 zt_deferred_pause(zt_deferred_t *self)
 {
     ZT_ASSERT(self);
-    S_CHECK_THREAD(self);
+    ZT__DEFERRED_CHECK_THREAD(self);
     ZT_ASSERT_MSG(self->paused < UINT16_MAX, "zt_deferred_pause nested more than 65,535 deep");
     self->paused++;
 }
@@ -826,7 +580,7 @@ void
 zt_deferred_unpause(zt_deferred_t *self)
 {
     ZT_ASSERT(self);
-    S_CHECK_THREAD(self);
+    ZT__DEFERRED_CHECK_THREAD(self);
     if (self->paused == 0 || --self->paused > 0)
         return;
     if (self->flags & F_CALLED)
@@ -837,18 +591,19 @@ void
 zt_deferred_cancel(zt_deferred_t *self)
 {
     ZT_ASSERT(self);
-    S_CHECK_THREAD(self);
+    ZT__DEFERRED_CHECK_THREAD(self);
     /* Fired and waiting: the cancel goes to the Deferred waited on, however deep (iteratively).
      * Deferreds waiting on each other in a circle can never fire: `hare` walks twice as fast and
      * meets d when the walk is a circle (Twisted recurses until RecursionError). */
     zt_deferred_t *d = self;
     zt_deferred_t *hare = self;
     while (d->flags & F_CALLED) {
-        if (!s_is_waiting(d))
+        if (!zt__deferred_is_waiting(d))
             return;
         d = d->result.ptr;
         for (int step = 0; step < 2 && hare; step++)
-            hare = (hare->flags & F_CALLED) && s_is_waiting(hare) ? hare->result.ptr : NULL;
+            hare =
+                (hare->flags & F_CALLED) && zt__deferred_is_waiting(hare) ? hare->result.ptr : NULL;
         if (hare == d) {
             ZT_LOG_ERROR("zt_deferred_cancel: the Deferreds wait on each other in a circle and "
                          "can never fire; nothing to cancel");
@@ -910,7 +665,7 @@ int
 zt_deferred_add_timeout(zt_deferred_t *self, double seconds, const zt_clock_t *clock)
 {
     ZT_ASSERT(self && clock);
-    S_CHECK_THREAD(self);
+    ZT__DEFERRED_CHECK_THREAD(self);
     if (!(seconds >= 0))
         return ZT_EINVAL;
     s_timeout_t *t = malloc(sizeof *t);
@@ -936,7 +691,7 @@ bool
 zt_deferred_is_called(const zt_deferred_t *self)
 {
     ZT_ASSERT(self);
-    S_CHECK_THREAD(self);
+    ZT__DEFERRED_CHECK_THREAD(self);
     return (self->flags & F_CALLED) != 0;
 }
 
@@ -944,16 +699,16 @@ bool
 zt_deferred_is_paused(const zt_deferred_t *self)
 {
     ZT_ASSERT(self);
-    S_CHECK_THREAD(self);
-    return self->paused > 0 || s_is_waiting(self);
+    ZT__DEFERRED_CHECK_THREAD(self);
+    return self->paused > 0 || zt__deferred_is_waiting(self);
 }
 
 const zt_result_t *
 zt_deferred_peek(const zt_deferred_t *self)
 {
     ZT_ASSERT(self);
-    S_CHECK_THREAD(self);
-    if (!(self->flags & F_CALLED) || s_is_waiting(self))
+    ZT__DEFERRED_CHECK_THREAD(self);
+    if (!(self->flags & F_CALLED) || zt__deferred_is_waiting(self))
         return NULL;
     return &self->result;
 }
@@ -989,23 +744,4 @@ zt_maybe_deferred(zt_maybe_fn *fn, void *arg)
         result = zt_err(zt__failure_nomem());
     }
     return zt_deferred_succeed(result);
-}
-
-void
-zt_deferred_set_unhandled_handler(zt_unhandled_fn *handler, void *arg)
-{
-    atomic_store(&s_unhandled_arg, arg);
-    atomic_store(&s_unhandled_fn, handler);
-}
-
-void
-zt_deferred_set_strict(bool strict)
-{
-    atomic_store(&s_strict, strict ? 1 : 0);
-}
-
-uint64_t
-zt_deferred_unhandled_count(void)
-{
-    return atomic_load(&s_unhandled_count);
 }
