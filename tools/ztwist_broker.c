@@ -33,111 +33,127 @@ usage(void)
     return 2;
 }
 
-int
-main(int argc, char **argv)
+/* The command line, parsed. */
+typedef struct {
+    const char *binds[16];    /* Borrowed from argv: the endpoints to bind */
+    int bind_count;           /* endpoints in binds */
+    long heartbeat_ms;        /* --heartbeat-ms */
+    int liveness;             /* --liveness */
+    long queue_limit;         /* --queue-limit */
+    long grace_ms;            /* --grace-ms */
+    long queue_mb;            /* --queue-mb */
+    const char *secret;       /* --curve-secret, or the certificate's secret; Borrowed */
+    const char *secret_file;  /* --curve-cert; Borrowed */
+    const char *allow_dir;    /* --allow-dir; Borrowed */
+    char file_keys[2][41];    /* the certificate's public and secret keys */
+    const char *allowed[256]; /* --allow keys; Borrowed */
+    int allowed_count;        /* keys in allowed */
+} s_options_t;
+
+/* --keygen CERT: write a certificate pair and say its public key. Returns the exit status. */
+static int
+s_keygen(const char *cert)
 {
-    const char *binds[16];
-    int bind_count = 0;
-    long heartbeat_ms = 2500;
-    int liveness = 3;
-    long queue_limit = ZT_BROKER_QUEUE_LIMIT;
-    long grace_ms = 0;
-    long queue_mb = (long)(ZT_BROKER_QUEUE_BYTES >> 20);
-    const char *secret = NULL;
-    const char *secret_file = NULL;
-    const char *allow_dir = NULL;
-    char file_keys[2][41];
-    const char *allowed[256];
-    int allowed_count = 0;
+    char pub[41], sec[41];
+    int err = zt_curve_keypair(pub, sec);
+    if (err == 0)
+        err = zt_curve_save_keypair(cert, pub, sec);
+    memset(sec, 0, sizeof sec);
+    if (err != 0) {
+        fprintf(stderr, "ztwist-broker: --keygen %s: %s\n", cert, zt_strerror(err));
+        return 1;
+    }
+    printf("ztwist-broker: CURVE public key %s (certificate %s, secret %s_secret)\n", pub, cert,
+           cert);
+    return 0;
+}
+
+/* Parse argv into *o. Returns -1 to go on, or the exit status (usage, --keygen). */
+static int
+s_parse(int argc, char **argv, s_options_t *o)
+{
     for (int i = 1; i < argc; i++) {
-        if (strcmp(argv[i], "--bind") == 0 && i + 1 < argc && bind_count < 16)
-            binds[bind_count++] = argv[++i];
+        if (strcmp(argv[i], "--bind") == 0 && i + 1 < argc && o->bind_count < 16)
+            o->binds[o->bind_count++] = argv[++i];
         else if (strcmp(argv[i], "--heartbeat-ms") == 0 && i + 1 < argc)
-            heartbeat_ms = atol(argv[++i]);
+            o->heartbeat_ms = atol(argv[++i]);
         else if (strcmp(argv[i], "--liveness") == 0 && i + 1 < argc)
-            liveness = atoi(argv[++i]);
+            o->liveness = atoi(argv[++i]);
         else if (strcmp(argv[i], "--queue-limit") == 0 && i + 1 < argc)
-            queue_limit = atol(argv[++i]);
+            o->queue_limit = atol(argv[++i]);
         else if (strcmp(argv[i], "--queue-mb") == 0 && i + 1 < argc)
-            queue_mb = atol(argv[++i]);
+            o->queue_mb = atol(argv[++i]);
         else if (strcmp(argv[i], "--grace-ms") == 0 && i + 1 < argc)
-            grace_ms = atol(argv[++i]);
+            o->grace_ms = atol(argv[++i]);
         else if (strcmp(argv[i], "--curve-secret") == 0 && i + 1 < argc)
-            secret = argv[++i];
+            o->secret = argv[++i];
         else if (strcmp(argv[i], "--curve-cert") == 0 && i + 1 < argc)
-            secret_file = argv[++i];
+            o->secret_file = argv[++i];
         else if (strcmp(argv[i], "--allow-dir") == 0 && i + 1 < argc)
-            allow_dir = argv[++i];
-        else if (strcmp(argv[i], "--allow") == 0 && i + 1 < argc && allowed_count < 256)
-            allowed[allowed_count++] = argv[++i];
-        else if (strcmp(argv[i], "--keygen") == 0 && i + 1 < argc) {
-            char pub[41], sec[41];
-            int err = zt_curve_keypair(pub, sec);
-            if (err == 0)
-                err = zt_curve_save_keypair(argv[i + 1], pub, sec);
-            memset(sec, 0, sizeof sec);
-            if (err != 0) {
-                fprintf(stderr, "ztwist-broker: --keygen %s: %s\n", argv[i + 1], zt_strerror(err));
-                return 1;
-            }
-            printf("ztwist-broker: CURVE public key %s (certificate %s, secret %s_secret)\n", pub,
-                   argv[i + 1], argv[i + 1]);
-            return 0;
-        } else
+            o->allow_dir = argv[++i];
+        else if (strcmp(argv[i], "--allow") == 0 && i + 1 < argc && o->allowed_count < 256)
+            o->allowed[o->allowed_count++] = argv[++i];
+        else if (strcmp(argv[i], "--keygen") == 0 && i + 1 < argc)
+            return s_keygen(argv[i + 1]);
+        else
             return usage();
     }
-    if (bind_count == 0 || heartbeat_ms < 1 || liveness < 1 || queue_limit < 1 || queue_mb < 1 ||
-        (secret && secret_file))
+    if (o->bind_count == 0 || o->heartbeat_ms < 1 || o->liveness < 1 || o->queue_limit < 1 ||
+        o->queue_mb < 1 || (o->secret && o->secret_file))
         return usage();
-    if (secret_file) {
-        int err = zt_curve_load_keypair(secret_file, file_keys[0], file_keys[1]);
+    if (o->secret_file) {
+        int err = zt_curve_load_keypair(o->secret_file, o->file_keys[0], o->file_keys[1]);
         if (err != 0) {
-            fprintf(stderr, "ztwist-broker: --curve-cert %s: %s\n", secret_file,
+            fprintf(stderr, "ztwist-broker: --curve-cert %s: %s\n", o->secret_file,
                     err == ZT_EINVAL ? "not a certificate with a key pair (czmq's zcert format)"
                                      : zt_strerror(err));
             return 1;
         }
-        secret = file_keys[1];
-        printf("ztwist-broker: CURVE public key %s\n", file_keys[0]);
+        o->secret = o->file_keys[1];
+        printf("ztwist-broker: CURVE public key %s\n", o->file_keys[0]);
     }
+    return -1;
+}
 
-    zt_reactor_t *reactor = zt_reactor_new();
-    zt_broker_t *broker = reactor ? zt_broker_new(reactor) : NULL;
-    int rc = 1;
-    if (!broker)
-        goto done;
-    if (zt_broker_set_heartbeat(broker, heartbeat_ms / 1000.0, liveness) != 0 ||
-        zt_broker_set_queue_limit(broker, (size_t)queue_limit) != 0 ||
-        zt_broker_set_queue_bytes(broker, (size_t)queue_mb << 20) != 0 ||
-        zt_broker_set_unknown_grace(broker, grace_ms / 1000.0) != 0)
-        goto done;
-    if (secret && zt_broker_set_curve(broker, secret) != 0) {
+/* Set the broker up as the options say and bind it; false (said on stderr) when it cannot be. */
+static bool
+s_configure(zt_broker_t *broker, const s_options_t *o)
+{
+    if (zt_broker_set_heartbeat(broker, o->heartbeat_ms / 1000.0, o->liveness) != 0 ||
+        zt_broker_set_queue_limit(broker, (size_t)o->queue_limit) != 0 ||
+        zt_broker_set_queue_bytes(broker, (size_t)o->queue_mb << 20) != 0 ||
+        zt_broker_set_unknown_grace(broker, o->grace_ms / 1000.0) != 0)
+        return false;
+    if (o->secret && zt_broker_set_curve(broker, o->secret) != 0) {
         fprintf(stderr, "ztwist-broker: --curve-secret is not a Z85 key\n");
-        goto done;
+        return false;
     }
-    for (int i = 0; i < allowed_count; i++)
-        if (zt_broker_allow_key(broker, allowed[i]) != 0) {
-            fprintf(stderr, "ztwist-broker: --allow %s is not a Z85 key\n", allowed[i]);
-            goto done;
+    for (int i = 0; i < o->allowed_count; i++)
+        if (zt_broker_allow_key(broker, o->allowed[i]) != 0) {
+            fprintf(stderr, "ztwist-broker: --allow %s is not a Z85 key\n", o->allowed[i]);
+            return false;
         }
-    if (allow_dir) {
-        int err = zt_broker_allow_directory(broker, allow_dir);
+    if (o->allow_dir) {
+        int err = zt_broker_allow_directory(broker, o->allow_dir);
         if (err != 0) {
-            fprintf(stderr, "ztwist-broker: --allow-dir %s: %s\n", allow_dir, zt_strerror(err));
-            goto done;
+            fprintf(stderr, "ztwist-broker: --allow-dir %s: %s\n", o->allow_dir, zt_strerror(err));
+            return false;
         }
     }
-    for (int i = 0; i < bind_count; i++) {
-        int err = zt_broker_bind(broker, binds[i]);
+    for (int i = 0; i < o->bind_count; i++) {
+        int err = zt_broker_bind(broker, o->binds[i]);
         if (err != 0) {
-            fprintf(stderr, "ztwist-broker: cannot bind %s: %s\n", binds[i], zt_strerror(err));
-            goto done;
+            fprintf(stderr, "ztwist-broker: cannot bind %s: %s\n", o->binds[i], zt_strerror(err));
+            return false;
         }
         printf("ztwist-broker: listening on %s\n", zt_broker_endpoint(broker));
     }
-    fflush(stdout);
-    zt_reactor_handle_signals(reactor);
-    zt_reactor_run(reactor);
+    return true;
+}
+
+static void
+s_print_stats(const zt_broker_t *broker)
+{
     zt_broker_stats_t st;
     zt_broker_stats(broker, &st);
     printf("ztwist-broker: %llu requests, %llu replies, %llu dropped, %llu expired workers, "
@@ -148,8 +164,28 @@ main(int argc, char **argv)
            (unsigned long long)st.workers_lost, (unsigned long long)st.queue_full,
            (unsigned long long)st.bytes_full, (unsigned long long)st.unknown_service,
            (unsigned long long)st.auth_rejected, (unsigned long long)st.handshake_failed);
-    rc = 0;
-done:
+}
+
+int
+main(int argc, char **argv)
+{
+    s_options_t o = {.heartbeat_ms = 2500,
+                     .liveness = 3,
+                     .queue_limit = ZT_BROKER_QUEUE_LIMIT,
+                     .queue_mb = (long)(ZT_BROKER_QUEUE_BYTES >> 20)};
+    int status = s_parse(argc, argv, &o);
+    if (status >= 0)
+        return status;
+    zt_reactor_t *reactor = zt_reactor_new();
+    zt_broker_t *broker = reactor ? zt_broker_new(reactor) : NULL;
+    int rc = 1;
+    if (broker && s_configure(broker, &o)) {
+        fflush(stdout);
+        zt_reactor_handle_signals(reactor);
+        zt_reactor_run(reactor);
+        s_print_stats(broker);
+        rc = 0;
+    }
     zt_broker_destroy(&broker);
     zt_reactor_destroy(&reactor);
     return rc;
