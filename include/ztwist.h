@@ -44,6 +44,7 @@
 #include <ztwist/protocol.h>
 #include <ztwist/resolve.h>
 #include <ztwist/tcp.h>
+#include <ztwist/unix.h>
 #include <ztwist/line_receiver.h>
 #include <ztwist/frames.h>
 #include <ztwist/remote.h>
