@@ -45,6 +45,7 @@
 #include <ztwist/resolve.h>
 #include <ztwist/tcp.h>
 #include <ztwist/unix.h>
+#include <ztwist/udp.h>
 #include <ztwist/line_receiver.h>
 #include <ztwist/frames.h>
 #include <ztwist/remote.h>
