@@ -46,6 +46,7 @@
 #include <ztwist/tcp.h>
 #include <ztwist/unix.h>
 #include <ztwist/udp.h>
+#include <ztwist/signals.h>
 #include <ztwist/line_receiver.h>
 #include <ztwist/frames.h>
 #include <ztwist/remote.h>
