@@ -47,6 +47,7 @@
 #include <ztwist/unix.h>
 #include <ztwist/udp.h>
 #include <ztwist/signals.h>
+#include <ztwist/process.h>
 #include <ztwist/line_receiver.h>
 #include <ztwist/frames.h>
 #include <ztwist/remote.h>
