@@ -39,6 +39,7 @@
 #include <ztwist/test_clock.h>
 #include <ztwist/looping_call.h>
 #include <ztwist/defer_later.h>
+#include <ztwist/cooperator.h>
 #include <ztwist/pool.h>
 #include <ztwist/threads.h>
 #include <ztwist/protocol.h>
