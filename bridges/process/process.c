@@ -391,12 +391,24 @@ s_reap(zt_process_t *self, int status)
     }
 }
 
+/* Whether to try pidfd_open: tests turn it off to exercise the SIGCHLD path on kernels that have
+ * it (zt__process_set_pidfd, for the test that links the static library). */
+static bool s_use_pidfd = true;
+
+void zt__process_set_pidfd(bool on);
+
+void
+zt__process_set_pidfd(bool on)
+{
+    s_use_pidfd = on;
+}
+
 /* Watch the child: a pidfd, or a SIGCHLD callback and a first waitpid on the next pass. */
 static int
 s_watch(zt_process_t *self)
 {
 #if defined(SYS_pidfd_open)
-    self->pidfd = (int)syscall(SYS_pidfd_open, self->pid, 0);
+    self->pidfd = s_use_pidfd ? (int)syscall(SYS_pidfd_open, self->pid, 0) : -1;
     if (self->pidfd >= 0) {
         if (s_cloexec_nonblock(self->pidfd, true) == 0 &&
             zt_reactor_add_reader(self->reactor, self->pidfd, s_on_pidfd, self) == 0)

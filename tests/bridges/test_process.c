@@ -329,6 +329,34 @@ test_process_malformed_arguments_are_refused(void **state)
     assert_no_child_left();
 }
 
+/* bridges/process/process.c's switch for the SIGCHLD path (this suite links the static library). */
+void zt__process_set_pidfd(bool on);
+
+static void
+test_process_sigchld_path_reaps_and_reports(void **state)
+{
+    fixture_t *fx = *state;
+    zt__process_set_pidfd(false);
+    spawn(fx, "/bin/sh", (const char *const[]){"sh", "-c", "echo via-sigchld; exit 7", NULL}, NULL,
+          NULL);
+    zt_process_t *second = NULL;
+    fixture_t fx2 = {.reactor = fx->reactor};
+    assert_int_equal(zt_spawn_process(fx->reactor, "/bin/cat", (const char *const[]){"cat", NULL},
+                                      NULL, NULL, &s_proto, &fx2, &second),
+                     0);
+    zt__process_set_pidfd(true);
+    assert_true(tcp_util_run_until(fx->reactor, &fx->ended_flag));
+    assert_string_equal(fx->out, "via-sigchld\n");
+    assert_int_equal(fx->status.exit_code, 7);
+    assert_int_equal(fx2.ended, 0); /* the other child's SIGCHLD callback did not take this one */
+    assert_int_equal(zt_process_kill(second), 0);
+    assert_true(tcp_util_run_until(fx->reactor, &fx2.ended_flag));
+    assert_int_equal(fx2.status.signal, SIGKILL);
+    assert_int_equal(fx->ended, 1);
+    zt_process_destroy(&second);
+    assert_no_child_left();
+}
+
 int
 main(void)
 {
@@ -353,6 +381,8 @@ main(void)
         cmocka_unit_test_setup_teardown(test_process_missing_program_or_directory_fails_at_once,
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(test_process_malformed_arguments_are_refused, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_process_sigchld_path_reaps_and_reports, setup,
                                         teardown),
     };
     return cmocka_run_group_tests_name("process", tests, NULL, NULL);
