@@ -352,8 +352,12 @@ zt_cooperator_stop(zt_cooperator_t *self)
         zt_delayed_call_cancel(self->call);
         zt_delayed_call_release(&self->call);
     }
+    /* The Deferreds fired here run user code: no sweep may unlink a task under this loop. */
+    bool was = self->in_pass;
+    self->in_pass = true;
     for (zt_cooperative_task_t *t = self->tasks; t; t = t->next)
         s_finish(t, s_stopped());
+    self->in_pass = was;
     s_sweep(self);
 }
 
