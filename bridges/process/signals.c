@@ -5,11 +5,12 @@
  *  Signals are process-wide, so the state here is too (statics, guarded by s_lock for the calls,
  * which are made on one reactor's thread but may race with another reactor's). One reactor at a
  * time owns it: s_owner. The signal handler touches only async-signal-safe things: s_pending[sig]
- * (a volatile sig_atomic_t set to 1), one write to the pipe (non-blocking: a full pipe already
- * holds a wake-up, and the pending flag is not lost), and a call to the handler it replaced when
- * that was a function (so zt_reactor_handle_signals's stop still happens). s_old[sig] and
- * s_write_fd are set before the handler is installed and cleared only after the old disposition
- * is back, so the handler never reads them half-made.
+ * (a lock-free atomic set to 1: the handler may run on any thread, and volatile sig_atomic_t is
+ * only meant for a handler on the thread it interrupts), one write to the pipe (non-blocking: a
+ * full pipe already holds a wake-up, and the pending flag is not lost), and a call to the handler
+ * it replaced when that was a function (so zt_reactor_handle_signals's stop still happens).
+ * s_old[sig] and s_write_fd are set before the handler is installed and cleared only after the old
+ * disposition is back, so the handler never reads them half-made.
  *
  *  The reactor side: the pipe's read end is a reader of the owning reactor. On readable it drains
  * the pipe, then for each signal whose pending flag it clears, runs that signal's callbacks in the
@@ -31,9 +32,12 @@
 #include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+
+_Static_assert(ATOMIC_INT_LOCK_FREE == 2, "the signal handler needs lock-free atomics");
 
 #define SIG_SLOTS 65 /* signal numbers 1..64 (real-time ones included) */
 
@@ -53,24 +57,25 @@ typedef struct state {
 } state_t;
 
 static pthread_mutex_t s_lock = PTHREAD_MUTEX_INITIALIZER; /* guards what follows */
-static zt_reactor_t *s_owner;                 /* Borrowed: the reactor with callbacks, or NULL */
-static int s_pipe[2] = {-1, -1};              /* Owned: the self-pipe */
-static volatile sig_atomic_t s_write_fd = -1; /* the write end, as the handler sees it */
-static volatile sig_atomic_t s_pending[SIG_SLOTS]; /* set by the handler, cleared by dispatch */
-static struct sigaction s_old[SIG_SLOTS];          /* each handled signal's old disposition */
-static int s_installed[SIG_SLOTS];                 /* live callbacks per signal */
-static zt_signal_id_t s_next_id = 1;               /* the next id */
-static const char s_slot_key = 0;                  /* the reactor slot's key */
+static zt_reactor_t *s_owner;             /* Borrowed: the reactor with callbacks, or NULL */
+static int s_pipe[2] = {-1, -1};          /* Owned: the self-pipe */
+static atomic_int s_write_fd = -1;        /* the write end, as the handler sees it */
+static atomic_int s_pending[SIG_SLOTS];   /* set by the handler, cleared by dispatch */
+static struct sigaction s_old[SIG_SLOTS]; /* each handled signal's old disposition */
+static int s_installed[SIG_SLOTS];        /* live callbacks per signal */
+static zt_signal_id_t s_next_id = 1;      /* the next id */
+static const char s_slot_key = 0;         /* the reactor slot's key */
 
 static void
 s_handler(int sig)
 {
     int saved = errno;
     if (sig > 0 && sig < SIG_SLOTS) {
-        s_pending[sig] = 1;
-        if (s_write_fd >= 0) {
+        atomic_store(&s_pending[sig], 1);
+        int fd = atomic_load(&s_write_fd);
+        if (fd >= 0) {
             unsigned char byte = (unsigned char)sig;
-            ssize_t n = write(s_write_fd, &byte, 1);
+            ssize_t n = write(fd, &byte, 1);
             (void)n;
         }
         /* Pass the delivery on to the handler this one replaced. */
@@ -112,9 +117,8 @@ s_on_readable(zt_reactor_t *r, int fd, void *arg)
         ;
     st->running++;
     for (int sig = 1; sig < SIG_SLOTS; sig++) {
-        if (!s_pending[sig])
+        if (!atomic_exchange(&s_pending[sig], 0))
             continue;
-        s_pending[sig] = 0;
         for (entry_t *e = st->entries; e; e = e->next)
             if (e->fn && e->signum == sig)
                 e->fn(r, sig, e->arg);
@@ -139,7 +143,7 @@ static void
 s_release(state_t *st)
 {
     zt_reactor_remove_reader(st->reactor, s_pipe[0]);
-    s_write_fd = -1;
+    atomic_store(&s_write_fd, -1);
     close(s_pipe[0]);
     close(s_pipe[1]);
     s_pipe[0] = s_pipe[1] = -1;
@@ -154,7 +158,7 @@ s_acquire(zt_reactor_t *r, state_t *st)
         goto failed;
     if (zt_reactor_add_reader(r, s_pipe[0], s_on_readable, st) != 0)
         goto failed;
-    s_write_fd = s_pipe[1];
+    atomic_store(&s_write_fd, s_pipe[1]);
     s_owner = r;
     return 0;
 failed:
@@ -244,7 +248,7 @@ s_remove(state_t *st, entry_t *e)
     st->count--;
     if (--s_installed[sig] == 0) {
         sigaction(sig, &s_old[sig], NULL);
-        s_pending[sig] = 0;
+        atomic_store(&s_pending[sig], 0);
     }
     if (st->count == 0)
         s_release(st);

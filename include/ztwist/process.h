@@ -12,6 +12,9 @@
  * kernel has pidfd_open (Linux 5.3), else through a SIGCHLD callback (<ztwist/signals.h>).
  * Destroying a process whose child still runs kills it (SIGKILL) and reaps it before returning.
  *
+ *  Destroy every process before its reactor: its pipes and its reaping are registered there, as a
+ * TCP connection's socket is.
+ *
  *  The parent's descriptors: every descriptor ztwist makes is close-on-exec, so a child inherits
  * only its three pipes; descriptors the program made itself without close-on-exec are inherited.
  *
