@@ -298,6 +298,21 @@ s_unlink_own(const zt_unix_port_t *self)
         unlink(self->path);
 }
 
+/* The port's owner, recorded as tcp.c records a transport's (the calling thread, in whatever form
+ * tcp_internal.h keeps it): taken from a transport made and dropped here, so that this file does
+ * not depend on that form. */
+static int
+s_set_owner(zt_tcp_port_t *port)
+{
+    zt_transport_t *probe = zt__tcp_transport_new(port->reactor);
+    if (!probe)
+        return -1;
+    port->owner = probe->owner;
+    probe->state = ZT__TCP_CLOSED;
+    zt__tcp_unref(probe);
+    return 0;
+}
+
 int
 zt_listen_unix(zt_reactor_t *reactor, const char *path, zt_factory_t *factory, int backlog,
                unsigned mode, zt_unix_port_t **port_p)
@@ -311,7 +326,11 @@ zt_listen_unix(zt_reactor_t *reactor, const char *path, zt_factory_t *factory, i
     zt_unix_port_t *self = calloc(1, sizeof *self);
     if (!self)
         return ZT_ENOMEM;
-    self->base = (zt_tcp_port_t){.reactor = reactor, .owner = pthread_self(), .factory = factory};
+    self->base = (zt_tcp_port_t){.reactor = reactor, .factory = factory};
+    if (s_set_owner(&self->base) != 0) {
+        free(self);
+        return ZT_ENOMEM;
+    }
     snprintf(self->path, sizeof self->path, "%s", path);
     self->abstract = path[0] == '@';
     s_address(path, &self->base.host);
