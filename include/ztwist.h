@@ -39,11 +39,16 @@
 #include <ztwist/test_clock.h>
 #include <ztwist/looping_call.h>
 #include <ztwist/defer_later.h>
+#include <ztwist/cooperator.h>
 #include <ztwist/pool.h>
 #include <ztwist/threads.h>
 #include <ztwist/protocol.h>
 #include <ztwist/resolve.h>
 #include <ztwist/tcp.h>
+#include <ztwist/unix.h>
+#include <ztwist/udp.h>
+#include <ztwist/signals.h>
+#include <ztwist/process.h>
 #include <ztwist/line_receiver.h>
 #include <ztwist/curve.h>
 #include <ztwist/frames.h>

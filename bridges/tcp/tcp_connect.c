@@ -137,8 +137,8 @@ zt__tcp_connect_done(zt_transport_t *t)
     }
     struct sockaddr_storage ss;
     socklen_t sslen = sizeof ss;
-    if (getsockname(t->fd, (struct sockaddr *)&ss, &sslen) == 0)
-        zt__tcp_address_from(&ss, &t->host);
+    if (!t->have_host && getsockname(t->fd, (struct sockaddr *)&ss, &sslen) == 0)
+        zt__tcp_address_from(&ss, &t->host); /* have_host: unix.c filled both ends in */
     t->have_host = true;
     zt_protocol_t *p = zt_factory_build_protocol(t->client_factory, &t->peer);
     if (!p) {

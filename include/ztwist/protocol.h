@@ -64,6 +64,7 @@ ZT_EXPORT extern const zt_failure_type_t zt__connection_refused_type;
 
 /** An address family. */
 typedef enum zt_address_family {
+    ZT_AF_UNIX = 1, /* a Unix domain socket (<ztwist/unix.h>): host is the path's start, port 0 */
     ZT_AF_INET = 4, /* IPv4 */
     ZT_AF_INET6 = 6 /* IPv6 */
 } zt_address_family_t;
