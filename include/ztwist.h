@@ -41,6 +41,8 @@
 #include <ztwist/defer_later.h>
 #include <ztwist/pool.h>
 #include <ztwist/threads.h>
+#include <ztwist/actor.h>
+#include <ztwist/supervisor.h>
 #include <ztwist/protocol.h>
 #include <ztwist/tcp.h>
 #include <ztwist/line_receiver.h>
