@@ -57,6 +57,7 @@ struct zt_actor {
     zt__env_t *mbox_tail;   /* the last queued; Borrowed */
     uint32_t mbox_len;      /* envelopes in mbox (home thread) */
     zt_actor_t *run_next;   /* the next in the run queue; Borrowed */
+    uint64_t turn_pass;     /* the scheduler run in which it last had a turn */
     zt_actor_t *all_prev;   /* the scheduler's list of live actors; Borrowed */
     zt_actor_t *all_next;   /* ... Borrowed */
     zt__env_t *current;     /* the message being handled; Owned */

@@ -9,12 +9,14 @@
  * zt_reactor_destroy, ends every actor and answers what is left.
  *
  *  Turns. An actor with messages is on the run queue once (in_runq). A run is one queued call
- * (zt_reactor_call_from_thread on the reactor thread, which runs on the next pass): it takes the
- * actors queued when it starts, gives each one turn of at most its budget of messages, puts an
- * actor that still has messages at the back, and if the queue is not empty queues itself for the
- * next pass. So within a pass every runnable actor gets its turn before any gets a second one, and
- * between passes the reactor runs its timers, sockets and mailbox: a flooding actor delays another
- * actor by at most one turn of its budget, and the reactor's own work by one round.
+ * (zt_reactor_call_from_thread on the reactor thread, which runs on the next pass): it gives each
+ * actor at the head of the queue one turn of at most its budget of messages and puts an actor that
+ * still has messages at the back; it stops at the first actor that has had its turn in this run
+ * (turn_pass), and if the queue is not empty queues itself for the next pass. An actor woken
+ * during the run (a message from another actor's turn) gets its turn in the same run, so a chain
+ * of actors passing a message on costs no pass per hop; no actor gets two turns in one run. So a
+ * flooding actor delays another actor's message by at most one turn of its budget, and the
+ * reactor's own work (timers, sockets, mailbox) by one turn of each actor.
  *
  *  The inbox: the one structure shared between threads. Another thread (another reactor, a worker,
  * main) never touches an actor's mailbox; it appends an envelope to the inbox of the actor's
@@ -164,15 +166,14 @@ s_run(void *arg)
     s_handling++;
     zt__sched_t *outer = s_current;
     s_current = s;
-    size_t round = 0;
-    for (zt_actor_t *a = s->run_head; a; a = a->run_next)
-        round++;
-    for (size_t i = 0; i < round && s->run_head; i++) {
+    /* one turn per actor per run: stop at the first actor that has had its turn in this one */
+    while (s->run_head && s->run_head->turn_pass != s->passes) {
         zt_actor_t *a = s->run_head;
         s->run_head = a->run_next;
         if (!s->run_head)
             s->run_tail = NULL;
         a->in_runq = false;
+        a->turn_pass = s->passes;
         zt__actor_turn(s, a);
         zt__sched_wake(s, a); /* still has messages: back of the queue */
         zt_actor_unref(&a);   /* the run queue's reference */
