@@ -161,7 +161,7 @@ static void
 s_run(void *arg)
 {
     zt__sched_t *s = arg;
-    s->run_scheduled = false;
+    s->run_scheduled = true; /* wakes during the run do not queue another: the end decides */
     s->passes++;
     s_handling++;
     zt__sched_t *outer = s_current;
@@ -172,14 +172,15 @@ s_run(void *arg)
         s->run_head = a->run_next;
         if (!s->run_head)
             s->run_tail = NULL;
-        a->in_runq = false;
         a->turn_pass = s->passes;
-        zt__actor_turn(s, a);
+        zt__actor_turn(s, a); /* in_runq stays set: a message sent to it now joins this turn */
+        a->in_runq = false;
         zt__sched_wake(s, a); /* still has messages: back of the queue */
         zt_actor_unref(&a);   /* the run queue's reference */
     }
     s_handling--;
     s_current = outer;
+    s->run_scheduled = false;
     if (s->run_head)
         s_schedule_run(s);
 }
