@@ -623,6 +623,12 @@ replies_in(void *arg)
     return rm->replies + rm->stopped_replies >= 200;
 }
 
+static bool
+server_ended(void *arg)
+{
+    return !zt_actor_is_alive(arg);
+}
+
 static void
 test_actor_cross_reactor_tell_and_ask_between_threads(void **state)
 {
@@ -644,6 +650,9 @@ test_actor_cross_reactor_tell_and_ask_between_threads(void **state)
     assert_true(support_run_until(r1, replies_in, &rm, 60));
     assert_int_equal(rm.replies, 200);
     assert_int_equal(rm.wrong, 0); /* every ask came after the 500 tells from the same thread */
+    assert_int_equal(zt_actor_stop(rm.server), 0); /* from another thread: travels as a message */
+    assert_true(support_run_until(r1, server_ended, rm.server, 60));
+    assert_int_equal(zt_actor_tell(rm.server, zt_msg(TAG_NUM, NULL, NULL)), ZT_ESHUTDOWN);
     zt_reactor_stop(rm.r2);
     pthread_join(t, NULL);
     assert_int_equal(rm.server_c.out_of_order, 0);
