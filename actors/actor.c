@@ -28,6 +28,8 @@
 ZT_EXPORT const zt_failure_type_t zt__actor_stopped_type = {"ActorStopped", &zt__error_type,
                                                             ZT_ESHUTDOWN};
 
+_Static_assert(sizeof(struct zt_actor) <= 512, "an idle actor fits in 512 bytes (#16)");
+
 static void s_finish(zt__sched_t *s, zt_actor_t *a, zt_result_t result);
 
 /* A wait on the Deferred a handler returned. */
