@@ -71,7 +71,7 @@ bool
 zt_actor_is_alive(const zt_actor_t *self)
 {
     ZT_ASSERT(self);
-    return atomic_load_explicit(&self->state, memory_order_acquire) == ZT__ACTOR_ALIVE;
+    return atomic_load(&self->state) == ZT__ACTOR_ALIVE;
 }
 
 zt_reactor_t *
@@ -500,8 +500,8 @@ zt__actor_end(zt_actor_t *a, zt_failure_t *reason)
         a->busy = false;
         zt_deferred_unref(&a->waiting);
     }
-    zt_actor_ref(a); /* we use it to the end */
-    atomic_store_explicit(&a->state, ZT__ACTOR_ENDED, memory_order_release);
+    zt_actor_ref(a);                          /* we use it to the end */
+    atomic_store(&a->state, ZT__ACTOR_ENDED); /* seq_cst: registry.c's agreement on `named` */
     a->life++;
     a->stop_requested = false;
     s_clear_mailbox(s, a);

@@ -8,7 +8,10 @@
  * holds a counted reference to each named actor, so a lookup racing with the actor's end returns
  * either a reference (whose sends then fail with ZT_ESHUTDOWN) or NULL, never freed memory. The
  * name goes when the actor ends for good (actor.c calls zt__registry_forget after a supervisor has
- * had its say); no user code runs under the lock.  */
+ * had its say); no user code runs under the lock. The end and a racing registration agree through
+ * `named` (seq_cst): registration sets it before it checks that the actor is alive, the end marks
+ * the actor ended before it reads `named`, so either the registration sees the end and fails, or
+ * the end sees the flag and removes the name under the lock, after the registration is done.  */
 #include "actor_impl.h"
 
 #include <stdlib.h>
@@ -58,15 +61,15 @@ zt_actor_register(zt_actor_t *self, const char *name)
     int rc = 0;
     pthread_mutex_lock(&s_lock);
     s_entry_t **pp = s_find(name);
-    if (!zt_actor_is_alive(self))
-        rc = ZT_ESHUTDOWN;
-    else if (*pp || atomic_load(&self->named))
+    if (*pp || atomic_exchange(&self->named, true)) {
         rc = ZT_EALREADY;
-    if (rc == 0) {
+    } else if (!zt_actor_is_alive(self)) {
+        atomic_store(&self->named, false);
+        rc = ZT_ESHUTDOWN;
+    } else {
         entry->actor = zt_actor_ref(self);
         entry->next = NULL;
         *pp = entry;
-        atomic_store(&self->named, true);
     }
     pthread_mutex_unlock(&s_lock);
     if (rc < 0)

@@ -323,8 +323,8 @@ s_sched_fini(void *arg)
         zt_actor_unref(&a);
     }
     s->run_tail = NULL;
-    while (s->all_tail) /* newest first, as a supervisor stops its children */
-        zt__actor_end(s->all_tail, zt__actor_stopped_failure("its reactor was destroyed"));
+    while (s->all_tail)                   /* newest first, as a supervisor stops its children */
+        zt__actor_end(s->all_tail, NULL); /* a shutdown: monitors see a normal end */
     zt__ask_fini(s);
     while (s->free_envs) {
         zt__env_t *e = s->free_envs;

@@ -145,8 +145,8 @@ s_fail(zt__sup_t *sup, const char *why)
 void
 zt__sup_child_ended(zt__sup_t *sup, zt_actor_t *child, const zt_failure_t *reason)
 {
-    if (sup->failing || !zt_actor_is_alive(sup->self) || !sup->kids)
-        return;
+    if (sup->failing || !zt_actor_is_alive(sup->self) || !sup->kids || child->sched->closing)
+        return; /* at the reactor's destroy nothing is restarted */
     size_t idx = 0;
     while (idx < sup->n && sup->kids[idx] != child)
         idx++;
