@@ -571,6 +571,74 @@ test_actor_handler_waits_for_pool_job_then_replies(void **state)
     zt_reactor_destroy(&pc.r);
 }
 
+/* Two producer threads: each one's messages keep their order, and the messages queued while the
+ * reactor was not looking travel in one mailbox call. */
+typedef struct two_senders {
+    intptr_t next[2]; /* the next number expected from each sender */
+    int handled;      /* messages handled */
+    int out_of_order; /* messages out of their sender's order */
+} two_senders_t;
+
+typedef struct sender_arg {
+    zt_actor_t *to; /* Borrowed */
+    intptr_t id;    /* 0 or 1 */
+    int failed;     /* sends that failed */
+} sender_arg_t;
+
+static zt_result_t
+two_receive(zt_actor_t *self, void *state, zt_msg_t *msg)
+{
+    (void)self;
+    two_senders_t *t = state;
+    intptr_t v = (intptr_t)msg->body, id = v >> 20, seq = v & 0xfffff;
+    if (seq != t->next[id])
+        t->out_of_order++;
+    t->next[id] = seq + 1;
+    t->handled++;
+    return zt_ok_none();
+}
+
+static void *
+send_sequence(void *arg)
+{
+    sender_arg_t *sa = arg;
+    for (intptr_t i = 0; i < 1000; i++)
+        if (zt_actor_tell(sa->to, zt_msg(TAG_NUM, (void *)(sa->id << 20 | i), NULL)) < 0)
+            sa->failed++;
+    return NULL;
+}
+
+static bool
+two_done(void *arg)
+{
+    return ((two_senders_t *)arg)->handled >= 2000;
+}
+
+static void
+test_actor_two_producer_threads_keep_order_in_one_batch(void **state)
+{
+    (void)state;
+    zt_reactor_t *r = zt_reactor_new();
+    two_senders_t t = {0};
+    zt_actor_t *a = NULL;
+    zt_actor_spec_t spec = {.receive = two_receive, .arg = &t};
+    assert_int_equal(zt_actor_spawn(r, &spec, &a), 0);
+    sender_arg_t s0 = {.to = a, .id = 0}, s1 = {.to = a, .id = 1};
+    pthread_t t0, t1;
+    pthread_create(&t0, NULL, send_sequence, &s0);
+    pthread_create(&t1, NULL, send_sequence, &s1);
+    pthread_join(t0, NULL);
+    pthread_join(t1, NULL);
+    assert_int_equal(s0.failed + s1.failed, 0);
+    assert_true(support_run_until(r, two_done, &t, 60));
+    assert_int_equal(t.out_of_order, 0);
+    zt_reactor_stats_t st;
+    zt_reactor_stats(r, &st);
+    assert_int_equal(st.mailbox_received, 1); /* 2,000 messages, one call */
+    stop_and_release(&a);
+    zt_reactor_destroy(&r);
+}
+
 /* --- two reactors on two threads ------------------------------------------------------------ */
 
 typedef struct remote {
@@ -717,6 +785,7 @@ main(void)
         cmocka_unit_test_setup_teardown(test_actor_spawn_and_stop_many_leaves_nothing, setup,
                                         teardown),
         cmocka_unit_test(test_actor_handler_waits_for_pool_job_then_replies),
+        cmocka_unit_test(test_actor_two_producer_threads_keep_order_in_one_batch),
         cmocka_unit_test(test_actor_cross_reactor_tell_and_ask_between_threads),
         cmocka_unit_test_setup_teardown(test_actor_reply_to_destroyed_asker_is_dropped, setup,
                                         teardown),
