@@ -212,6 +212,62 @@ test_actor_coroutine_handler_holds_next_message(void **state)
     stop_and_release(&a);
 }
 
+/* A stop during an await takes effect when the handler has finished: the stopped hook never frees
+ * state a suspended handler still uses. */
+static void
+test_actor_stop_during_await_waits_for_the_handler(void **state)
+{
+    fixture_t *fx = *state;
+    counter_t c = {.gate = zt_deferred_new()};
+    zt_actor_t *a = spawn_counter(fx->r, &c, 0, ZT_ACTOR_CORO);
+    zt_actor_tell(a, zt_msg(TAG_WAIT, NULL, NULL));
+    zt_actor_tell(a, zt_msg(TAG_NUM, strdup("never handled"), free));
+    passes(fx->r, 2);
+    assert_int_equal(c.handled, 1);
+    uint64_t dead = zt_actor_dead_letters();
+    assert_int_equal(zt_actor_stop(a), 0);
+    passes(fx->r, 2);
+    assert_true(zt_actor_is_alive(a)); /* still inside its await */
+    assert_int_equal(c.stopped, 0);
+    zt_deferred_callback(c.gate, zt_ok_none());
+    passes(fx->r, 2);
+    assert_false(zt_actor_is_alive(a));
+    assert_int_equal(c.stopped, 1);
+    assert_int_equal(c.handled, 1);
+    assert_int_equal(zt_actor_dead_letters(), dead + 1);
+    zt_deferred_unref(&c.gate);
+    zt_actor_unref(&a);
+}
+
+/* A reactor destroyed while an actor's coroutine handler is suspended: the await is cancelled,
+ * the handler unwinds, the actor ends, nothing leaks (ASan). */
+static void
+test_actor_destroy_with_suspended_handler_unwinds_it(void **state)
+{
+    (void)state;
+    zt_test_clock_t *clock = zt_test_clock_new();
+    zt_reactor_t *r = zt_reactor_new_with_clock(clock);
+    counter_t c = {.gate = zt_deferred_new()};
+    zt_actor_t *a = spawn_counter(r, &c, 0, ZT_ACTOR_CORO);
+    support_capture_t asked = {0};
+    zt_deferred_t *d = zt_actor_ask(r, a, zt_msg(TAG_WAIT, strdup("body"), free), 0);
+    zt_deferred_add_both(d, support_capture, &asked);
+    passes(r, 2);
+    assert_int_equal(c.handled, 1);
+    assert_int_equal(asked.calls, 0);
+    zt_reactor_destroy(&r);
+    assert_int_equal(c.stopped, 1);
+    assert_int_equal(c.inside, 0); /* the handler ran to its end */
+    assert_int_equal(asked.calls, 1);
+    assert_true(zt_is_err(asked.result)); /* the cancelled await, returned as the crash */
+    assert_false(zt_actor_is_alive(a));
+    support_capture_release(&asked);
+    zt_deferred_unref(&d);
+    zt_deferred_unref(&c.gate);
+    zt_actor_unref(&a);
+    zt_test_clock_destroy(&clock);
+}
+
 static void
 test_actor_ask_replies_with_value_and_crash_failure(void **state)
 {
@@ -767,6 +823,9 @@ main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(test_actor_coroutine_handler_holds_next_message, setup,
                                         teardown),
+        cmocka_unit_test_setup_teardown(test_actor_stop_during_await_waits_for_the_handler, setup,
+                                        teardown),
+        cmocka_unit_test(test_actor_destroy_with_suspended_handler_unwinds_it),
         cmocka_unit_test_setup_teardown(test_actor_ask_replies_with_value_and_crash_failure, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_actor_ask_timeout_then_late_reply_is_dropped, setup,
