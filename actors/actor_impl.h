@@ -70,10 +70,11 @@ struct zt_actor {
     bool busy;                    /* waiting for the Deferred its handler returned */
     bool stop_requested;          /* stop after the current message */
     bool sup_stopping;            /* its supervisor is stopping it: do not tell the supervisor */
-    atomic_bool named;            /* has a name in the registry (written under its lock) */
-    bool replied;                 /* the current ask has had its reply (or a handle) */
-    zt_actor_stats_t stats;       /* counters; depth is read from `queued` */
-    zt_free_fn *free_arg; /* frees spec.arg with the actor's memory (supervisors), or NULL */
+    bool sup_restart;       /* its supervisor stopped it while busy: restart it when it ends */
+    atomic_bool named;      /* has a name in the registry (written under its lock) */
+    bool replied;           /* the current ask has had its reply (or a handle) */
+    zt_actor_stats_t stats; /* counters; depth is read from `queued` */
+    zt_free_fn *free_arg;   /* frees spec.arg with the actor's memory (supervisors), or NULL */
 };
 
 /* A Deferred fired when an actor's life ends. */

@@ -43,6 +43,8 @@ s_stop_range(zt__sup_t *sup, size_t from, size_t to, size_t except)
         kid->sup_stopping = true;
         zt__actor_end(kid, NULL);
         kid->sup_stopping = false;
+        /* busy: it ends when its handler returns, and is restarted then, uncounted */
+        kid->sup_restart = zt_actor_is_alive(kid);
     }
 }
 
@@ -146,7 +148,13 @@ void
 zt__sup_child_ended(zt__sup_t *sup, zt_actor_t *child, const zt_failure_t *reason)
 {
     if (sup->failing || !zt_actor_is_alive(sup->self) || !sup->kids || child->sched->closing)
-        return; /* at the reactor's destroy nothing is restarted */
+        return;               /* at the reactor's destroy nothing is restarted */
+    if (child->sup_restart) { /* the end of a stop this supervisor made: restart it now */
+        child->sup_restart = false;
+        if (zt__actor_revive(child) < 0)
+            s_fail(sup, "could not restart a child");
+        return;
+    }
     size_t idx = 0;
     while (idx < sup->n && sup->kids[idx] != child)
         idx++;

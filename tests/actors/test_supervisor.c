@@ -13,7 +13,7 @@
 
 #include <stdlib.h>
 
-enum { TAG_CRASH = 1, TAG_QUIT = 2, TAG_PING = 3 };
+enum { TAG_CRASH = 1, TAG_QUIT = 2, TAG_PING = 3, TAG_WAIT = 4 };
 enum { NKIDS = 3 };
 
 struct fixture;
@@ -32,6 +32,7 @@ typedef struct fixture {
     int stops[NKIDS];           /* stopped hooks run, per child */
     int pings[NKIDS];           /* pings handled, per child */
     int order[16];              /* children started, in order */
+    zt_deferred_t *gate;        /* Owned: what a TAG_WAIT handler awaits */
     int norder;                 /* how many */
 } fixture_t;
 
@@ -91,6 +92,8 @@ kid_receive(zt_actor_t *self, void *state, zt_msg_t *msg)
         zt_actor_stop(self);
     if (msg->tag == TAG_PING)
         k->fx->pings[k->index]++;
+    if (msg->tag == TAG_WAIT) /* a coroutine child waits on the fixture's gate */
+        return zt_await(zt_deferred_ref(k->fx->gate));
     return zt_ok_none();
 }
 
@@ -207,6 +210,44 @@ test_supervisor_transient_child_is_not_restarted_after_normal_stop(void **state)
     zt_actor_unref(&sup);
 }
 
+/* one_for_all while a sibling's coroutine handler is suspended: its await is cancelled, and it is
+ * restarted when its handler has returned, once, without counting a second restart. */
+static void
+test_supervisor_one_for_all_restarts_a_busy_sibling_after_its_handler(void **state)
+{
+    fixture_t *fx = *state;
+    fx->gate = zt_deferred_new();
+    kid_arg_t args[NKIDS];
+    zt_child_spec_t kids[NKIDS];
+    for (int i = 0; i < NKIDS; i++) {
+        args[i] = (kid_arg_t){.fx = fx, .index = i};
+        kids[i] = (zt_child_spec_t){.actor = {.receive = kid_receive,
+                                              .started = kid_started,
+                                              .stopped = kid_stopped,
+                                              .arg = &args[i],
+                                              .flags = i == 0 ? ZT_ACTOR_CORO : 0u}};
+    }
+    zt_supervisor_spec_t spec = {
+        .strategy = ZT_ONE_FOR_ALL, .intensity = 3, .children = kids, .nchildren = NKIDS};
+    zt_actor_t *sup = NULL;
+    assert_int_equal(zt_supervisor_spawn(fx->r, &spec, &sup), 0);
+    zt_actor_t *kid0 = zt_supervisor_child(sup, 0);
+    zt_actor_tell(kid0, zt_msg(TAG_WAIT, NULL, NULL));
+    passes(fx->r, 2);
+    crash(fx, sup, 1);
+    passes(fx->r, 3);
+    assert_true(zt_actor_is_alive(kid0));
+    for (int i = 0; i < NKIDS; i++) {
+        assert_int_equal(fx->starts[i], 2);
+        assert_int_equal(fx->stops[i], 1);
+    }
+    assert_int_equal(zt_supervisor_restarts(sup), 1);
+    zt_actor_unref(&kid0);
+    zt_actor_stop(sup);
+    zt_actor_unref(&sup);
+    zt_deferred_unref(&fx->gate);
+}
+
 /* More than `intensity` restarts within `period`: the supervisor stops its children and fails;
  * restarts spread wider than the period do not add up. */
 static void
@@ -288,6 +329,8 @@ main(void)
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(
             test_supervisor_transient_child_is_not_restarted_after_normal_stop, setup, teardown),
+        cmocka_unit_test_setup_teardown(
+            test_supervisor_one_for_all_restarts_a_busy_sibling_after_its_handler, setup, teardown),
         cmocka_unit_test_setup_teardown(test_supervisor_intensity_exceeded_fails_the_supervisor,
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(test_supervisor_tree_restarts_a_failed_child_supervisor,
