@@ -6,7 +6,8 @@
  *    actors.counting_per_s              one sender actor, one counter, messages
  *    actors.ring_hops_per_s             a ring of 1,000 actors, one token, hops
  *    actors.fanout_per_s                one actor tells 1,000 workers, each answers, messages
- *    actors.spawn_per_s                 spawns from the reactor thread
+ *    actors.spawn_per_s                 spawns from the reactor thread, outside handlers
+ *    actors.spawn_in_handler_per_s      spawns from inside a handler
  *    actors.bytes_per_actor             RSS growth of 1M idle actors / 1M
  *    actors.ask_per_s, actors.ask_p50_us  sequential asks from reactor code to an actor
  *    actors.cross_reactor_counting_per_s  a producer thread tells a counter on another reactor
@@ -278,6 +279,41 @@ run_spawn(void *arg, double *out)
     zt_reactor_destroy(&r);
 }
 
+/* Spawns from inside a handler: one message makes an actor spawn n idle actors. */
+typedef struct spawner {
+    long n;         /* actors to spawn */
+    double seconds; /* how long the spawning took */
+} spawner_t;
+
+static zt_result_t
+spawner_receive(zt_actor_t *self, void *state, zt_msg_t *msg)
+{
+    (void)msg;
+    spawner_t *sp = state;
+    zt_reactor_t *r = zt_actor_reactor(self);
+    zt_actor_spec_t spec = {.receive = idle_receive};
+    uint64_t t0 = bench_now_ns();
+    for (long i = 0; i < sp->n; i++)
+        zt_actor_spawn(r, &spec, NULL);
+    sp->seconds = (double)(bench_now_ns() - t0) / 1e9;
+    return zt_ok_none();
+}
+
+static void
+run_spawn_in_handler(void *arg, double *out)
+{
+    spawner_t sp = {.n = *(long *)arg};
+    zt_reactor_t *r = zt_reactor_new();
+    zt_actor_t *a = NULL;
+    zt_actor_spawn(r, &(zt_actor_spec_t){.receive = spawner_receive, .arg = &sp}, &a);
+    zt_actor_tell(a, zt_msg(GO, NULL, NULL));
+    while (sp.seconds == 0)
+        zt_reactor_iterate(r, 0);
+    out[0] = (double)sp.n / sp.seconds;
+    zt_actor_unref(&a);
+    zt_reactor_destroy(&r);
+}
+
 /* --- asks ------------------------------------------------------------------------------------ */
 
 typedef struct asks {
@@ -497,6 +533,7 @@ main(void)
     }
     bench_report("actors.spawn_per_s", spawn, BENCH_REPS, "spawns/s");
     bench_report("actors.bytes_per_actor", bytes, BENCH_REPS, "B");
+    s_bench("actors.spawn_in_handler_per_s", run_spawn_in_handler, 1000000, "spawns/s");
     double asks[BENCH_REPS], p50[BENCH_REPS];
     n = q ? 20000 : 200000;
     for (int rep = 0; rep < BENCH_REPS; rep++) {
