@@ -38,9 +38,9 @@
  * ZT_ESHUTDOWN. A supervisor restarts a child in place, so references held by others stay valid.
  *
  *  Threads: zt_actor_tell, zt_actor_stop, zt_actor_ref, zt_actor_unref, zt_actor_is_alive,
- * zt_actor_register, zt_actor_unregister, zt_actor_whereis, zt_reply_send, zt_reply_destroy and
- * the counts are safe from any thread; everything else is for the thread of the reactor named in
- * the call (the actor's own reactor for calls that take an actor).  */
+ * zt_actor_reactor, zt_actor_register, zt_actor_unregister, zt_actor_whereis, zt_reply_send,
+ * zt_reply_destroy and the counts are safe from any thread; everything else is for the thread of
+ * the reactor named in the call (the actor's own reactor for calls that take an actor).  */
 #ifndef ZTWIST_ACTOR_H
 #define ZTWIST_ACTOR_H
 
