@@ -4,8 +4,8 @@
  * worker actors for blocking work, Deferreds that carry results and failures, and bridges to TCP
  * and to worker processes on other machines. Actors talk by messages over inproc ZeroMQ; where
  * shared memory carries data between threads for speed (the pool's batches, the mailbox's producer
- * records, the Majordomo worker's socket loan, the actors' inbox) it stays inside one file, with the invariant that
- * keeps it safe stated there and in docs/model.md.
+ * records, the Majordomo worker's socket loan, the actors' inbox) it stays inside one file, with
+ * the invariant that keeps it safe stated there and in docs/model.md.
  *
  *  Threads. Almost every call is for the thread that runs the reactor. These are the calls that are
  * safe from any thread, and the only ones:
