@@ -189,7 +189,7 @@ s_reserve(zt_actor_t *a)
     if (atomic_fetch_add(&a->queued, 1) < cap)
         return 0;
     atomic_fetch_sub(&a->queued, 1);
-    if (a->spec.policy != ZT_MAILBOX_BLOCK || zt__in_handler())
+    if (a->spec.policy != ZT_MAILBOX_BLOCK || zt__in_handler() || zt_coro_is_inside())
         return ZT_EFULL;
     zt__inbox_t *inbox = a->inbox;
     double deadline = zt_time_now() + a->spec.block_timeout;
