@@ -65,6 +65,13 @@ run_all() {
     fi
   done
 
+  for src in "$here"/peers/*.escript; do # Erlang peers (Debian: erlang-base)
+    [ -e "$src" ] || continue
+    name=$(basename "$src" .escript)
+    if command -v escript >/dev/null; then run_peer "$name" escript "$src"; else
+      echo "== peer $name"; echo "# skipped: $name needs escript (Debian: apt-get install erlang-base)"; fi
+  done
+
   for src in "$here"/peers/*.py; do
     [ -e "$src" ] || continue
     name=$(basename "$src" .py)

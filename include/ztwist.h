@@ -4,8 +4,8 @@
  * worker actors for blocking work, Deferreds that carry results and failures, and bridges to TCP
  * and to worker processes on other machines. Actors talk by messages over inproc ZeroMQ; where
  * shared memory carries data between threads for speed (the pool's batches, the mailbox's producer
- * records, the Majordomo worker's socket loan) it stays inside one file, with the invariant that
- * keeps it safe stated there and in docs/model.md.
+ * records, the Majordomo worker's socket loan, the actors' inbox) it stays inside one file, with
+ * the invariant that keeps it safe stated there and in docs/model.md.
  *
  *  Threads. Almost every call is for the thread that runs the reactor. These are the calls that are
  * safe from any thread, and the only ones:
@@ -16,6 +16,9 @@
  *    - zt_call_in_thread, zt_call_in_thread_with_callback, zt_call_multiple_in_thread,
  *      zt_blocking_call_from_thread(_timeout) (not on the reactor thread), zt_thread_is_cancelled,
  *      zt_thread_is_worker
+ *    - zt_actor_tell, zt_actor_stop, zt_actor_ref, zt_actor_unref, zt_actor_is_alive,
+ *      zt_actor_reactor, zt_actor_register, zt_actor_unregister, zt_actor_whereis, zt_reply_send,
+ *      zt_reply_destroy, zt_actor_dead_letters, zt_actor_dropped_replies
  *    - zt_mdp_worker_stop, zt_mdp_worker_served, zt_curve_*, zt_frames_* (a list is
  *      used by one thread at a time)
  *  Values rather than calls: a zt_failure_t and a zt_result_t that holds no Deferred have no thread
@@ -42,6 +45,8 @@
 #include <ztwist/cooperator.h>
 #include <ztwist/pool.h>
 #include <ztwist/threads.h>
+#include <ztwist/actor.h>
+#include <ztwist/supervisor.h>
 #include <ztwist/protocol.h>
 #include <ztwist/resolve.h>
 #include <ztwist/tcp.h>
