@@ -56,9 +56,8 @@ int
 zt__tcp_set_nonblocking(int fd)
 {
     int fl = fcntl(fd, F_GETFL);
-    int fdfl = fcntl(fd, F_GETFD);
-    if (fl < 0 || fdfl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0 ||
-        fcntl(fd, F_SETFD, fdfl | FD_CLOEXEC) < 0)
+    /* FD_CLOEXEC is the only fd flag: no need to read the others first. */
+    if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0 || fcntl(fd, F_SETFD, FD_CLOEXEC) < 0)
         return -1;
     return 0;
 }
@@ -532,6 +531,17 @@ zt_transport_get_host(const zt_transport_t *self, zt_address_t *addr)
     ZT__TCP_ASSERT_THREAD(self);
     if (!self->have_host)
         return ZT_ESTATE;
+    if (self->host_pending) {
+        struct sockaddr_storage ss;
+        socklen_t sslen = sizeof ss;
+        if (self->fd < 0 || getsockname(self->fd, (struct sockaddr *)&ss, &sslen) != 0)
+            return ZT_ESTATE;
+        /* A cache of what the socket says, filled on the first ask: the transport is not const
+         * (zt__tcp_transport_new allocated it), only this call's view of it is. */
+        zt_transport_t *t = (zt_transport_t *)self;
+        zt__tcp_address_from(&ss, &t->host);
+        t->host_pending = false;
+    }
     *addr = self->host;
     return 0;
 }

@@ -5,7 +5,10 @@
  * until the kernel says how it went, a timeout fires or the Deferred is cancelled; every failure
  * reaches the factory and the Deferred on a later pass, never inside the call. A port accepts up
  * to a batch of connections per readable event and keeps the list of those still open, so that
- * stopping it can lose them. The transport itself (reading, writing, closing) is tcp.c; the
+ * stopping it can lose them. An accepted connection costs as few system calls as it can: one
+ * accept4 makes it non-blocking and close-on-exec (base/compiler.h), and this end's address is
+ * the port's unless the port is bound to a wildcard address, where getsockname runs only when
+ * zt_transport_get_host asks. The transport itself (reading, writing, closing) is tcp.c; the
  * design notes there hold for both files.
  *
  *  Threads: the reactor thread only.  */
@@ -135,10 +138,8 @@ zt__tcp_connect_done(zt_transport_t *t)
         zt_delayed_call_cancel(t->timeout_call);
         zt_delayed_call_release(&t->timeout_call);
     }
-    struct sockaddr_storage ss;
-    socklen_t sslen = sizeof ss;
-    if (!t->have_host && getsockname(t->fd, (struct sockaddr *)&ss, &sslen) == 0)
-        zt__tcp_address_from(&ss, &t->host); /* have_host: unix.c filled both ends in */
+    if (!t->have_host)          /* unix.c fills both ends in itself */
+        t->host_pending = true; /* getsockname on the first zt_transport_get_host */
     t->have_host = true;
     zt_protocol_t *p = zt_factory_build_protocol(t->client_factory, &t->peer);
     if (!p) {
@@ -211,6 +212,48 @@ zt_connect_tcp(zt_reactor_t *reactor, const char *host, uint16_t port, zt_factor
 
 /* --- listening -------------------------------------------------------------------------- */
 
+/* Set up the connection accepted as cfd from ss: a transport, the protocol, connection_made. */
+static void
+s_accepted(zt_reactor_t *reactor, zt_tcp_port_t *port, int cfd, const struct sockaddr_storage *ss)
+{
+    zt_transport_t *t = zt__tcp_transport_new(reactor);
+    if (!t) {
+        ZT_LOG_WARNING("cannot set up an accepted connection: out of memory");
+        close(cfd);
+        return;
+    }
+    t->fd = cfd;
+    t->state = ZT__TCP_CONNECTED;
+    zt__tcp_address_from(ss, &t->peer);
+    /* A port bound to one address accepts on that address: this end's address is the port's. On a
+     * wildcard address only getsockname can tell, and only zt_transport_get_host asks it. */
+    t->host = port->host;
+    t->host_pending = port->any_address;
+    t->have_host = true;
+    zt_protocol_t *p = zt_factory_build_protocol(port->factory, &t->peer);
+    if (!p) {
+        t->state = ZT__TCP_CLOSED;
+        close(cfd);
+        t->fd = -1;
+        zt__tcp_unref(t);
+        return;
+    }
+    t->protocol = p;
+    t->port = port;
+    t->next = port->conns;
+    if (port->conns)
+        port->conns->prev = t;
+    port->conns = t;
+    port->nconns++;
+    t->refs++;
+    zt__tcp_start_reading(t);
+    zt_protocol_make_connection(p, t);
+    zt__tcp_unref(t);
+}
+
+/* The listening socket is readable: accept until the kernel has no more, at most a batch, so that
+ * a flood of connections does not starve the other fds of this pass (the rest come in the next,
+ * the socket being level-triggered). */
 static void
 s_on_accept(zt_reactor_t *reactor, int fd, void *arg)
 {
@@ -218,7 +261,7 @@ s_on_accept(zt_reactor_t *reactor, int fd, void *arg)
     for (int i = 0; i < ZT__TCP_ACCEPT_BATCH && port->fd == fd; i++) {
         struct sockaddr_storage ss;
         socklen_t sslen = sizeof ss;
-        int cfd = accept(fd, (struct sockaddr *)&ss, &sslen);
+        int cfd = zt__accept_nonblock(fd, (struct sockaddr *)&ss, &sslen);
         if (cfd < 0) {
             if (errno == EINTR || errno == ECONNABORTED)
                 continue;
@@ -227,40 +270,19 @@ s_on_accept(zt_reactor_t *reactor, int fd, void *arg)
                                strerror(errno));
             return;
         }
-        zt_transport_t *t = zt__tcp_transport_new(reactor);
-        if (!t || zt__tcp_set_nonblocking(cfd) != 0) {
-            ZT_LOG_WARNING("cannot set up an accepted connection: out of resources");
-            close(cfd);
-            free(t);
-            continue;
-        }
-        t->fd = cfd;
-        t->state = ZT__TCP_CONNECTED;
-        zt__tcp_address_from(&ss, &t->peer);
-        sslen = sizeof ss;
-        if (getsockname(cfd, (struct sockaddr *)&ss, &sslen) == 0)
-            zt__tcp_address_from(&ss, &t->host);
-        t->have_host = true;
-        zt_protocol_t *p = zt_factory_build_protocol(port->factory, &t->peer);
-        if (!p) {
-            t->state = ZT__TCP_CLOSED;
-            close(cfd);
-            t->fd = -1;
-            zt__tcp_unref(t);
-            continue;
-        }
-        t->protocol = p;
-        t->port = port;
-        t->next = port->conns;
-        if (port->conns)
-            port->conns->prev = t;
-        port->conns = t;
-        port->nconns++;
-        t->refs++;
-        zt__tcp_start_reading(t);
-        zt_protocol_make_connection(p, t);
-        zt__tcp_unref(t);
+        s_accepted(reactor, port, cfd, &ss);
     }
+}
+
+/* ss holds a wildcard address (0.0.0.0 or ::). */
+static bool
+s_is_any_address(const struct sockaddr_storage *ss)
+{
+    if (ss->ss_family == AF_INET6) {
+        const struct in6_addr *a = &((const struct sockaddr_in6 *)ss)->sin6_addr;
+        return memcmp(a, &in6addr_any, sizeof *a) == 0;
+    }
+    return ((const struct sockaddr_in *)ss)->sin_addr.s_addr == htonl(INADDR_ANY);
 }
 
 int
@@ -294,6 +316,7 @@ zt_listen_tcp(zt_reactor_t *reactor, uint16_t port, zt_factory_t *factory, int b
     if (getsockname(self->fd, (struct sockaddr *)&ss, &sslen) != 0)
         goto sys_failed;
     zt__tcp_address_from(&ss, &self->host);
+    self->any_address = s_is_any_address(&ss);
     rc = zt_reactor_add_reader(reactor, self->fd, s_on_accept, self);
     if (rc != 0)
         goto failed;

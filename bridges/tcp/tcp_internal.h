@@ -60,7 +60,8 @@ struct zt_transport {
     double timeout;                  /* a client's connect timeout, seconds */
     zt_address_t peer;               /* the peer's address (known from the start) */
     zt_address_t host;               /* this end's address (known once connected) */
-    bool have_host;                  /* host is filled in */
+    bool have_host;                  /* the connection was made: peer (and host) can be read */
+    bool host_pending;               /* host is not known yet: getsockname on the first ask */
     zt_tcp_port_t *port;             /* Borrowed: the port that accepted it, or NULL */
     zt_transport_t *prev;            /* Borrowed: the previous connection of port */
     zt_transport_t *next;            /* Borrowed: the next connection of port */
@@ -72,11 +73,12 @@ struct zt_tcp_port {
     int fd;                /* Owned: the listening socket, or -1 once stopped */
     zt_factory_t *factory; /* Borrowed: one use counted while listening */
     zt_address_t host;     /* the bound address, with the real port */
+    bool any_address;      /* bound to 0.0.0.0 or ::, so a connection's own address may differ */
     zt_transport_t *conns; /* Borrowed: the open connections it accepted (a list) */
     size_t nconns;         /* how many */
 };
 
-/* A non-blocking, close-on-exec fd; 0, or -1 on failure. */
+/* Make fd non-blocking and close-on-exec; 0, or -1 on failure. */
 int zt__tcp_set_nonblocking(int fd);
 
 /* Fill addr from a socket address. */

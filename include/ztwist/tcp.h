@@ -194,7 +194,13 @@ ZT_EXPORT int zt_transport_lose_write_connection(zt_transport_t *self);
 /** The peer's address. @return 0, or ZT_ESTATE before the connection is made */
 ZT_EXPORT int zt_transport_get_peer(const zt_transport_t *self, zt_address_t *addr);
 
-/** This end's address. @return 0, or ZT_ESTATE before the connection is made */
+/**
+ *  This end's address. A connection accepted by a port bound to one address has the port's; a
+ * client's, or one accepted on a wildcard address (0.0.0.0, ::), is asked of the kernel
+ * (getsockname) on the first call and kept, so that a connection nobody asks costs no call.
+ *  @return 0; ZT_ESTATE before the connection is made, or when it is closed and its address was
+ * one to ask for and was never asked while it was open
+ */
 ZT_EXPORT int zt_transport_get_host(const zt_transport_t *self, zt_address_t *addr);
 
 /** Stop reading from the connection until zt_transport_resume_producing (the transport as a

@@ -412,6 +412,54 @@ test_tcp_ipv6_loopback_accepts_and_reports_family(void **state)
     zt_deferred_unref(&d);
 }
 
+/* A port on the wildcard address accepts on 127.0.0.1: this end's address is the one the
+ * connection arrived on, not the port's 0.0.0.0. */
+static void
+test_tcp_accepted_on_any_address_reports_its_own_address(void **state)
+{
+    fixture_t *fx = *state;
+    assert_int_equal(zt_listen_tcp(fx->reactor, 0, fx->factory, 0, "0.0.0.0", &fx->port), 0);
+    zt_address_t addr;
+    assert_int_equal(zt_tcp_port_get_host(fx->port, &addr), 0);
+    assert_string_equal(addr.host, "0.0.0.0");
+    fx->portno = addr.port;
+    fx->client_fd = tcp_util_connect(fx->portno);
+    assert_true(tcp_util_run_until(fx->reactor, &fx->made_flag));
+    zt_address_t host, again;
+    assert_int_equal(zt_transport_get_host(fx->transport, &host), 0);
+    assert_int_equal(host.family, ZT_AF_INET);
+    assert_string_equal(host.host, "127.0.0.1");
+    assert_int_equal(host.port, fx->portno);
+    /* Asked once, it is known: the same answer after the connection is closed. */
+    assert_int_equal(zt_transport_abort_connection(fx->transport), 0);
+    assert_true(tcp_util_run_until(fx->reactor, &fx->lost_flag));
+    assert_int_equal(zt_transport_get_host(fx->transport, &again), 0);
+    assert_string_equal(again.host, "127.0.0.1");
+    assert_int_equal(again.port, fx->portno);
+}
+
+/* A client's own address is its socket's: the address and ephemeral port the server sees. */
+static void
+test_tcp_connect_reports_its_own_address(void **state)
+{
+    fixture_t *fx = *state;
+    uint16_t port = plain_listen(fx);
+    zt_deferred_t *d = zt_connect_tcp(fx->reactor, "127.0.0.1", port, fx->factory, 5);
+    assert_non_null(d);
+    assert_true(tcp_util_run_until(fx->reactor, &fx->made_flag));
+    zt_deferred_unref(&d);
+    fx->client_fd = accept(fx->listen_fd, NULL, NULL);
+    assert_true(fx->client_fd >= 0);
+    struct sockaddr_in seen;
+    socklen_t len = sizeof seen;
+    assert_int_equal(getpeername(fx->client_fd, (struct sockaddr *)&seen, &len), 0);
+    zt_address_t host;
+    assert_int_equal(zt_transport_get_host(fx->transport, &host), 0);
+    assert_string_equal(host.host, "127.0.0.1");
+    assert_int_equal(host.port, ntohs(seen.sin_port));
+    assert_int_not_equal(host.port, port);
+}
+
 /* --- receiving and closing ------------------------------------------------------------ */
 
 static void
@@ -638,6 +686,7 @@ test_tcp_write_sequence_sends_pieces_in_order(void **state)
     assert_int_equal(zt_transport_get_host(fx->transport, &host), 0);
     assert_int_equal(zt_transport_get_peer(fx->transport, &peer), 0);
     assert_int_equal(host.port, fx->portno);
+    assert_string_equal(host.host, "127.0.0.1");
     assert_string_equal(peer.host, "127.0.0.1");
     assert_int_equal(zt_transport_set_tcp_no_delay(fx->transport, true), 0);
 }
@@ -1069,6 +1118,9 @@ main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(test_tcp_ipv6_loopback_accepts_and_reports_family, setup,
                                         teardown),
+        cmocka_unit_test_setup_teardown(test_tcp_accepted_on_any_address_reports_its_own_address,
+                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(test_tcp_connect_reports_its_own_address, setup, teardown),
         cmocka_unit_test_setup_teardown(test_tcp_data_received_gets_every_byte_in_order, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_tcp_peer_close_is_connection_done, setup, teardown),

@@ -5,13 +5,15 @@
  * variable read without a call, a cycle counter cheap enough to time one receive. Each is spelled
  * here once, with a plain-C11 fallback, and the rest of the library uses these names. The only
  * other file allowed an extension is compiler.c, which implements the scheduling-policy calls
- * below (SCHED_IDLE needs _GNU_SOURCE, which must come before any system header). CI's source
+ * and the accept call below (SCHED_IDLE and accept4 need _GNU_SOURCE on glibc, which must come
+ * before any system header). CI's source
  * check (tests/docs/check_sources.sh) rejects an extension anywhere else.  */
 #ifndef ZTWIST_BASE_COMPILER_H
 #define ZTWIST_BASE_COMPILER_H
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/socket.h>
 
 #if defined(__GNUC__) || defined(__clang__)
 /* The condition is expected true (false): lay out the other branch out of the way. */
@@ -69,5 +71,11 @@ bool zt__sched_enter_idle(void);
 bool zt__sched_leave_idle(void);
 /* True when the calling thread runs under the normal policy (not real-time, not idle). */
 bool zt__sched_is_normal(void);
+
+/* Accept a connection on the listening socket fd as a non-blocking, close-on-exec socket, in one
+ * call where the platform has accept4 (Linux, the BSDs), else accept(2) then fcntl(2) (also when
+ * the kernel refuses accept4). addr and len as for accept(2). Returns the new fd, or -1 with errno
+ * set as accept(2) sets it. */
+int zt__accept_nonblock(int fd, struct sockaddr *addr, socklen_t *len);
 
 #endif
