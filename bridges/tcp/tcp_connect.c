@@ -212,6 +212,33 @@ zt_connect_tcp(zt_reactor_t *reactor, const char *host, uint16_t port, zt_factor
 
 /* --- listening -------------------------------------------------------------------------- */
 
+/* The connection t, accepted on port (its fd, state and addresses set), joins it: the port's
+ * factory builds its protocol, it starts reading and the protocol hears connection_made. Takes
+ * t's reference. When the factory builds no protocol, t is closed and released. */
+void
+zt__tcp_port_adopt(zt_tcp_port_t *port, zt_transport_t *t)
+{
+    zt_protocol_t *p = zt_factory_build_protocol(port->factory, &t->peer);
+    if (!p) {
+        t->state = ZT__TCP_CLOSED;
+        close(t->fd);
+        t->fd = -1;
+        zt__tcp_unref(t);
+        return;
+    }
+    t->protocol = p;
+    t->port = port;
+    t->next = port->conns;
+    if (port->conns)
+        port->conns->prev = t;
+    port->conns = t;
+    port->nconns++;
+    t->refs++;
+    zt__tcp_start_reading(t);
+    zt_protocol_make_connection(p, t);
+    zt__tcp_unref(t);
+}
+
 /* Set up the connection accepted as cfd from ss: a transport, the protocol, connection_made. */
 static void
 s_accepted(zt_reactor_t *reactor, zt_tcp_port_t *port, int cfd, const struct sockaddr_storage *ss)
@@ -230,25 +257,7 @@ s_accepted(zt_reactor_t *reactor, zt_tcp_port_t *port, int cfd, const struct soc
     t->host = port->host;
     t->host_pending = port->any_address;
     t->have_host = true;
-    zt_protocol_t *p = zt_factory_build_protocol(port->factory, &t->peer);
-    if (!p) {
-        t->state = ZT__TCP_CLOSED;
-        close(cfd);
-        t->fd = -1;
-        zt__tcp_unref(t);
-        return;
-    }
-    t->protocol = p;
-    t->port = port;
-    t->next = port->conns;
-    if (port->conns)
-        port->conns->prev = t;
-    port->conns = t;
-    port->nconns++;
-    t->refs++;
-    zt__tcp_start_reading(t);
-    zt_protocol_make_connection(p, t);
-    zt__tcp_unref(t);
+    zt__tcp_port_adopt(port, t);
 }
 
 /* The listening socket is readable: accept until the kernel has no more, at most a batch, so that

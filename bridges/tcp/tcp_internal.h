@@ -101,6 +101,8 @@ void zt__tcp_unref(zt_transport_t *t);
 /* Register the fd as a reader (unless paused or closed for reading) / as a writer / not a writer.
  */
 void zt__tcp_start_reading(zt_transport_t *t);
+/* An accepted connection joins its port (tcp_connect.c; TCP's and Unix sockets' accept). */
+void zt__tcp_port_adopt(zt_tcp_port_t *port, zt_transport_t *t);
 void zt__tcp_start_writing(zt_transport_t *t);
 void zt__tcp_stop_writing(zt_transport_t *t);
 

@@ -218,25 +218,7 @@ s_on_accept(zt_reactor_t *reactor, int fd, void *arg)
         s_address("", &t->peer); /* a client's socket is unnamed */
         s_address(self->path, &t->host);
         t->have_host = true;
-        zt_protocol_t *p = zt_factory_build_protocol(port->factory, &t->peer);
-        if (!p) {
-            t->state = ZT__TCP_CLOSED;
-            close(cfd);
-            t->fd = -1;
-            zt__tcp_unref(t);
-            continue;
-        }
-        t->protocol = p;
-        t->port = port;
-        t->next = port->conns;
-        if (port->conns)
-            port->conns->prev = t;
-        port->conns = t;
-        port->nconns++;
-        t->refs++;
-        zt__tcp_start_reading(t);
-        zt_protocol_make_connection(p, t);
-        zt__tcp_unref(t);
+        zt__tcp_port_adopt(port, t);
     }
 }
 
